@@ -1,0 +1,492 @@
+//! ChromiumLauncher: real headless Chromium processes through chromiumoxide.
+//!
+//! We start the process ourselves (chromiumoxide's `BrowserConfig::launch` builds the command
+//! line) and then *connect* chromiumoxide to it, so that we own the child process: its exit
+//! is an event we can await (`Child::wait`), we can kill it, and its fresh user-data-dir is
+//! removed only after it has exited. Each browser has:
+//! - a process task: waits for the exit (or kills on request), drains stderr into `debug!`
+//!   logs (target `chromium`), then removes the user-data-dir;
+//! - a handler task: polls chromiumoxide's `Handler` stream, which must be polled for any
+//!   command to complete; when the stream ends or fails the browser is considered gone.
+//!   Either task reports "gone" first; dropping the browser aborts both (kill on drop).
+//!
+//! Flags (see PROBES.md): `no-sandbox` (we run as root), a fresh `user-data-dir`, and
+//! [`CHROMIUM_ARGS`], given WITHOUT leading dashes (chromiumoxide adds them).
+//!
+//! This module must NOT know the ERP's pages: it gives a browser and contexts, nothing more.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chromiumoxide::cdp::browser_protocol::browser::{BrowserContextId, CloseParams};
+use chromiumoxide::cdp::browser_protocol::target::{
+    CreateBrowserContextParams, CreateTargetParams,
+};
+use chromiumoxide::handler::HandlerConfig;
+use chromiumoxide::{Browser, BrowserConfig, Page};
+use futures::StreamExt;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{Notify, watch};
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{debug, warn};
+
+use super::{BrowserError, Launched, Launcher};
+
+/// Where Debian's real Chromium binary lives (`/usr/bin/chromium` is a shell wrapper).
+pub const DEFAULT_CHROMIUM: &str = "/usr/lib/chromium/chromium";
+
+/// Environment variable naming the Chromium executable (after the config, before defaults).
+pub const CHROMIUM_ENV: &str = "BLACKANT_CHROMIUM";
+
+/// Extra Chromium switches, without leading dashes.
+pub const CHROMIUM_ARGS: [&str; 6] = [
+    "disable-gpu",
+    "disable-quic",
+    "no-first-run",
+    "disable-background-networking",
+    "disable-component-update",
+    "disable-sync",
+];
+
+/// How Chromium is launched.
+#[derive(Debug, Clone)]
+pub struct ChromiumConfig {
+    /// The executable; when `None`: env `BLACKANT_CHROMIUM`, then [`DEFAULT_CHROMIUM`], then
+    /// `chromium` on `PATH`.
+    pub executable: Option<PathBuf>,
+    /// More switches (without leading dashes).
+    pub extra_args: Vec<String>,
+    /// How long the process may take to print its DevTools address.
+    pub launch_timeout: Duration,
+    /// chromiumoxide's per-command timeout.
+    pub request_timeout: Duration,
+    /// How long a graceful close may take before the process is killed.
+    pub close_timeout: Duration,
+    /// Parent of the per-browser user-data-dirs (default: the system temp dir).
+    pub temp_root: Option<PathBuf>,
+}
+
+impl Default for ChromiumConfig {
+    fn default() -> Self {
+        Self {
+            executable: None,
+            extra_args: Vec::new(),
+            launch_timeout: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+            temp_root: None,
+        }
+    }
+}
+
+/// Find the Chromium executable: the configured path, else env `BLACKANT_CHROMIUM`, else
+/// [`DEFAULT_CHROMIUM`], else `chromium` on `PATH`. A configured path or env value that does
+/// not exist is an error (an explicit choice is never silently replaced); the error names
+/// everything that was tried.
+pub fn resolve_executable(configured: Option<&Path>) -> Result<PathBuf, BrowserError> {
+    resolve_from(
+        configured,
+        std::env::var_os(CHROMIUM_ENV),
+        std::env::var_os("PATH"),
+    )
+}
+
+fn resolve_from(
+    configured: Option<&Path>,
+    env: Option<OsString>,
+    path_var: Option<OsString>,
+) -> Result<PathBuf, BrowserError> {
+    let is_file = |p: &Path| p.is_file();
+    if let Some(p) = configured {
+        return if is_file(p) {
+            Ok(p.to_path_buf())
+        } else {
+            Err(BrowserError::NoExecutable {
+                tried: format!("{} (configured; not a file)", p.display()),
+            })
+        };
+    }
+    if let Some(p) = env.filter(|v| !v.is_empty()).map(PathBuf::from) {
+        return if is_file(&p) {
+            Ok(p)
+        } else {
+            Err(BrowserError::NoExecutable {
+                tried: format!("{} (from {CHROMIUM_ENV}; not a file)", p.display()),
+            })
+        };
+    }
+    let mut tried = vec![DEFAULT_CHROMIUM.to_string()];
+    if is_file(Path::new(DEFAULT_CHROMIUM)) {
+        return Ok(PathBuf::from(DEFAULT_CHROMIUM));
+    }
+    for dir in path_var
+        .as_deref()
+        .map(std::env::split_paths)
+        .into_iter()
+        .flatten()
+    {
+        let candidate = dir.join("chromium");
+        if is_file(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    tried.push("chromium on PATH".to_string());
+    Err(BrowserError::NoExecutable {
+        tried: tried.join(", "),
+    })
+}
+
+/// Launches [`ChromiumBrowser`]s.
+#[derive(Debug, Clone, Default)]
+pub struct ChromiumLauncher {
+    config: ChromiumConfig,
+}
+
+impl ChromiumLauncher {
+    /// A launcher with this configuration.
+    pub fn new(config: ChromiumConfig) -> Self {
+        Self { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ChromiumConfig {
+        &self.config
+    }
+}
+
+/// A running Chromium. Dropping it kills the process (and removes its user-data-dir);
+/// [`Launcher::close`] closes it gracefully first.
+pub struct ChromiumBrowser {
+    browser: Browser,
+    pid: Option<u32>,
+    user_data_dir: PathBuf,
+    gone: watch::Receiver<Option<String>>,
+    cleaned: watch::Receiver<bool>,
+    kill: Arc<Notify>,
+    _handler: AbortOnDropHandle<()>,
+    _process: AbortOnDropHandle<()>,
+}
+
+impl std::fmt::Debug for ChromiumBrowser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChromiumBrowser")
+            .field("pid", &self.pid)
+            .field("user_data_dir", &self.user_data_dir)
+            .finish()
+    }
+}
+
+/// One user's isolated browser context (its own cookies and storage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChromiumContext {
+    id: BrowserContextId,
+    user: String,
+}
+
+impl ChromiumContext {
+    /// The DevTools id of the context.
+    pub fn id(&self) -> &BrowserContextId {
+        &self.id
+    }
+
+    /// The user it belongs to.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+}
+
+impl ChromiumBrowser {
+    /// The chromiumoxide browser, for commands and event listeners.
+    pub fn browser(&self) -> &Browser {
+        &self.browser
+    }
+
+    /// The browser process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Its user-data-dir (removed once the process has exited).
+    pub fn user_data_dir(&self) -> &Path {
+        &self.user_data_dir
+    }
+
+    /// Whether the process or its DevTools connection is gone.
+    pub fn is_gone(&self) -> bool {
+        self.gone.borrow().is_some()
+    }
+
+    /// Open a page at `url` inside `context` (so it sees only that user's cookies).
+    pub async fn new_page(
+        &self,
+        context: &ChromiumContext,
+        url: &str,
+    ) -> Result<Page, BrowserError> {
+        let params = CreateTargetParams::builder()
+            .url(url)
+            .browser_context_id(context.id.clone())
+            .build()
+            .map_err(|reason| BrowserError::Cdp {
+                what: format!("opening {url}"),
+                reason,
+            })?;
+        self.browser
+            .new_page(params)
+            .await
+            .map_err(|e| BrowserError::Cdp {
+                what: format!("opening {url} for user {}", context.user),
+                reason: e.to_string(),
+            })
+    }
+}
+
+impl Launcher for ChromiumLauncher {
+    type Browser = ChromiumBrowser;
+    type Context = ChromiumContext;
+
+    async fn launch(&self) -> Result<Launched<ChromiumBrowser>, BrowserError> {
+        let config = &self.config;
+        let exe = resolve_executable(config.executable.as_deref())?;
+        let root = config.temp_root.clone().unwrap_or_else(std::env::temp_dir);
+        let dir = tempfile::Builder::new()
+            .prefix("blackant-chromium-")
+            .tempdir_in(&root)
+            .map_err(|e| BrowserError::UserDataDir {
+                dir: root.clone(),
+                reason: e.to_string(),
+            })?;
+        let launch_error = |reason: String| BrowserError::Launch {
+            exe: exe.clone(),
+            reason,
+        };
+        let browser_config = BrowserConfig::builder()
+            .chrome_executable(&exe)
+            .no_sandbox()
+            .user_data_dir(dir.path())
+            .launch_timeout(config.launch_timeout)
+            .request_timeout(config.request_timeout)
+            .args(CHROMIUM_ARGS)
+            .args(config.extra_args.iter().map(String::as_str))
+            .build()
+            .map_err(BrowserError::Config)?;
+        let mut child = browser_config
+            .launch()
+            .map_err(|e| launch_error(e.to_string()))?;
+        let pid = child.as_mut_inner().id();
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| s.into_inner())
+            .ok_or_else(|| launch_error("no stderr pipe".into()))?;
+        let mut lines = BufReader::new(stderr).lines();
+
+        // The DevTools address is printed on stderr.
+        let mut seen = Vec::new();
+        let ws_url = tokio::time::timeout(config.launch_timeout, async {
+            while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
+                if let Some((_, ws)) = line.rsplit_once("listening on ")
+                    && ws.starts_with("ws")
+                    && ws.contains("devtools/browser")
+                {
+                    return Ok(ws.trim().to_string());
+                }
+                seen.push(line);
+            }
+            Err("the process exited before printing its DevTools address".to_string())
+        })
+        .await
+        .map_err(|_| format!("no DevTools address within {:?}", config.launch_timeout))
+        .and_then(|r| r);
+        let ws_url = match ws_url {
+            Ok(url) => url,
+            Err(reason) => {
+                let _ = child.kill().await;
+                return Err(launch_error(format!(
+                    "{reason}; stderr: {}",
+                    seen.join(" | ")
+                )));
+            }
+        };
+        let handler_config = HandlerConfig {
+            request_timeout: config.request_timeout,
+            ..HandlerConfig::default()
+        };
+        let (browser, mut handler) =
+            match Browser::connect_with_config(&ws_url, handler_config).await {
+                Ok(connected) => connected,
+                Err(e) => {
+                    let _ = child.kill().await;
+                    return Err(launch_error(format!("connecting to {ws_url}: {e}")));
+                }
+            };
+
+        let (gone_tx, gone) = watch::channel(None::<String>);
+        let gone_tx = Arc::new(gone_tx);
+        let (cleaned_tx, cleaned) = watch::channel(false);
+        let kill = Arc::new(Notify::new());
+
+        let handler_task = tokio::spawn({
+            let gone_tx = gone_tx.clone();
+            let kill = kill.clone();
+            async move {
+                let reason = loop {
+                    match handler.next().await {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => break format!("DevTools connection failed: {e}"),
+                        None => break "DevTools connection closed".to_string(),
+                    }
+                };
+                mark_gone(&gone_tx, reason);
+                // Without its connection the browser is useless: make sure the process ends.
+                kill.notify_one();
+            }
+        });
+        let process_task = tokio::spawn({
+            let gone_tx = gone_tx.clone();
+            let kill = kill.clone();
+            async move {
+                let exit = async {
+                    let status = tokio::select! {
+                        status = child.wait() => status,
+                        _ = kill.notified() => {
+                            let _ = child.kill().await;
+                            child.wait().await
+                        }
+                    };
+                    let reason = match status {
+                        Ok(status) => format!("process exited ({status})"),
+                        Err(e) => format!("process lost: {e}"),
+                    };
+                    mark_gone(&gone_tx, reason);
+                };
+                let drain = async {
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        debug!(target: "chromium", pid, "{line}");
+                    }
+                };
+                tokio::join!(exit, drain);
+                // Only now that the process is gone (and its children closed stderr).
+                drop(dir);
+                let _ = cleaned_tx.send(true);
+            }
+        });
+
+        let user_data_dir = browser_config.user_data_dir.clone().unwrap_or_default();
+        let gone_future = {
+            let mut gone = gone.clone();
+            Box::pin(async move {
+                match gone.wait_for(Option::is_some).await {
+                    Ok(reason) => reason.clone().unwrap_or_default(),
+                    Err(_) => "browser dropped".to_string(),
+                }
+            })
+        };
+        debug!(?pid, %ws_url, "chromium launched");
+        Ok(Launched {
+            browser: ChromiumBrowser {
+                browser,
+                pid,
+                user_data_dir,
+                gone,
+                cleaned,
+                kill,
+                _handler: AbortOnDropHandle::new(handler_task),
+                _process: AbortOnDropHandle::new(process_task),
+            },
+            gone: gone_future,
+        })
+    }
+
+    async fn new_context(
+        &self,
+        browser: &ChromiumBrowser,
+        user: &str,
+    ) -> Result<ChromiumContext, BrowserError> {
+        let id = browser
+            .browser
+            .create_browser_context(CreateBrowserContextParams::default())
+            .await
+            .map_err(|e| BrowserError::Context {
+                user: user.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(ChromiumContext {
+            id,
+            user: user.to_string(),
+        })
+    }
+
+    async fn close(&self, browser: Arc<ChromiumBrowser>) {
+        let limit = self.config.close_timeout;
+        if !browser.is_gone() {
+            // The browser may close the connection before answering: don't wait for that.
+            let _ =
+                tokio::time::timeout(limit, browser.browser.execute(CloseParams::default())).await;
+        }
+        let mut gone = browser.gone.clone();
+        if tokio::time::timeout(limit, gone.wait_for(Option::is_some))
+            .await
+            .is_err()
+        {
+            warn!(pid = ?browser.pid, "chromium did not close in time; killing it");
+            browser.kill.notify_one();
+        }
+        let mut cleaned = browser.cleaned.clone();
+        if tokio::time::timeout(limit, cleaned.wait_for(|done| *done))
+            .await
+            .is_err()
+        {
+            warn!(pid = ?browser.pid, dir = %browser.user_data_dir.display(),
+                "chromium's helpers still hold its stderr; user data dir not removed yet");
+        }
+    }
+}
+
+fn mark_gone(tx: &watch::Sender<Option<String>>, reason: String) {
+    tx.send_if_modified(|current| {
+        if current.is_none() {
+            *current = Some(reason);
+            true
+        } else {
+            false
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executable_resolution_order_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("chromium");
+        std::fs::write(&fake, "").unwrap();
+        let missing = dir.path().join("nope");
+
+        // Config wins, and a missing configured path is an error naming it.
+        assert_eq!(resolve_from(Some(&fake), None, None).unwrap(), fake);
+        let err = resolve_from(Some(&missing), Some(fake.clone().into()), None).unwrap_err();
+        assert!(err.to_string().contains("nope (configured"), "{err}");
+        // Then the environment.
+        assert_eq!(
+            resolve_from(None, Some(fake.clone().into()), None).unwrap(),
+            fake
+        );
+        let err = resolve_from(None, Some(missing.clone().into()), None).unwrap_err();
+        assert!(err.to_string().contains(CHROMIUM_ENV), "{err}");
+        // Then the default path, then PATH.
+        let found = resolve_from(None, None, Some(dir.path().as_os_str().to_owned())).unwrap();
+        if Path::new(DEFAULT_CHROMIUM).is_file() {
+            assert_eq!(found, PathBuf::from(DEFAULT_CHROMIUM));
+        } else {
+            assert_eq!(found, fake);
+        }
+        if !Path::new(DEFAULT_CHROMIUM).is_file() {
+            let err = resolve_from(None, None, Some(OsString::new())).unwrap_err();
+            assert!(err.to_string().contains(DEFAULT_CHROMIUM) && err.to_string().contains("PATH"));
+        }
+    }
+}

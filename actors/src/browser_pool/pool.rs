@@ -1,0 +1,571 @@
+//! BrowserPool: the actor that owns the browsers and hands out leases.
+//!
+//! Each of the `size` slots is a small state machine:
+//! ```text
+//! Empty ──(waiter, no idle browser)──► Launching ──► Opening (new context) ──► Leased
+//!   ▲                                                    ▲                      │ Release
+//!   │ retired: broken / died                             │ user has no context  ▼
+//!   └──────────────────────────────────────────────── Idle ◄────────────────────┘
+//!                                                      │ user has a context: Leased at once
+//! ```
+//! Launching a browser and creating a context run in spawned tasks that report back, so the
+//! mailbox stays responsive (status, releases, new waiters). Every slot has a generation,
+//! bumped when it gets a new browser, so news about a retired browser is ignored.
+//!
+//! This actor must NOT drive pages; it only decides who holds which browser.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::task::JoinSet;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{info, warn};
+
+use super::{
+    BrowserError, BrowserPoolMessage, Launched, Launcher, Lease, PoolInternal, PoolStatus,
+};
+
+/// The pool actor (its launcher comes in the arguments).
+pub struct BrowserPool<L: Launcher> {
+    _launcher: PhantomData<fn() -> L>,
+}
+
+impl<L: Launcher> BrowserPool<L> {
+    /// The actor value to spawn.
+    pub fn new() -> Self {
+        Self {
+            _launcher: PhantomData,
+        }
+    }
+}
+
+impl<L: Launcher> Default for BrowserPool<L> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the supervisor hands over at every (re)start.
+pub struct BrowserPoolArguments<L: Launcher> {
+    /// Browsers (and leases) at most; at least 1.
+    pub size: usize,
+    /// How browsers are started.
+    pub launcher: Arc<L>,
+}
+
+impl<L: Launcher> Clone for BrowserPoolArguments<L> {
+    fn clone(&self) -> Self {
+        Self {
+            size: self.size,
+            launcher: self.launcher.clone(),
+        }
+    }
+}
+
+pub(super) enum Internal<L: Launcher> {
+    /// A lease was dropped.
+    Release {
+        slot: usize,
+        lease_id: u64,
+        broken: Option<String>,
+    },
+    /// A launch task ended.
+    Launched {
+        slot: usize,
+        generation: u64,
+        result: Result<Launched<L::Browser>, BrowserError>,
+    },
+    /// A context task ended.
+    ContextReady {
+        slot: usize,
+        generation: u64,
+        user: String,
+        result: Result<L::Context, BrowserError>,
+    },
+    /// A browser's process or connection went away.
+    Gone {
+        slot: usize,
+        generation: u64,
+        reason: String,
+    },
+}
+
+struct Waiter<L: Launcher> {
+    user: String,
+    priority: u8,
+    seq: u64,
+    reply: RpcReplyPort<Result<Lease<L>, BrowserError>>,
+}
+
+/// A running browser and the contexts created in it.
+struct Live<L: Launcher> {
+    browser: Arc<L::Browser>,
+    contexts: HashMap<String, Arc<L::Context>>,
+    /// Set when the browser died while leased: retired on release.
+    dead: Option<String>,
+    _watch: AbortOnDropHandle<()>,
+}
+
+enum SlotState<L: Launcher> {
+    Empty,
+    Launching {
+        waiter: Waiter<L>,
+        _task: AbortOnDropHandle<()>,
+    },
+    Idle(Live<L>),
+    Opening {
+        live: Live<L>,
+        waiter: Waiter<L>,
+        _task: AbortOnDropHandle<()>,
+    },
+    Leased {
+        live: Live<L>,
+        lease_id: u64,
+    },
+}
+
+struct Slot<L: Launcher> {
+    generation: u64,
+    state: SlotState<L>,
+}
+
+/// Slots, waiters and counters.
+pub struct BrowserPoolState<L: Launcher> {
+    launcher: Arc<L>,
+    slots: Vec<Slot<L>>,
+    queue: Vec<Waiter<L>>,
+    seq: u64,
+    lease_seq: u64,
+    replaced: u64,
+    /// Browsers being closed after retirement; aborted (killing them) if the pool dies.
+    closers: JoinSet<()>,
+}
+
+fn internal<L: Launcher>(msg: Internal<L>) -> BrowserPoolMessage<L> {
+    BrowserPoolMessage::Internal(PoolInternal(msg))
+}
+
+impl<L: Launcher> Actor for BrowserPool<L> {
+    type Msg = BrowserPoolMessage<L>;
+    type State = BrowserPoolState<L>;
+    type Arguments = BrowserPoolArguments<L>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: BrowserPoolArguments<L>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let size = args.size.max(1);
+        Ok(BrowserPoolState {
+            launcher: args.launcher,
+            slots: (0..size)
+                .map(|_| Slot {
+                    generation: 0,
+                    state: SlotState::Empty,
+                })
+                .collect(),
+            queue: Vec::new(),
+            seq: 0,
+            lease_seq: 0,
+            replaced: 0,
+            closers: JoinSet::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for waiter in state.queue.drain(..) {
+            let _ = waiter.reply.send(Err(BrowserError::PoolStopped));
+        }
+        let mut browsers = Vec::new();
+        for slot in &mut state.slots {
+            match std::mem::replace(&mut slot.state, SlotState::Empty) {
+                SlotState::Empty => {}
+                SlotState::Launching { waiter, .. } => {
+                    let _ = waiter.reply.send(Err(BrowserError::PoolStopped));
+                }
+                SlotState::Opening { live, waiter, .. } => {
+                    let _ = waiter.reply.send(Err(BrowserError::PoolStopped));
+                    browsers.push(live.browser);
+                }
+                SlotState::Idle(live) | SlotState::Leased { live, .. } => {
+                    browsers.push(live.browser);
+                }
+            }
+        }
+        let launched = browsers.len();
+        let launcher = &state.launcher;
+        futures::future::join_all(browsers.into_iter().map(|b| launcher.close(b))).await;
+        while state.closers.join_next().await.is_some() {}
+        info!(closed = launched, "browser pool stopped");
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            BrowserPoolMessage::Lease {
+                user,
+                priority,
+                reply,
+            } => {
+                state.seq += 1;
+                state.queue.push(Waiter {
+                    user,
+                    priority,
+                    seq: state.seq,
+                    reply,
+                });
+            }
+            BrowserPoolMessage::Status { reply } => {
+                let _ = reply.send(status(state));
+            }
+            BrowserPoolMessage::Internal(PoolInternal(msg)) => match msg {
+                Internal::Release {
+                    slot,
+                    lease_id,
+                    broken,
+                } => on_release(state, slot, lease_id, broken),
+                Internal::Launched {
+                    slot,
+                    generation,
+                    result,
+                } => on_launched(&myself, state, slot, generation, result),
+                Internal::ContextReady {
+                    slot,
+                    generation,
+                    user,
+                    result,
+                } => on_context(&myself, state, slot, generation, user, result),
+                Internal::Gone {
+                    slot,
+                    generation,
+                    reason,
+                } => on_gone(state, slot, generation, reason),
+            },
+        }
+        dispatch(&myself, state);
+        Ok(())
+    }
+}
+
+fn status<L: Launcher>(state: &BrowserPoolState<L>) -> PoolStatus {
+    let mut busy = 0;
+    let mut launched = 0;
+    for slot in &state.slots {
+        match &slot.state {
+            SlotState::Empty => {}
+            SlotState::Launching { .. } => busy += 1,
+            SlotState::Idle(_) => launched += 1,
+            SlotState::Opening { .. } | SlotState::Leased { .. } => {
+                busy += 1;
+                launched += 1;
+            }
+        }
+    }
+    PoolStatus {
+        size: state.slots.len(),
+        busy,
+        waiting: state.queue.iter().filter(|w| !w.reply.is_closed()).count(),
+        launched,
+        replaced: state.replaced,
+    }
+}
+
+/// Serve waiters while a slot can take one: highest priority first, FIFO within a
+/// priority; prefer a browser that already has the user's context, then any idle browser,
+/// then launch a new one.
+fn dispatch<L: Launcher>(
+    myself: &ActorRef<BrowserPoolMessage<L>>,
+    state: &mut BrowserPoolState<L>,
+) {
+    while state.closers.try_join_next().is_some() {}
+    // Callers that gave up are forgotten before they cost a browser.
+    state.queue.retain(|w| !w.reply.is_closed());
+    loop {
+        let Some(best) = state
+            .queue
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, w)| (w.priority, std::cmp::Reverse(w.seq)))
+            .map(|(i, _)| i)
+        else {
+            return;
+        };
+        let user = &state.queue[best].user;
+        let idle_with_context = state.slots.iter().position(
+            |s| matches!(&s.state, SlotState::Idle(live) if live.contexts.contains_key(user)),
+        );
+        let idle = || {
+            state
+                .slots
+                .iter()
+                .position(|s| matches!(s.state, SlotState::Idle(_)))
+        };
+        let empty = || {
+            state
+                .slots
+                .iter()
+                .position(|s| matches!(s.state, SlotState::Empty))
+        };
+        let Some(index) = idle_with_context.or_else(idle).or_else(empty) else {
+            return; // every slot is busy: the best waiter waits, and so do the others
+        };
+        let waiter = state.queue.remove(best);
+        match std::mem::replace(&mut state.slots[index].state, SlotState::Empty) {
+            SlotState::Idle(live) => serve(myself, state, index, live, waiter),
+            SlotState::Empty => start_launch(myself, state, index, waiter),
+            // Chosen idle or empty above, so not reachable; put everything back if it were.
+            busy => {
+                state.slots[index].state = busy;
+                state.queue.push(waiter);
+                return;
+            }
+        }
+    }
+}
+
+/// Hand out a lease if the user's context exists, else create it first.
+fn serve<L: Launcher>(
+    myself: &ActorRef<BrowserPoolMessage<L>>,
+    state: &mut BrowserPoolState<L>,
+    index: usize,
+    live: Live<L>,
+    waiter: Waiter<L>,
+) {
+    let Some(context) = live.contexts.get(&waiter.user).cloned() else {
+        start_context(myself, state, index, live, waiter);
+        return;
+    };
+    state.lease_seq += 1;
+    let lease = Lease {
+        browser: live.browser.clone(),
+        context,
+        user: waiter.user,
+        slot: index,
+        lease_id: state.lease_seq,
+        broken: None,
+        pool: myself.clone(),
+    };
+    state.slots[index].state = SlotState::Leased {
+        live,
+        lease_id: state.lease_seq,
+    };
+    // If the caller has just given up, the lease comes back to us in the error and its
+    // Drop releases it: nothing leaks.
+    let _ = waiter.reply.send(Ok(lease));
+}
+
+fn start_launch<L: Launcher>(
+    myself: &ActorRef<BrowserPoolMessage<L>>,
+    state: &mut BrowserPoolState<L>,
+    index: usize,
+    waiter: Waiter<L>,
+) {
+    let slot = &mut state.slots[index];
+    slot.generation += 1;
+    let generation = slot.generation;
+    let launcher = state.launcher.clone();
+    let me = myself.clone();
+    let task = tokio::spawn(async move {
+        let result = launcher.launch().await;
+        let _ = me.send_message(internal(Internal::Launched {
+            slot: index,
+            generation,
+            result,
+        }));
+    });
+    slot.state = SlotState::Launching {
+        waiter,
+        _task: AbortOnDropHandle::new(task),
+    };
+}
+
+fn start_context<L: Launcher>(
+    myself: &ActorRef<BrowserPoolMessage<L>>,
+    state: &mut BrowserPoolState<L>,
+    index: usize,
+    live: Live<L>,
+    waiter: Waiter<L>,
+) {
+    let launcher = state.launcher.clone();
+    let browser = live.browser.clone();
+    let user = waiter.user.clone();
+    let generation = state.slots[index].generation;
+    let me = myself.clone();
+    let task = tokio::spawn(async move {
+        let result = launcher.new_context(&browser, &user).await;
+        let _ = me.send_message(internal(Internal::ContextReady {
+            slot: index,
+            generation,
+            user,
+            result,
+        }));
+    });
+    state.slots[index].state = SlotState::Opening {
+        live,
+        waiter,
+        _task: AbortOnDropHandle::new(task),
+    };
+}
+
+fn on_launched<L: Launcher>(
+    myself: &ActorRef<BrowserPoolMessage<L>>,
+    state: &mut BrowserPoolState<L>,
+    index: usize,
+    generation: u64,
+    result: Result<Launched<L::Browser>, BrowserError>,
+) {
+    let Some(slot) = state.slots.get_mut(index) else {
+        return;
+    };
+    if slot.generation != generation || !matches!(slot.state, SlotState::Launching { .. }) {
+        // Not ours any more (cannot happen while the pool runs): close what was launched.
+        if let Ok(launched) = result {
+            let launcher = state.launcher.clone();
+            state
+                .closers
+                .spawn(async move { launcher.close(Arc::new(launched.browser)).await });
+        }
+        return;
+    }
+    let SlotState::Launching { waiter, .. } = std::mem::replace(&mut slot.state, SlotState::Empty)
+    else {
+        return;
+    };
+    match result {
+        Ok(Launched { browser, gone }) => {
+            info!(slot = index, generation, "browser launched");
+            let me = myself.clone();
+            let watch = tokio::spawn(async move {
+                let reason = gone.await;
+                let _ = me.send_message(internal(Internal::Gone {
+                    slot: index,
+                    generation,
+                    reason,
+                }));
+            });
+            let live = Live {
+                browser: Arc::new(browser),
+                contexts: HashMap::new(),
+                dead: None,
+                _watch: AbortOnDropHandle::new(watch),
+            };
+            if waiter.reply.is_closed() {
+                state.slots[index].state = SlotState::Idle(live);
+            } else {
+                serve(myself, state, index, live, waiter);
+            }
+        }
+        Err(e) => {
+            warn!(slot = index, error = %e, "browser launch failed");
+            let _ = waiter.reply.send(Err(e));
+        }
+    }
+}
+
+fn on_context<L: Launcher>(
+    myself: &ActorRef<BrowserPoolMessage<L>>,
+    state: &mut BrowserPoolState<L>,
+    index: usize,
+    generation: u64,
+    user: String,
+    result: Result<L::Context, BrowserError>,
+) {
+    let Some(slot) = state.slots.get_mut(index) else {
+        return;
+    };
+    if slot.generation != generation || !matches!(slot.state, SlotState::Opening { .. }) {
+        return;
+    }
+    let SlotState::Opening {
+        mut live, waiter, ..
+    } = std::mem::replace(&mut slot.state, SlotState::Empty)
+    else {
+        return;
+    };
+    match result {
+        Ok(context) => {
+            live.contexts.insert(user, Arc::new(context));
+            if waiter.reply.is_closed() {
+                state.slots[index].state = SlotState::Idle(live);
+            } else {
+                serve(myself, state, index, live, waiter);
+            }
+        }
+        Err(e) => {
+            warn!(slot = index, %user, error = %e, "browser context creation failed");
+            let _ = waiter.reply.send(Err(e));
+            state.slots[index].state = SlotState::Idle(live);
+        }
+    }
+}
+
+fn on_release<L: Launcher>(
+    state: &mut BrowserPoolState<L>,
+    index: usize,
+    lease_id: u64,
+    broken: Option<String>,
+) {
+    let Some(slot) = state.slots.get_mut(index) else {
+        return;
+    };
+    if !matches!(&slot.state, SlotState::Leased { lease_id: id, .. } if *id == lease_id) {
+        return;
+    }
+    let SlotState::Leased { live, .. } = std::mem::replace(&mut slot.state, SlotState::Empty)
+    else {
+        return;
+    };
+    match broken.or_else(|| live.dead.clone()) {
+        Some(reason) => retire(state, index, live, &reason),
+        None => state.slots[index].state = SlotState::Idle(live),
+    }
+}
+
+fn on_gone<L: Launcher>(
+    state: &mut BrowserPoolState<L>,
+    index: usize,
+    generation: u64,
+    reason: String,
+) {
+    let Some(slot) = state.slots.get_mut(index) else {
+        return;
+    };
+    if slot.generation != generation {
+        return;
+    }
+    match std::mem::replace(&mut slot.state, SlotState::Empty) {
+        SlotState::Idle(live) => retire(state, index, live, &reason),
+        SlotState::Opening { live, waiter, .. } => {
+            // The waiter did nothing wrong: back in the queue, first in line of its priority.
+            retire(state, index, live, &reason);
+            state.queue.push(waiter);
+        }
+        SlotState::Leased { mut live, lease_id } => {
+            live.dead = Some(reason);
+            slot.state = SlotState::Leased { live, lease_id };
+        }
+        other => slot.state = other,
+    }
+}
+
+/// Forget a browser (and its contexts) and close it in the background.
+fn retire<L: Launcher>(state: &mut BrowserPoolState<L>, index: usize, live: Live<L>, reason: &str) {
+    warn!(slot = index, %reason, "retiring browser");
+    state.replaced += 1;
+    let launcher = state.launcher.clone();
+    let browser = live.browser;
+    state
+        .closers
+        .spawn(async move { launcher.close(browser).await });
+}

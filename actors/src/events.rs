@@ -1,0 +1,381 @@
+//! The EventBus: what sync runs tell the world (gRPC event streams, waiters, logs).
+//!
+//! Every sync actor publishes [`SyncEvent`]s (queued, started, progress, paused, resumed,
+//! retrying, completed, failed) on one [`EventBus`], a `tokio::sync::broadcast` channel:
+//! publishing never waits, and a subscriber that falls behind loses the oldest events (and is
+//! told so) instead of slowing the syncs down.
+//!
+//! To wait for a run's result without a race, subscribe BEFORE requesting the run:
+//! `let mut events = bus.subscribe(); let ack = request(...).await?;
+//! let end = events.wait_for_run(ack.run_id).await?;` — the subscription buffers everything
+//! published after it was created, so the terminal event cannot slip by.
+//!
+//! This module owns the event vocabulary and the bus. It must NOT decide anything about runs
+//! (that is the sync actor) nor know about gRPC (the root crate maps events to proto).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::broadcast;
+
+/// Identifier of one sync run, allocated by the [`crate::sync::RunLedger`] (a row id of the
+/// runs table in `sync.db`). A resumed run keeps its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a run covers: the shared catalogue (products, prices) or one agent's data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Data shared by every agent.
+    Catalogue,
+    /// One agent's data (customers, orders, DDT, invoices), by agent id.
+    Agent(String),
+}
+
+impl fmt::Display for Scope {
+    /// `catalogue` or `agent:{id}` — also the form stored in the ledger (see [`FromStr`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Catalogue => f.write_str("catalogue"),
+            Scope::Agent(id) => write!(f, "agent:{id}"),
+        }
+    }
+}
+
+/// A stored scope, mode or trigger string that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not a valid {what}")]
+pub struct ParseError {
+    /// What was being parsed (`scope`, `mode`, `trigger`).
+    pub what: &'static str,
+    /// The offending text.
+    pub value: String,
+}
+
+impl FromStr for Scope {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "catalogue" => Ok(Scope::Catalogue),
+            _ => match s.strip_prefix("agent:") {
+                Some(id) if !id.is_empty() => Ok(Scope::Agent(id.to_string())),
+                _ => Err(ParseError {
+                    what: "scope",
+                    value: s.to_string(),
+                }),
+            },
+        }
+    }
+}
+
+/// Full re-read, or delta (skip everything when the export is byte-identical, write only
+/// changed records otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Re-read and re-check everything.
+    Full,
+    /// Skip work that the change detection proves unnecessary.
+    Delta,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Full => "full",
+            Mode::Delta => "delta",
+        })
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "full" => Ok(Mode::Full),
+            "delta" => Ok(Mode::Delta),
+            _ => Err(ParseError {
+                what: "mode",
+                value: s.to_string(),
+            }),
+        }
+    }
+}
+
+/// Record counts of a page, of a finish step, or of a whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Counts {
+    /// Records seen for the first time.
+    pub inserted: u64,
+    /// Records whose hash changed.
+    pub updated: u64,
+    /// Records seen with the same hash (nothing written).
+    pub unchanged: u64,
+    /// Records missing from a complete export, marked deleted.
+    pub deleted: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.deleted += other.deleted;
+    }
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(mut self, other: Counts) -> Counts {
+        self += other;
+        self
+    }
+}
+
+/// What happened to a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventBody {
+    /// The run was opened (a request that joined a running run publishes nothing).
+    Queued,
+    /// The run started working (or, `resumed`, picked up again after a restart).
+    Started {
+        /// Full or delta.
+        mode: Mode,
+        /// True when the run was reopened from the ledger after the actor restarted.
+        resumed: bool,
+    },
+    /// A page was applied.
+    Progress {
+        /// Pages applied so far (1-based: the page just applied).
+        page: usize,
+        /// Pages in the export.
+        pages: usize,
+        /// Records in the export, when the report says.
+        items: Option<u64>,
+    },
+    /// The run stopped at a page boundary (or its preparation was cancelled) on request.
+    Paused,
+    /// The run was allowed to continue.
+    Resumed,
+    /// A transient error; the run retries after `after`.
+    Retrying {
+        /// The attempt about to be made (2 = first retry).
+        attempt: u32,
+        /// The backoff delay.
+        after: Duration,
+        /// The error that caused the retry.
+        reason: String,
+    },
+    /// The run finished.
+    Completed {
+        /// Totals of the run (including pages applied before a restart).
+        counts: Counts,
+        /// Delta run on a byte-identical export: nothing was applied.
+        unchanged_export: bool,
+        /// Wall time from the first start of the run (in this process) to its end.
+        duration: Duration,
+    },
+    /// The run failed for good.
+    Failed {
+        /// Why, with context.
+        reason: String,
+        /// True for errors retrying cannot fix; false when the retries ran out.
+        permanent: bool,
+    },
+}
+
+impl EventBody {
+    /// `Completed` and `Failed` end a run; nothing follows them for that run id.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, EventBody::Completed { .. } | EventBody::Failed { .. })
+    }
+}
+
+/// One event of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncEvent {
+    /// The run.
+    pub run_id: RunId,
+    /// The sync kind (`customers`, `products`, ...).
+    pub kind: String,
+    /// Catalogue or agent.
+    pub scope: Scope,
+    /// When it was published.
+    pub at: SystemTime,
+    /// What happened.
+    pub body: EventBody,
+}
+
+/// Why waiting on the bus ended without the expected event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// The subscriber fell behind and `missed` events were dropped for it; the awaited event
+    /// may be among them (ask the actor's status instead).
+    #[error("event subscriber lagged and missed {missed} events")]
+    Lagged {
+        /// How many events were dropped.
+        missed: u64,
+    },
+    /// Every publisher is gone (the service is shutting down).
+    #[error("the event bus is closed")]
+    Closed,
+}
+
+/// The bus. Clones publish to and subscribe from the same channel.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<SyncEvent>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
+impl EventBus {
+    /// Events buffered per subscriber before it starts losing the oldest ones.
+    pub const DEFAULT_CAPACITY: usize = 1024;
+
+    /// A bus buffering `capacity` events per subscriber (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        Self { tx }
+    }
+
+    /// Publish an event. Never waits; an event nobody listens to is simply dropped.
+    pub fn publish(&self, event: SyncEvent) {
+        tracing::debug!(run = %event.run_id, kind = %event.kind, scope = %event.scope, body = ?event.body, "sync event");
+        let _ = self.tx.send(event);
+    }
+
+    /// Build and publish an event stamped now.
+    pub fn emit(&self, run_id: RunId, kind: &str, scope: &Scope, body: EventBody) {
+        self.publish(SyncEvent {
+            run_id,
+            kind: kind.to_string(),
+            scope: scope.clone(),
+            at: SystemTime::now(),
+            body,
+        });
+    }
+
+    /// Start receiving every event published from now on.
+    pub fn subscribe(&self) -> EventSubscription {
+        EventSubscription {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+/// A subscriber's end of the bus.
+#[derive(Debug)]
+pub struct EventSubscription {
+    rx: broadcast::Receiver<SyncEvent>,
+}
+
+impl EventSubscription {
+    /// The next event.
+    pub async fn recv(&mut self) -> Result<SyncEvent, EventError> {
+        self.rx.recv().await.map_err(|e| match e {
+            broadcast::error::RecvError::Lagged(missed) => EventError::Lagged { missed },
+            broadcast::error::RecvError::Closed => EventError::Closed,
+        })
+    }
+
+    /// Wait for the terminal event (`Completed` or `Failed`) of `run_id`, skipping the rest.
+    /// Subscribe before requesting the run, or the event may already be gone.
+    pub async fn wait_for_run(&mut self, run_id: RunId) -> Result<SyncEvent, EventError> {
+        loop {
+            let event = self.recv().await?;
+            if event.run_id == run_id && event.body.is_terminal() {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// The raw receiver (e.g. to wrap in a `tokio_stream::wrappers::BroadcastStream`).
+    pub fn into_inner(self) -> broadcast::Receiver<SyncEvent> {
+        self.rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(run: i64, body: EventBody) -> SyncEvent {
+        SyncEvent {
+            run_id: RunId(run),
+            kind: "customers".into(),
+            scope: Scope::Agent("a1".into()),
+            at: SystemTime::now(),
+            body,
+        }
+    }
+
+    #[tokio::test]
+    async fn wait_for_run_skips_other_runs_and_non_terminal_events() {
+        let bus = EventBus::new(16);
+        let mut sub = bus.subscribe();
+        bus.publish(event(1, EventBody::Queued));
+        bus.publish(event(
+            2,
+            EventBody::Failed {
+                reason: "x".into(),
+                permanent: true,
+            },
+        ));
+        bus.publish(event(
+            1,
+            EventBody::Progress {
+                page: 1,
+                pages: 2,
+                items: None,
+            },
+        ));
+        let done = EventBody::Completed {
+            counts: Counts {
+                inserted: 3,
+                ..Counts::default()
+            },
+            unchanged_export: false,
+            duration: Duration::from_secs(1),
+        };
+        bus.publish(event(1, done.clone()));
+        let got = sub.wait_for_run(RunId(1)).await.unwrap();
+        assert_eq!(got.body, done);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_does_not_block_publishers_and_is_told() {
+        let bus = EventBus::new(4);
+        let mut slow = bus.subscribe();
+        for i in 0..100 {
+            bus.publish(event(i, EventBody::Queued)); // never waits
+        }
+        assert_eq!(slow.recv().await, Err(EventError::Lagged { missed: 96 }));
+        assert_eq!(slow.recv().await.unwrap().run_id, RunId(96));
+        drop(bus);
+        // The remaining events are not run 0's end; then the bus is gone.
+        assert_eq!(slow.wait_for_run(RunId(0)).await, Err(EventError::Closed));
+    }
+
+    #[test]
+    fn scope_mode_round_trip_through_strings() {
+        for scope in [Scope::Catalogue, Scope::Agent("agent7".into())] {
+            assert_eq!(scope.to_string().parse::<Scope>().unwrap(), scope);
+        }
+        assert!("agent:".parse::<Scope>().is_err());
+        assert!("shop".parse::<Scope>().is_err());
+        for mode in [Mode::Full, Mode::Delta] {
+            assert_eq!(mode.to_string().parse::<Mode>().unwrap(), mode);
+        }
+    }
+}

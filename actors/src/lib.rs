@@ -1,0 +1,66 @@
+//! How blackant-sync runs: the supervision tree, the generic sync actor, the database
+//! writers, the browser pool — everything that is about *running* work, nothing about *what*
+//! is synced. This crate knows nothing of Archibald, PDFs, customers or gRPC: a sync kind is
+//! the [`SyncKind`] trait the root crate implements, runs are recorded through the
+//! [`RunLedger`] trait, and every actor here is tested with fakes.
+//!
+//! ```text
+//! RootSupervisor                      (root.rs: restarts with backoff, escalation, operators)
+//! ├── DbWriter × files                (db_writer.rs: the only writer of one SQLite file)
+//! ├── BrowserPool<ChromiumLauncher>   (browser_pool/: browsers and per-user contexts)
+//! └── SyncActor<K> × kinds            (sync/: runs page by page; pause, retry, resume)
+//!     publishes SyncEvents on the EventBus (events.rs)
+//! ```
+//! Clients never hold an actor reference across restarts: they resolve the current one by
+//! name through the [`Directory`] the supervisor keeps up to date ([`DbHandle::named`],
+//! [`SyncHandle::named`]). No global ractor names are used, so several service instances
+//! can live in one process (the integration tests do).
+//!
+//! # Layout
+//! - [`directory`]: name → current actor, typed lookups ([`Directory`], [`ActorTarget`]).
+//! - [`db_writer`]: [`DbWriter`] actor, [`DbHandle`] (`write`/`read` closures run in one
+//!   transaction on the blocking pool), [`open_reader`] for read-only WAL connections.
+//! - [`events`]: [`EventBus`] (broadcast), [`SyncEvent`] and its vocabulary ([`RunId`],
+//!   [`Scope`], [`Mode`], [`Counts`], [`EventBody`]), waiting for a run's end.
+//! - [`sync`]: the [`SyncKind`] and [`RunLedger`] contracts, [`SyncActor`] and its messages,
+//!   [`RetryPolicy`], status types, the [`SyncHandle`] client.
+//! - [`supervision`]: restart bookkeeping ([`RestartPolicy`], [`RestartTracker`]) shared by
+//!   every supervisor.
+//! - [`root`]: [`RootSupervisor`], [`ChildSpec`], operator messages, [`SupervisorHandle`].
+//! - [`browser_pool`]: [`BrowserPool`] over a [`Launcher`], [`Lease`], the real
+//!   [`ChromiumLauncher`].
+//! - [`testing`]: test doubles for other crates ([`testing::MemoryLedger`]).
+//!
+//! Later (the design is ready for them): Priority (pause every sync through
+//! [`SyncMessage::Pause`]), Scheduler, OrderSyncRegistry (one [`SyncActor`] per agent,
+//! supervised with [`RestartTracker`]).
+
+pub mod browser_pool;
+pub mod db_writer;
+pub mod directory;
+pub mod events;
+pub mod root;
+pub mod supervision;
+pub mod sync;
+pub mod testing;
+
+pub use browser_pool::{
+    BrowserError, BrowserPool, BrowserPoolArguments, BrowserPoolHandle, BrowserPoolMessage,
+    ChromiumBrowser, ChromiumConfig, ChromiumContext, ChromiumLauncher, Launched, Launcher, Lease,
+    PoolStatus,
+};
+pub use db_writer::{DbError, DbHandle, DbWriter, DbWriterArguments, DbWriterMessage, open_reader};
+pub use directory::{ActorTarget, CallError, Directory, DirectoryError};
+pub use events::{
+    Counts, EventBody, EventBus, EventError, EventSubscription, Mode, RunId, Scope, SyncEvent,
+};
+pub use root::{
+    AddChildOutcome, ChildInfo, ChildSpec, ChildState, RootSupervisor, RootSupervisorArguments,
+    RootSupervisorMessage, SupervisorError, SupervisorHandle,
+};
+pub use supervision::{RestartDecision, RestartPolicy, RestartTracker};
+pub use sync::{
+    FinishCounts, LedgerError, OpenRun, PageCounts, Prepared, RequestAck, RetryPolicy, RunLedger,
+    RunOutcome, RunSpec, RunState, SyncActor, SyncArguments, SyncError, SyncHandle, SyncKind,
+    SyncMessage, SyncStatus, Trigger,
+};

@@ -1,0 +1,840 @@
+//! SyncActor: drives the runs of one sync kind, one state machine per scope.
+//!
+//! ```text
+//!  Request ──► Queued ──► Preparing ──► Running ──(last page)──► finish ──► Completed
+//!                ▲  (spawned task,   (one page per  │
+//!                │   cancellable)     Step message) │ transient error
+//!                │        │               │         ▼
+//!                └──── Paused ◄── Pause ──┘     RetryWait ──(backoff)──► Preparing/Running
+//!                                                   │ permanent / retries exhausted
+//!                                                   ▼
+//!                                                 Failed
+//! ```
+//! - A second request for a scope that has a run joins it (same run id): coalescing.
+//! - Nothing long runs inside a handler: `prepare` runs in a spawned task that reports back
+//!   with a message; pages are applied one per `Step` message the actor sends itself. Any
+//!   other message (Pause, Status, Request) is therefore handled within one page of work.
+//! - Every self-message carries the run's *epoch*; pausing or rescheduling bumps it, so a late
+//!   message from an abandoned step is recognised and ignored.
+//! - Spawned tasks (preparations, retry timers) live in the state behind abort-on-drop
+//!   handles: a killed actor leaves nothing running.
+//! - `pre_start` (every start and restart) reopens the ledger's open runs of the kind with
+//!   trigger `Resume`: the kind's `prepare` finds the checkpoint and the run continues.
+//!
+//! This actor must NOT touch the ERP, files or SQLite directly: everything goes through the
+//! [`SyncKind`] and the [`RunLedger`]. Handler errors (`Err`) are reserved for broken
+//! invariants: business failures end a run, not the actor.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{error, info, warn};
+
+use super::{
+    LastRun, OpenRun, PauseAck, PausedRun, Prepared, RequestAck, RetryPolicy, RunLedger,
+    RunOutcome, RunSpec, RunState, ScopeStatus, SyncError, SyncKind, SyncStatus, Trigger,
+};
+use crate::events::{Counts, EventBody, EventBus, Mode, RunId, Scope};
+
+/// The generic sync actor. Holds the kind (fixed for the actor's life, shared with the
+/// preparation tasks).
+pub struct SyncActor<K: SyncKind> {
+    kind: Arc<K>,
+}
+
+impl<K: SyncKind> SyncActor<K> {
+    /// An actor driving `kind`.
+    pub fn new(kind: Arc<K>) -> Self {
+        Self { kind }
+    }
+}
+
+/// What the supervisor hands over at every (re)start.
+#[derive(Clone)]
+pub struct SyncArguments {
+    /// Where runs are opened and closed.
+    pub ledger: Arc<dyn RunLedger>,
+    /// Where events are published.
+    pub events: EventBus,
+    /// Retry rules for transient errors.
+    pub retry: RetryPolicy,
+    /// Seed of the retry jitter (tests); random when `None`.
+    pub jitter_seed: Option<u64>,
+}
+
+/// Messages of [`SyncActor`]. Every sync kind uses the same type, so the Priority actor and
+/// the Scheduler can hold all of them in one list.
+pub enum SyncMessage {
+    /// Run `scope` (or join its current run).
+    Request {
+        /// Catalogue or agent.
+        scope: Scope,
+        /// Full or delta (a request joining a run gets that run's mode).
+        mode: Mode,
+        /// Why.
+        trigger: Trigger,
+        /// The run id, or why no run could be opened.
+        reply: RpcReplyPort<Result<RequestAck, SyncError>>,
+    },
+    /// Stop every run at its next page boundary; cancel preparations. Answered at once.
+    Pause {
+        /// Which runs were paused.
+        reply: RpcReplyPort<PauseAck>,
+    },
+    /// Let paused runs continue and queued ones start.
+    Resume,
+    /// Per-scope state.
+    Status {
+        /// The answer.
+        reply: RpcReplyPort<SyncStatus>,
+    },
+    /// The actor's messages to itself.
+    #[doc(hidden)]
+    Internal(Internal),
+}
+
+/// The actor's messages to itself (opaque outside this module).
+#[doc(hidden)]
+pub struct Internal(InternalMsg);
+
+enum InternalMsg {
+    /// A preparation task ended. The plan is type-erased so that `SyncMessage` is the same
+    /// type for every kind.
+    Prepared {
+        scope: Scope,
+        epoch: u64,
+        result: Result<Box<dyn Any + Send>, SyncError>,
+    },
+    /// Apply the next page (or finish).
+    Step { scope: Scope, epoch: u64 },
+    /// A retry delay elapsed.
+    RetryDue { scope: Scope, epoch: u64 },
+}
+
+/// A prepared export being applied.
+struct Pages<P> {
+    plan: P,
+    next: usize,
+    total: usize,
+    unchanged_export: bool,
+}
+
+enum Phase<P> {
+    /// Not working: just opened, or paused. Keeps the plan if pages were being applied.
+    Waiting(Option<Pages<P>>),
+    /// A preparation task is running.
+    Preparing {
+        cancel: CancellationToken,
+        task: AbortOnDropHandle<()>,
+    },
+    /// A `Step` is in flight.
+    Stepping(Pages<P>),
+    /// A retry timer is running; then prepare again (no plan) or step again (plan).
+    RetryWait {
+        pages: Option<Pages<P>>,
+        _timer: AbortOnDropHandle<()>,
+    },
+}
+
+struct Run<P> {
+    spec: RunSpec,
+    epoch: u64,
+    phase: Phase<P>,
+    /// First time this run started preparing in this incarnation (None: not started yet).
+    started: Option<Instant>,
+    /// Stopped by a pause (so `Resumed` is published on resume).
+    paused: bool,
+    counts: Counts,
+    page: usize,
+    pages: usize,
+    items: Option<u64>,
+}
+
+impl<P> Run<P> {
+    /// A run that has not started yet.
+    fn new(spec: RunSpec) -> Self {
+        Self {
+            spec,
+            epoch: 0,
+            phase: Phase::Waiting(None),
+            started: None,
+            paused: false,
+            counts: Counts::default(),
+            page: 0,
+            pages: 0,
+            items: None,
+        }
+    }
+}
+
+struct Slot<P> {
+    run: Option<Run<P>>,
+    last: Option<LastRun>,
+    last_error: Option<String>,
+}
+
+impl<P> Default for Slot<P> {
+    fn default() -> Self {
+        Self {
+            run: None,
+            last: None,
+            last_error: None,
+        }
+    }
+}
+
+/// The per-scope state machines and the actor's resources.
+pub struct SyncState<P> {
+    name: String,
+    ledger: Arc<dyn RunLedger>,
+    events: EventBus,
+    retry: RetryPolicy,
+    rng: StdRng,
+    paused: bool,
+    epoch: u64,
+    slots: BTreeMap<Scope, Slot<P>>,
+    /// Preparations cancelled by a pause that have not reported back yet, by scope (with
+    /// their epoch). Dropped (aborted) before the scope prepares again, so two preparations
+    /// of one scope never overlap.
+    cancelled: HashMap<Scope, (u64, AbortOnDropHandle<()>)>,
+}
+
+impl<P> SyncState<P> {
+    fn next_epoch(&mut self) -> u64 {
+        self.epoch += 1;
+        self.epoch
+    }
+
+    fn emit(&self, run_id: RunId, scope: &Scope, body: EventBody) {
+        self.events.emit(run_id, &self.name, scope, body);
+    }
+}
+
+fn internal(msg: InternalMsg) -> SyncMessage {
+    SyncMessage::Internal(Internal(msg))
+}
+
+impl<K: SyncKind> Actor for SyncActor<K> {
+    type Msg = SyncMessage;
+    type State = SyncState<K::Plan>;
+    type Arguments = SyncArguments;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: SyncArguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let name = self.kind.name().to_string();
+        // If the ledger cannot be read the actor cannot know what to resume: fail the start,
+        // the supervisor retries with backoff.
+        let open = args.ledger.open_runs(&name).await?;
+        let mut state = SyncState {
+            name,
+            ledger: args.ledger,
+            events: args.events,
+            retry: args.retry,
+            rng: match args.jitter_seed {
+                Some(seed) => StdRng::seed_from_u64(seed),
+                None => StdRng::from_os_rng(),
+            },
+            paused: false,
+            epoch: 0,
+            slots: BTreeMap::new(),
+            cancelled: HashMap::new(),
+        };
+        for OpenRun {
+            run_id,
+            scope,
+            mode,
+            trigger: _,
+        } in open
+        {
+            let slot = state.slots.entry(scope.clone()).or_default();
+            if let Some(kept) = &slot.run {
+                // Two open runs for one scope cannot both be resumed: keep the first.
+                let reason = format!(
+                    "superseded: run {} of the same scope was resumed instead",
+                    kept.spec.run_id
+                );
+                warn!(kind = %state.name, %scope, run = %run_id, "{reason}");
+                let outcome = RunOutcome::Failed {
+                    reason,
+                    permanent: true,
+                    counts: Counts::default(),
+                    duration: Default::default(),
+                };
+                state.ledger.close_run(run_id, outcome).await?;
+                continue;
+            }
+            info!(kind = %state.name, %scope, run = %run_id, "resuming open run");
+            slot.run = Some(Run::new(RunSpec {
+                run_id,
+                kind: state.name.clone(),
+                scope,
+                mode,
+                trigger: Trigger::Resume,
+                attempt: 1,
+            }));
+        }
+        Ok(state)
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let scopes: Vec<Scope> = state.slots.keys().cloned().collect();
+        for scope in scopes {
+            self.kick(&myself, state, &scope);
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SyncMessage::Request {
+                scope,
+                mode,
+                trigger,
+                reply,
+            } => {
+                self.on_request(&myself, state, scope, mode, trigger, reply)
+                    .await
+            }
+            SyncMessage::Pause { reply } => {
+                let ack = self.on_pause(state);
+                let _ = reply.send(ack);
+            }
+            SyncMessage::Resume => self.on_resume(&myself, state),
+            SyncMessage::Status { reply } => {
+                let _ = reply.send(status(state));
+            }
+            SyncMessage::Internal(Internal(msg)) => match msg {
+                InternalMsg::Prepared {
+                    scope,
+                    epoch,
+                    result,
+                } => {
+                    self.on_prepared(&myself, state, scope, epoch, result)
+                        .await?
+                }
+                InternalMsg::Step { scope, epoch } => {
+                    self.on_step(&myself, state, scope, epoch).await
+                }
+                InternalMsg::RetryDue { scope, epoch } => {
+                    let due = current(state, &scope, epoch)
+                        .is_some_and(|run| matches!(run.phase, Phase::RetryWait { .. }));
+                    if due {
+                        self.kick(&myself, state, &scope);
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+/// The run of `scope`, if its epoch is `epoch` (a message from an abandoned step is stale).
+fn current<'s, P>(
+    state: &'s mut SyncState<P>,
+    scope: &Scope,
+    epoch: u64,
+) -> Option<&'s mut Run<P>> {
+    state
+        .slots
+        .get_mut(scope)
+        .and_then(|slot| slot.run.as_mut())
+        .filter(|run| run.epoch == epoch)
+}
+
+impl<K: SyncKind> SyncActor<K> {
+    async fn on_request(
+        &self,
+        myself: &ActorRef<SyncMessage>,
+        state: &mut SyncState<K::Plan>,
+        scope: Scope,
+        mode: Mode,
+        trigger: Trigger,
+        reply: RpcReplyPort<Result<RequestAck, SyncError>>,
+    ) {
+        if let Some(run) = state.slots.get(&scope).and_then(|s| s.run.as_ref()) {
+            let _ = reply.send(Ok(RequestAck {
+                run_id: run.spec.run_id,
+                joined: true,
+            }));
+            return;
+        }
+        let run_id = match state
+            .ledger
+            .open_run(&state.name, &scope, mode, trigger)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(kind = %state.name, %scope, error = %e, "cannot open a run");
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+        };
+        let run = Run::new(RunSpec {
+            run_id,
+            kind: state.name.clone(),
+            scope: scope.clone(),
+            mode,
+            trigger,
+            attempt: 1,
+        });
+        state.slots.entry(scope.clone()).or_default().run = Some(run);
+        state.emit(run_id, &scope, EventBody::Queued);
+        let _ = reply.send(Ok(RequestAck {
+            run_id,
+            joined: false,
+        }));
+        self.kick(myself, state, &scope);
+    }
+
+    /// Move a waiting run forward, unless the actor is paused: step again if it has a plan,
+    /// prepare otherwise.
+    fn kick(&self, myself: &ActorRef<SyncMessage>, state: &mut SyncState<K::Plan>, scope: &Scope) {
+        let paused = state.paused;
+        let Some(run) = state.slots.get_mut(scope).and_then(|s| s.run.as_mut()) else {
+            return;
+        };
+        let pages = match std::mem::replace(&mut run.phase, Phase::Waiting(None)) {
+            Phase::Waiting(pages) | Phase::RetryWait { pages, .. } => pages,
+            busy @ (Phase::Preparing { .. } | Phase::Stepping(_)) => {
+                run.phase = busy;
+                return;
+            }
+        };
+        if paused {
+            run.phase = Phase::Waiting(pages);
+            return;
+        }
+        match pages {
+            Some(pages) => {
+                run.phase = Phase::Stepping(pages);
+                let epoch = run.epoch;
+                send_step(myself, scope, epoch);
+            }
+            None => self.start_prepare(myself, state, scope),
+        }
+    }
+
+    fn start_prepare(
+        &self,
+        myself: &ActorRef<SyncMessage>,
+        state: &mut SyncState<K::Plan>,
+        scope: &Scope,
+    ) {
+        // A preparation cancelled by an earlier pause must not overlap this one.
+        state.cancelled.remove(scope);
+        let epoch = state.next_epoch();
+        let name = state.name.clone();
+        let events = state.events.clone();
+        let Some(run) = state.slots.get_mut(scope).and_then(|s| s.run.as_mut()) else {
+            return;
+        };
+        run.epoch = epoch;
+        if run.started.is_none() {
+            run.started = Some(Instant::now());
+            events.emit(
+                run.spec.run_id,
+                &name,
+                scope,
+                EventBody::Started {
+                    mode: run.spec.mode,
+                    resumed: run.spec.trigger == Trigger::Resume,
+                },
+            );
+        }
+        let cancel = CancellationToken::new();
+        let kind = self.kind.clone();
+        let spec = run.spec.clone();
+        let token = cancel.clone();
+        let me = myself.clone();
+        let task = tokio::spawn(async move {
+            let result = kind
+                .prepare(&spec, token)
+                .await
+                .map(|p| Box::new(p) as Box<dyn Any + Send>);
+            let _ = me.send_message(internal(InternalMsg::Prepared {
+                scope: spec.scope,
+                epoch,
+                result,
+            }));
+        });
+        run.phase = Phase::Preparing {
+            cancel,
+            task: AbortOnDropHandle::new(task),
+        };
+    }
+
+    async fn on_prepared(
+        &self,
+        myself: &ActorRef<SyncMessage>,
+        state: &mut SyncState<K::Plan>,
+        scope: Scope,
+        epoch: u64,
+        result: Result<Box<dyn Any + Send>, SyncError>,
+    ) -> Result<(), ActorProcessingErr> {
+        if state
+            .cancelled
+            .get(&scope)
+            .is_some_and(|(e, _)| *e == epoch)
+        {
+            state.cancelled.remove(&scope);
+            return Ok(());
+        }
+        let Some(run) = current(state, &scope, epoch) else {
+            return Ok(());
+        };
+        if !matches!(run.phase, Phase::Preparing { .. }) {
+            return Ok(());
+        }
+        match result {
+            Ok(any) => {
+                let prepared = any.downcast::<Prepared<K::Plan>>().map_err(|_| {
+                    format!(
+                        "sync {}: preparation returned a plan of the wrong type",
+                        run.spec.kind
+                    )
+                })?;
+                let Prepared {
+                    plan,
+                    pages,
+                    next_page,
+                    counts_so_far,
+                    items,
+                    unchanged_export,
+                } = *prepared;
+                run.counts = counts_so_far;
+                run.pages = pages;
+                run.page = next_page.min(pages);
+                run.items = items;
+                run.phase = Phase::Stepping(Pages {
+                    plan,
+                    next: next_page,
+                    total: pages,
+                    unchanged_export,
+                });
+                send_step(myself, &scope, epoch);
+            }
+            Err(e) => {
+                run.phase = Phase::Waiting(None);
+                self.on_error(myself, state, &scope, e, None).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_step(
+        &self,
+        myself: &ActorRef<SyncMessage>,
+        state: &mut SyncState<K::Plan>,
+        scope: Scope,
+        epoch: u64,
+    ) {
+        if state.paused {
+            return;
+        }
+        let Some(run) = current(state, &scope, epoch) else {
+            return;
+        };
+        if !matches!(run.phase, Phase::Stepping(_)) {
+            return;
+        }
+        let Phase::Stepping(mut pages) = std::mem::replace(&mut run.phase, Phase::Waiting(None))
+        else {
+            return;
+        };
+        if !pages.unchanged_export && pages.next < pages.total {
+            let index = pages.next;
+            let applying = self.kind.apply_page(&run.spec, &pages.plan, index);
+            match applying.await {
+                Ok(counts) => {
+                    run.counts += counts;
+                    pages.next += 1;
+                    run.page = pages.next;
+                    run.spec.attempt = 1;
+                    let body = EventBody::Progress {
+                        page: pages.next,
+                        pages: pages.total,
+                        items: run.items,
+                    };
+                    let run_id = run.spec.run_id;
+                    run.phase = Phase::Stepping(pages);
+                    state.emit(run_id, &scope, body);
+                    send_step(myself, &scope, epoch);
+                }
+                Err(e) => {
+                    let e = match e {
+                        SyncError::Cancelled => SyncError::transient(format!(
+                            "applying page {} of {} was cancelled",
+                            index + 1,
+                            pages.total
+                        )),
+                        e => e,
+                    };
+                    self.on_error(myself, state, &scope, e, Some(pages)).await;
+                }
+            }
+        } else {
+            let unchanged_export = pages.unchanged_export;
+            match self.kind.finish(&run.spec, pages.plan).await {
+                Ok(counts) => {
+                    run.counts += counts;
+                    let outcome = RunOutcome::Completed {
+                        counts: run.counts,
+                        unchanged_export,
+                        duration: run.started.map(|t| t.elapsed()).unwrap_or_default(),
+                    };
+                    self.close(state, &scope, outcome).await;
+                }
+                // The plan is consumed: a retry prepares again (the checkpoint says every page
+                // is applied, so it goes straight back to finish).
+                Err(e) => self.on_error(myself, state, &scope, e, None).await,
+            }
+        }
+    }
+
+    /// A step failed: retry transient errors with backoff while attempts remain, else fail
+    /// the run.
+    async fn on_error(
+        &self,
+        myself: &ActorRef<SyncMessage>,
+        state: &mut SyncState<K::Plan>,
+        scope: &Scope,
+        error: SyncError,
+        pages: Option<Pages<K::Plan>>,
+    ) {
+        let max_attempts = state.retry.max_attempts;
+        let paused = state.paused;
+        let epoch = state.next_epoch();
+        let Some(slot) = state.slots.get_mut(scope) else {
+            return;
+        };
+        slot.last_error = Some(error.to_string());
+        let Some(run) = slot.run.as_mut() else {
+            return;
+        };
+        if !error.is_transient() || run.spec.attempt >= max_attempts {
+            let reason = if error.is_transient() {
+                format!("gave up after {} attempts: {error}", run.spec.attempt)
+            } else {
+                error.to_string()
+            };
+            let outcome = RunOutcome::Failed {
+                reason,
+                permanent: !error.is_transient(),
+                counts: run.counts,
+                duration: run.started.map(|t| t.elapsed()).unwrap_or_default(),
+            };
+            self.close(state, scope, outcome).await;
+            return;
+        }
+        run.spec.attempt += 1;
+        run.epoch = epoch;
+        let attempt = run.spec.attempt;
+        let run_id = run.spec.run_id;
+        let after = state.retry.delay(attempt - 1, &mut state.rng);
+        warn!(kind = %state.name, %scope, run = %run_id, attempt, ?after, %error, "retrying");
+        let Some(run) = state.slots.get_mut(scope).and_then(|s| s.run.as_mut()) else {
+            return;
+        };
+        if paused {
+            run.phase = Phase::Waiting(pages);
+        } else {
+            let me = myself.clone();
+            let due_scope = scope.clone();
+            let timer = tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = me.send_message(internal(InternalMsg::RetryDue {
+                    scope: due_scope,
+                    epoch,
+                }));
+            });
+            run.phase = Phase::RetryWait {
+                pages,
+                _timer: AbortOnDropHandle::new(timer),
+            };
+        }
+        state.emit(
+            run_id,
+            scope,
+            EventBody::Retrying {
+                attempt,
+                after,
+                reason: error.to_string(),
+            },
+        );
+    }
+
+    /// End the scope's run: record it in the ledger, publish the terminal event.
+    async fn close(&self, state: &mut SyncState<K::Plan>, scope: &Scope, outcome: RunOutcome) {
+        let Some(slot) = state.slots.get_mut(scope) else {
+            return;
+        };
+        let Some(run) = slot.run.take() else {
+            return;
+        };
+        let run_id = run.spec.run_id;
+        slot.last = Some(LastRun {
+            run_id,
+            outcome: outcome.clone(),
+            finished_at: SystemTime::now(),
+        });
+        let body = match &outcome {
+            RunOutcome::Completed {
+                counts,
+                unchanged_export,
+                duration,
+            } => {
+                info!(kind = %state.name, %scope, run = %run_id, ?counts, ?duration, "run completed");
+                EventBody::Completed {
+                    counts: *counts,
+                    unchanged_export: *unchanged_export,
+                    duration: *duration,
+                }
+            }
+            RunOutcome::Failed {
+                reason, permanent, ..
+            } => {
+                error!(kind = %state.name, %scope, run = %run_id, permanent, %reason, "run failed");
+                EventBody::Failed {
+                    reason: reason.clone(),
+                    permanent: *permanent,
+                }
+            }
+        };
+        if let Err(e) = state.ledger.close_run(run_id, outcome).await {
+            // The run stays open in the ledger: the next restart resumes it, and `prepare`
+            // (finding no checkpoint) simply runs it again. Harmless, so not fatal.
+            error!(kind = %state.name, %scope, run = %run_id, error = %e, "cannot close run");
+        }
+        state.emit(run_id, scope, body);
+    }
+
+    fn on_pause(&self, state: &mut SyncState<K::Plan>) -> PauseAck {
+        state.paused = true;
+        let mut ack = PauseAck::default();
+        let scopes: Vec<Scope> = state.slots.keys().cloned().collect();
+        for scope in scopes {
+            let epoch = state.next_epoch();
+            let Some(run) = state.slots.get_mut(&scope).and_then(|s| s.run.as_mut()) else {
+                continue;
+            };
+            let (pages, winding_down) =
+                match std::mem::replace(&mut run.phase, Phase::Waiting(None)) {
+                    Phase::Waiting(pages) => {
+                        // Queued, or already paused: nothing running to stop.
+                        run.phase = Phase::Waiting(pages);
+                        continue;
+                    }
+                    Phase::Preparing { cancel, task } => {
+                        // Let it wind down (release its browser lease...) until it reports back.
+                        cancel.cancel();
+                        (None, Some((run.epoch, task)))
+                    }
+                    Phase::Stepping(pages) => (Some(pages), None),
+                    Phase::RetryWait { pages, .. } => (pages, None),
+                };
+            run.epoch = epoch;
+            run.phase = Phase::Waiting(pages);
+            run.paused = true;
+            let run_id = run.spec.run_id;
+            if let Some(task) = winding_down {
+                state.cancelled.insert(scope.clone(), task);
+            }
+            ack.paused.push(PausedRun {
+                run_id,
+                scope: scope.clone(),
+            });
+            state.emit(run_id, &scope, EventBody::Paused);
+        }
+        info!(kind = %state.name, runs = ack.paused.len(), "paused");
+        ack
+    }
+
+    fn on_resume(&self, myself: &ActorRef<SyncMessage>, state: &mut SyncState<K::Plan>) {
+        if !state.paused {
+            return;
+        }
+        state.paused = false;
+        let scopes: Vec<Scope> = state.slots.keys().cloned().collect();
+        for scope in scopes {
+            let resumed = state
+                .slots
+                .get_mut(&scope)
+                .and_then(|s| s.run.as_mut())
+                .filter(|run| run.paused)
+                .map(|run| {
+                    run.paused = false;
+                    run.spec.run_id
+                });
+            if let Some(run_id) = resumed {
+                state.emit(run_id, &scope, EventBody::Resumed);
+            }
+            self.kick(myself, state, &scope);
+        }
+        info!(kind = %state.name, "resumed");
+    }
+}
+
+fn send_step(myself: &ActorRef<SyncMessage>, scope: &Scope, epoch: u64) {
+    // Sending to oneself only fails while stopping; nothing to do then.
+    let _ = myself.send_message(internal(InternalMsg::Step {
+        scope: scope.clone(),
+        epoch,
+    }));
+}
+
+fn status<P>(state: &SyncState<P>) -> SyncStatus {
+    let scopes = state
+        .slots
+        .iter()
+        .map(|(scope, slot)| {
+            let run = slot.run.as_ref();
+            let run_state = match run.map(|r| &r.phase) {
+                None => RunState::Idle,
+                Some(Phase::Waiting(_)) if run.is_some_and(|r| r.paused) => RunState::Paused,
+                Some(Phase::Waiting(_)) => RunState::Queued,
+                Some(Phase::Preparing { .. }) => RunState::Preparing,
+                Some(Phase::Stepping(_)) => RunState::Running,
+                Some(Phase::RetryWait { .. }) => RunState::RetryWait,
+            };
+            ScopeStatus {
+                scope: scope.clone(),
+                state: run_state,
+                run_id: run.map(|r| r.spec.run_id),
+                mode: run.map(|r| r.spec.mode),
+                page: run.map_or(0, |r| r.page),
+                pages: run.map_or(0, |r| r.pages),
+                items: run.and_then(|r| r.items),
+                attempt: run.map_or(0, |r| r.spec.attempt),
+                counts: run.map(|r| r.counts).unwrap_or_default(),
+                last: slot.last.clone(),
+                last_error: slot.last_error.clone(),
+            }
+        })
+        .collect();
+    SyncStatus {
+        kind: state.name.clone(),
+        paused: state.paused,
+        scopes,
+    }
+}

@@ -1,0 +1,20 @@
+//! Compiles `proto/` into Rust (tonic + prost) without a system `protoc`: `protox` parses the
+//! files into a descriptor set, which is both handed to `tonic-prost-build` and written to
+//! `OUT_DIR/blackant_descriptor.bin` for gRPC server reflection.
+
+use prost::Message;
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &["proto/blackant/v1/sync.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let fds = protox::compile(PROTOS, ["proto"])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out_dir.join("blackant_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

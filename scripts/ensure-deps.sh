@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what blackant-sync needs and a bare Debian machine lacks. Idempotent and quiet when
+# everything is there. Usage: scripts/ensure-deps.sh [--bench]
+#   always: Debian's chromium (the engine drives a real browser; tests too)
+#   --bench: poppler-utils (pdftotext, the reference our PDF parser is compared with)
+set -euo pipefail
+
+need=()
+if [ ! -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null 2>&1 && [ -z "${BLACKANT_CHROMIUM:-}" ]; then
+  need+=(chromium)
+fi
+if [ "${1:-}" = "--bench" ] && ! command -v pdftotext >/dev/null 2>&1; then
+  need+=(poppler-utils)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "error: need root (or sudo) to apt-get install ${need[*]}" >&2; exit 1
+  fi
+fi
+echo "==> installing ${need[*]} (apt-get)"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+echo "==> installed ${need[*]}"

@@ -1,0 +1,181 @@
+//! `blackant ctl`: a small gRPC client for operators — status of every sync, and requesting a
+//! sync with a live progress bar. Talks only to the public gRPC API (what any client could do).
+
+use super::progress::{Ended, RunBars};
+use anyhow::{Context, Result, bail};
+use blackant::grpc::pb;
+use blackant::grpc::pb::sync_service_client::SyncServiceClient;
+use blackant::records::Kind;
+use clap::{Args, Subcommand};
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// The service's gRPC address.
+    #[arg(long, env = "BLACKANT_ADDR", default_value = "http://127.0.0.1:50051")]
+    addr: String,
+    /// Bearer token (when the service has tokens configured).
+    #[arg(long, env = "BLACKANT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: CtlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CtlCommand {
+    /// State, progress, last success and last error of every sync.
+    Status,
+    /// Request a sync (or join the one running); `--watch` shows its progress until it ends.
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+struct SyncArgs {
+    /// customers, products, prices, orders, ddt, invoices.
+    kind: Kind,
+    /// The agent, for per-agent kinds.
+    #[arg(long, default_value = "")]
+    user: String,
+    /// Re-read everything even if the export did not change.
+    #[arg(long)]
+    full: bool,
+    /// Show progress until the run ends; exit status 1 if it failed.
+    #[arg(long)]
+    watch: bool,
+    /// Free text stored with the request.
+    #[arg(long, default_value = "ctl")]
+    reason: String,
+}
+
+fn authed<T>(token: &Option<String>, msg: T) -> Result<Request<T>> {
+    let mut req = Request::new(msg);
+    if let Some(t) = token {
+        let value: MetadataValue<_> = format!("Bearer {t}")
+            .parse()
+            .context("the token is not valid metadata")?;
+        req.metadata_mut().insert("authorization", value);
+    }
+    Ok(req)
+}
+
+pub async fn run(args: CtlArgs) -> Result<()> {
+    let channel = Channel::from_shared(args.addr.clone())
+        .with_context(|| format!("bad address {}", args.addr))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach blackant at {}", args.addr))?;
+    let mut client = SyncServiceClient::new(channel);
+    match args.command {
+        CtlCommand::Status => status(&mut client, &args.token).await,
+        CtlCommand::Sync(s) => sync(&mut client, &args.token, s).await,
+    }
+}
+
+async fn status(client: &mut SyncServiceClient<Channel>, token: &Option<String>) -> Result<()> {
+    let resp = client
+        .get_sync_status(authed(token, pb::GetSyncStatusRequest::default())?)
+        .await
+        .map_err(|s| rpc_error(&s))?
+        .into_inner();
+    println!(
+        "{:<10} {:<10} {:<10} {:>9} {:<25} LAST ERROR",
+        "KIND", "AGENT", "STATE", "PROGRESS", "LAST SUCCESS"
+    );
+    for s in resp.statuses {
+        let kind = pb::SyncKind::try_from(s.kind)
+            .map(|k| {
+                k.as_str_name()
+                    .trim_start_matches("SYNC_KIND_")
+                    .to_lowercase()
+            })
+            .unwrap_or_default();
+        let state = pb::sync_status::State::try_from(s.state)
+            .map(|k| k.as_str_name().trim_start_matches("STATE_").to_lowercase())
+            .unwrap_or_default();
+        let progress = s
+            .progress
+            .filter(|p| p.pages > 0)
+            .map(|p| format!("{}/{}", p.page, p.pages))
+            .unwrap_or_default();
+        let last = s
+            .last_success
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "never".into());
+        println!(
+            "{kind:<10} {:<10} {state:<10} {progress:>9} {last:<25} {}",
+            s.user, s.last_error
+        );
+    }
+    Ok(())
+}
+
+async fn sync(
+    client: &mut SyncServiceClient<Channel>,
+    token: &Option<String>,
+    args: SyncArgs,
+) -> Result<()> {
+    let kind = blackant::grpc::kind_to_proto(args.kind) as i32;
+    // Watch first (filtered on kind and agent), then ask: no event of the run can be missed.
+    let mut events = if args.watch {
+        let req = pb::WatchSyncEventsRequest {
+            kind,
+            user: args.user.clone(),
+            run_id: 0,
+        };
+        Some(
+            client
+                .watch_sync_events(authed(token, req)?)
+                .await
+                .map_err(|s| rpc_error(&s))?
+                .into_inner(),
+        )
+    } else {
+        None
+    };
+    let req = pb::RequestSyncRequest {
+        kind,
+        user: args.user.clone(),
+        mode: if args.full {
+            pb::SyncMode::Full
+        } else {
+            pb::SyncMode::Delta
+        } as i32,
+        reason: args.reason,
+        wait: false,
+    };
+    let ack = client
+        .request_sync(authed(token, req)?)
+        .await
+        .map_err(|s| rpc_error(&s))?
+        .into_inner();
+    let outcome = pb::request_sync_response::Outcome::try_from(ack.outcome)
+        .map(|o| {
+            o.as_str_name()
+                .trim_start_matches("OUTCOME_")
+                .to_lowercase()
+        })
+        .unwrap_or_default();
+    eprintln!("run {} ({outcome})", ack.run_id);
+    let Some(events) = events.as_mut() else {
+        return Ok(());
+    };
+    let mut bars = RunBars::new();
+    while let Some(e) = events.message().await.map_err(|s| rpc_error(&s))? {
+        if e.run_id != ack.run_id && e.missed == 0 {
+            continue;
+        }
+        match bars.show(&e) {
+            Some(Ended::Ok) => return Ok(()),
+            Some(Ended::Failed(r)) => bail!("run {} failed: {}", ack.run_id, r.error),
+            None => {}
+        }
+    }
+    bail!("the event stream ended before run {} did", ack.run_id)
+}
+
+fn rpc_error(s: &tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
+}

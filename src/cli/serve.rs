@@ -1,0 +1,248 @@
+//! `blackant serve`: the service — configuration, the optional embedded simulator, the
+//! supervision tree, the gRPC server, the first syncs with progress bars, graceful shutdown
+//! on Ctrl-C / SIGTERM.
+
+use super::progress::{Ended, RunBars};
+use anyhow::{Context, Result, bail};
+use blackant::config::{Config, SERVICE_PASSWORD_ENV};
+use blackant::erp::Credentials;
+use blackant::grpc::{self, AuthConfig};
+use blackant::records::Kind;
+use blackant::service::{Service, ServiceConfig, SourceConfig, per_agent};
+use blackant::store::DataDir;
+use blackant::syncs::CredentialStore;
+use blackant_actors::browser_pool::ChromiumConfig;
+use blackant_actors::events::{Mode, Scope};
+use blackant_actors::sync::Trigger;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); every setting has a default.
+    #[arg(long, env = "BLACKANT_CONFIG")]
+    config: Option<PathBuf>,
+    /// gRPC listen address (overrides the config).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data folder (overrides the config).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Run against the embedded Archibald simulator instead of the configured ERP.
+    #[arg(long)]
+    sim: bool,
+    /// Simulator seed (with --sim).
+    #[arg(long, default_value_t = 1)]
+    sim_seed: u64,
+    /// Simulator size multiplier (with --sim).
+    #[arg(long, default_value_t = 1)]
+    sim_scale: u32,
+    /// A sync to run at start and show with a progress bar: `KIND[:AGENT]`, e.g.
+    /// `customers:agent1` (repeatable). With --sim and none given: customers of the first agent.
+    #[arg(long = "first-sync", value_name = "KIND[:AGENT]")]
+    first_sync: Vec<String>,
+    /// Run no sync at start.
+    #[arg(long, conflicts_with = "first_sync")]
+    no_first_sync: bool,
+}
+
+/// `KIND[:AGENT]` → (kind, agent).
+fn parse_first_sync(text: &str) -> Result<(Kind, String)> {
+    let (kind, user) = text.split_once(':').unwrap_or((text, ""));
+    let kind = Kind::from_name(kind)
+        .with_context(|| format!("--first-sync {text}: unknown kind {kind:?}"))?;
+    Ok((kind, user.to_string()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(d) = args.data {
+        config.data_dir = d;
+    }
+    let credentials = CredentialStore::new();
+
+    #[cfg(feature = "sim")]
+    let sim = if args.sim {
+        let sim = archibald_sim::Simulator::start(archibald_sim::SimConfig {
+            seed: args.sim_seed,
+            scale: args.sim_scale,
+            ..Default::default()
+        })
+        .await
+        .context("starting the embedded Archibald simulator")?;
+        for account in sim.accounts() {
+            let scope = match account.role {
+                archibald_sim::Role::Service => Scope::Catalogue,
+                archibald_sim::Role::Agent => Scope::Agent(account.username.clone()),
+            };
+            credentials.set(
+                scope,
+                Credentials::new(&account.username, &account.password),
+            );
+        }
+        config.erp.base_url = sim.base_url().to_string();
+        config.agents = sim.agents();
+        eprintln!(
+            "Archibald simulator at {} (agents: {})",
+            sim.base_url(),
+            config.agents.join(", ")
+        );
+        Some(sim)
+    } else {
+        None
+    };
+    #[cfg(not(feature = "sim"))]
+    if args.sim {
+        bail!("this build has no embedded simulator (built without the `sim` feature)");
+    }
+
+    if config.erp.base_url.is_empty() {
+        bail!("no ERP configured: set erp.base_url in the config file, or use --sim");
+    }
+    if let Some(user) = &config.erp.service_user {
+        let password = std::env::var(SERVICE_PASSWORD_ENV).with_context(|| {
+            format!("erp.service_user is set: put its password in ${SERVICE_PASSWORD_ENV}")
+        })?;
+        credentials.set(Scope::Catalogue, Credentials::new(user, password));
+    }
+
+    let auth = AuthConfig::new(&config.auth.tokens)?;
+    let service = Service::start(
+        ServiceConfig {
+            data: DataDir::new(&config.data_dir),
+            source: SourceConfig::Erp {
+                erp: config.erp_config(&config.erp.base_url),
+                chromium: ChromiumConfig {
+                    executable: config.browsers.chromium.clone(),
+                    ..Default::default()
+                },
+                browsers: config.browsers.size,
+            },
+            agents: config.agents.clone(),
+            retry: config.retry_policy(),
+            restart: config.restart_policy(),
+        },
+        credentials,
+    )
+    .await?;
+    let service = Arc::new(service);
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding the gRPC address {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(grpc::serve(listener, service.clone(), auth, async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    }));
+    eprintln!(
+        "blackant serving gRPC on {addr} (data in {})",
+        config.data_dir.display()
+    );
+
+    let mut first: Vec<(Kind, String)> = Vec::new();
+    if !args.no_first_sync {
+        for text in &args.first_sync {
+            first.push(parse_first_sync(text)?);
+        }
+        if first.is_empty()
+            && args.sim
+            && let Some(agent) = config.agents.first()
+        {
+            first.push((Kind::Customers, agent.clone()));
+        }
+    }
+    let first_syncs = first_syncs(&service, first);
+    tokio::select! {
+        res = first_syncs => {
+            if let Err(e) = res {
+                eprintln!("first syncs: {e:#}");
+            }
+            eprintln!("ready: try `blackant ctl --addr http://{addr} status` or `grpcurl -plaintext {addr} list`");
+            shutdown_signal().await;
+        }
+        _ = shutdown_signal() => {}
+    }
+
+    eprintln!("shutting down");
+    let _ = stop_tx.send(true);
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("gRPC server: {e}"),
+        Err(e) => eprintln!("gRPC server task: {e}"),
+    }
+    match Arc::try_unwrap(service) {
+        Ok(service) => service.shutdown().await,
+        Err(_) => tracing::warn!(
+            "the service is still referenced at shutdown; its actors stop with the process"
+        ),
+    }
+    #[cfg(feature = "sim")]
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Request the first syncs (full) and show them until each ends.
+async fn first_syncs(service: &Service, syncs: Vec<(Kind, String)>) -> Result<()> {
+    if syncs.is_empty() {
+        return Ok(());
+    }
+    let mut events = service.subscribe();
+    let mut runs = Vec::new();
+    for (kind, user) in syncs {
+        let scope = service.scope_for(kind, if per_agent(kind) { &user } else { "" })?;
+        let ack = service
+            .request_sync(kind, scope, Mode::Full, Trigger::Manual)
+            .await?;
+        runs.push(ack.run_id);
+    }
+    let mut bars = RunBars::new();
+    let mut failed = 0;
+    while !runs.is_empty() {
+        let e = events.recv().await.context("the event bus closed")?;
+        if !runs.contains(&e.run_id) {
+            continue;
+        }
+        match bars.show(&grpc::event_to_proto(&e)) {
+            Some(Ended::Ok) => runs.retain(|r| *r != e.run_id),
+            Some(Ended::Failed(_)) => {
+                failed += 1;
+                runs.retain(|r| *r != e.run_id);
+            }
+            None => {}
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} first sync(s) failed (see above)");
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! The service configuration file (TOML) and its defaults. Every field is optional: an empty
+//! file (or none) gives a service on 127.0.0.1:50051 with data in `./data`, two browsers, and
+//! the retry/restart defaults of DESIGN.md. Secrets (the ERP service password) come from the
+//! environment, never from this file's defaults or from logs.
+//!
+//! Owns parsing and validation only; `main` turns it into a `ServiceConfig`.
+
+use crate::grpc::TokenEntry;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variable holding the ERP service account's password.
+pub const SERVICE_PASSWORD_ENV: &str = "BLACKANT_ERP_SERVICE_PASSWORD";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Folder of the SQLite files and kept exports.
+    pub data_dir: PathBuf,
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Agents the service knows (their credentials arrive with their sessions).
+    pub agents: Vec<String>,
+    pub erp: ErpSection,
+    pub browsers: BrowsersSection,
+    pub retry: RetrySection,
+    pub supervision: SupervisionSection,
+    pub auth: AuthSection,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            agents: Vec::new(),
+            erp: ErpSection::default(),
+            browsers: BrowsersSection::default(),
+            retry: RetrySection::default(),
+            supervision: SupervisionSection::default(),
+            auth: AuthSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErpSection {
+    /// Archibald's base URL (ignored with `--sim`).
+    pub base_url: String,
+    pub page_timeout_secs: u64,
+    pub export_timeout_secs: u64,
+    /// The service account used by catalogue syncs (password from `BLACKANT_ERP_SERVICE_PASSWORD`).
+    pub service_user: Option<String>,
+}
+
+impl Default for ErpSection {
+    fn default() -> Self {
+        Self { base_url: String::new(), page_timeout_secs: 30, export_timeout_secs: 300, service_user: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrowsersSection {
+    /// Chromium processes, i.e. how many syncs talk to the ERP at once.
+    pub size: usize,
+    /// Chromium binary; default: `$BLACKANT_CHROMIUM`, `/usr/lib/chromium/chromium`, `chromium`.
+    pub chromium: Option<PathBuf>,
+}
+
+impl Default for BrowsersSection {
+    fn default() -> Self {
+        Self { size: 2, chromium: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrySection {
+    pub max_attempts: u32,
+    pub base_ms: u64,
+    pub max_ms: u64,
+}
+
+impl Default for RetrySection {
+    fn default() -> Self {
+        Self { max_attempts: 5, base_ms: 2_000, max_ms: 60_000 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisionSection {
+    /// More than this many restarts of one actor within `within_secs` escalates.
+    pub max_restarts: u32,
+    pub within_secs: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl Default for SupervisionSection {
+    fn default() -> Self {
+        Self { max_restarts: 5, within_secs: 60, backoff_base_ms: 200, backoff_max_ms: 30_000 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    pub tokens: Vec<TokenEntry>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Read a config file; a missing `path` means all defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let config = match path {
+            None => Config::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.into(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: p.into(), source })?
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.browsers.size == 0 {
+            return Err(ConfigError::Invalid("browsers.size must be at least 1".into()));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(ConfigError::Invalid("retry.max_attempts must be at least 1".into()));
+        }
+        for a in &self.agents {
+            crate::store::paths::validate_user(a).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    pub fn retry_policy(&self) -> blackant_actors::sync::RetryPolicy {
+        blackant_actors::sync::RetryPolicy {
+            max_attempts: self.retry.max_attempts,
+            base: Duration::from_millis(self.retry.base_ms),
+            max: Duration::from_millis(self.retry.max_ms),
+        }
+    }
+
+    pub fn restart_policy(&self) -> blackant_actors::supervision::RestartPolicy {
+        blackant_actors::supervision::RestartPolicy {
+            max_restarts: self.supervision.max_restarts,
+            within: Duration::from_secs(self.supervision.within_secs),
+            backoff_base: Duration::from_millis(self.supervision.backoff_base_ms),
+            backoff_max: Duration::from_millis(self.supervision.backoff_max_ms),
+        }
+    }
+
+    pub fn erp_config(&self, base_url: &str) -> crate::erp::ErpConfig {
+        let mut erp = crate::erp::ErpConfig::new(base_url);
+        erp.page_timeout = Duration::from_secs(self.erp.page_timeout_secs);
+        erp.export_timeout = Duration::from_secs(self.erp.export_timeout_secs);
+        erp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_documented_defaults() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
+        assert_eq!(c.browsers.size, 2);
+        assert_eq!(c.retry_policy().max_attempts, 5);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused_with_the_reason() {
+        let typo = toml::from_str::<Config>("listn = \"1.2.3.4:5\"").unwrap_err().to_string();
+        assert!(typo.contains("listn"), "{typo}");
+        let c: Config = toml::from_str("[browsers]\nsize = 0").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("browsers.size"));
+        let c: Config = toml::from_str("agents = [\"../etc\"]").unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn tokens_are_read_from_the_auth_section() {
+        let c: Config =
+            toml::from_str("[[auth.tokens]]\ntoken = \"t\"\nrole = \"agent\"\nagent = \"agent1\"\n").unwrap();
+        assert_eq!(c.auth.tokens.len(), 1);
+        assert!(crate::grpc::AuthConfig::new(&c.auth.tokens).is_ok());
+    }
+}

@@ -1,0 +1,143 @@
+//! Small browser moves the ERP client is made of: open a tab in a context, navigate and learn
+//! where we landed (path and HTTP status), find an element by the text a user reads, type
+//! into a field, click and wait for the next page.
+//!
+//! Owns the Chromium pitfalls measured in PROBES.md (subscribe to the load event before
+//! clicking; type non-ASCII with `Input.insertText`). Knows nothing of Archibald's pages.
+
+use super::ErpError;
+use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
+use chromiumoxide::cdp::browser_protocol::page::EventLoadEventFired;
+use chromiumoxide::cdp::browser_protocol::target::CreateTargetParams;
+use chromiumoxide::{Browser, Element, Page};
+use futures::StreamExt;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Where a navigation ended: the page's path and the HTTP status of its document.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Landing {
+    pub path: String,
+    pub url: String,
+    /// 0 when the browser does not know (e.g. `about:blank`).
+    pub status: u16,
+    /// The page shows a password field: a login form.
+    pub login_form: bool,
+}
+
+impl Landing {
+    /// ERP.md: an expired session redirects any page to `/login`.
+    pub fn is_login(&self) -> bool {
+        self.path.to_ascii_lowercase().starts_with("/login") || self.login_form
+    }
+}
+
+const LANDING_JS: &str = r#"(() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  return {
+    path: location.pathname,
+    url: location.href,
+    status: (nav && nav.responseStatus) ? nav.responseStatus : 0,
+    login_form: !!document.querySelector('input[type=password]'),
+  };
+})()"#;
+
+/// A new tab in the given browser context (the agent's cookies live there).
+pub(crate) async fn open_tab(browser: &Browser, context: &BrowserContextId) -> Result<Page, ErpError> {
+    let params = CreateTargetParams::builder()
+        .url("about:blank")
+        .browser_context_id(context.clone())
+        .build()
+        .map_err(|what| ErpError::Layout { url: "about:blank".into(), what })?;
+    browser
+        .new_page(params)
+        .await
+        .map_err(ErpError::browser("opening a tab"))
+}
+
+/// Where the tab is now.
+pub(crate) async fn landing(page: &Page) -> Result<Landing, ErpError> {
+    page.evaluate(LANDING_JS)
+        .await
+        .map_err(ErpError::browser("reading the page location"))?
+        .into_value::<Landing>()
+        .map_err(|e| ErpError::Layout { url: String::new(), what: format!("location probe: {e}") })
+}
+
+/// Navigate and wait for the load, then report where we landed.
+pub(crate) async fn navigate(page: &Page, url: &str, timeout: Duration) -> Result<Landing, ErpError> {
+    let doing = format!("loading {url}");
+    match tokio::time::timeout(timeout, page.goto(url)).await {
+        Err(_) => return Err(ErpError::Timeout { doing, after: timeout }),
+        Ok(Err(e)) => return Err(ErpError::Browser { doing, source: e }),
+        Ok(Ok(_)) => {}
+    }
+    landing(page).await
+}
+
+/// Click `element` and wait for the page it leads to (the load event is subscribed to before
+/// the click, so a fast server cannot slip the event past us).
+pub(crate) async fn click_and_wait(page: &Page, element: &Element, doing: &str, timeout: Duration) -> Result<Landing, ErpError> {
+    let mut loads = page
+        .event_listener::<EventLoadEventFired>()
+        .await
+        .map_err(ErpError::browser(doing))?;
+    element.click().await.map_err(ErpError::browser(doing))?;
+    match tokio::time::timeout(timeout, loads.next()).await {
+        Err(_) => Err(ErpError::Timeout { doing: doing.to_string(), after: timeout }),
+        Ok(None) => Err(ErpError::Layout { url: String::new(), what: format!("the tab closed while {doing}") }),
+        Ok(Some(_)) => landing(page).await,
+    }
+}
+
+/// Replace a field's content with `text` the way a keyboard would (focus, select all, insert):
+/// `Input.insertText` handles à, €, apostrophes where per-key typing fails.
+pub(crate) async fn fill(page: &Page, element: &Element, text: &str, doing: &str) -> Result<(), ErpError> {
+    element.focus().await.map_err(ErpError::browser(doing))?;
+    element
+        .call_js_fn("function() { this.select && this.select(); }", false)
+        .await
+        .map_err(ErpError::browser(doing))?;
+    page.execute(InsertTextParams::new(text))
+        .await
+        .map_err(ErpError::browser(doing))?;
+    Ok(())
+}
+
+/// The first visible element among `selector` whose label (text, value or title) is `label`,
+/// compared case-insensitively with collapsed whitespace. Marks it and returns it, or `None`.
+pub(crate) async fn find_by_label(page: &Page, selector: &str, label: &str, doing: &str) -> Result<Option<Element>, ErpError> {
+    let marker = "data-blackant-target";
+    let js = format!(
+        r#"(() => {{
+  const norm = s => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
+  const want = norm({label});
+  document.querySelectorAll('[{marker}]').forEach(e => e.removeAttribute('{marker}'));
+  for (const e of document.querySelectorAll({selector})) {{
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if ([e.innerText, e.value, e.title, e.getAttribute('aria-label')].some(t => norm(t) === want)) {{
+      e.setAttribute('{marker}', '1');
+      return true;
+    }}
+  }}
+  return false;
+}})()"#,
+        label = serde_json::Value::from(label),
+        selector = serde_json::Value::from(selector),
+    );
+    let found: bool = page
+        .evaluate(js)
+        .await
+        .map_err(ErpError::browser(doing))?
+        .into_value()
+        .unwrap_or(false);
+    if !found {
+        return Ok(None);
+    }
+    page.find_element(format!("[{marker}]"))
+        .await
+        .map(Some)
+        .map_err(ErpError::browser(doing))
+}

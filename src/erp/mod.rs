@@ -1,0 +1,107 @@
+//! The Archibald ERP as a user with a browser sees it: log in, open a list view, press
+//! "Esporta PDF" and receive the PDF, read an order's detail page.
+//!
+//! Everything goes through a real Chromium tab in the agent's own browser context (leased from
+//! the BrowserPool by the caller), exactly as ERP.md describes the pages: elements are found by
+//! what a user sees (a form with a password field, a button labelled "Esporta PDF", column
+//! titles), never by ids only our simulator would have. This module does not parse PDFs, does
+//! not touch SQLite and does not decide when to sync; it never logs credentials.
+
+mod browser_ops;
+mod export;
+mod session;
+
+pub use export::ExportList;
+pub use session::{Credentials, ErpTab};
+
+use std::time::Duration;
+
+/// Where Archibald is and how long its pages may take.
+#[derive(Debug, Clone)]
+pub struct ErpConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8080` (no trailing slash needed).
+    pub base_url: String,
+    /// Longest wait for one page load or form submission.
+    pub page_timeout: Duration,
+    /// Longest wait for an export, from the click to the last byte of the PDF (the ERP may
+    /// spend a while "preparing" big reports).
+    pub export_timeout: Duration,
+}
+
+impl ErpConfig {
+    /// Defaults suited to a LAN ERP: 30 s per page, 5 min per export.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            page_timeout: Duration::from_secs(30),
+            export_timeout: Duration::from_secs(300),
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+}
+
+/// What can go wrong talking to Archibald. `is_transient` tells a retry from a dead end.
+#[derive(Debug, thiserror::Error)]
+pub enum ErpError {
+    /// The ERP refused the agent's username or password (shown on the login page).
+    #[error("Archibald rejected the credentials of {user}: {message}")]
+    BadCredentials { user: String, message: String },
+    /// The session ended (redirect to /login) and logging in again did not help.
+    #[error("Archibald session expired while {doing}")]
+    SessionExpired { doing: String },
+    /// The ERP answered with an HTTP error status.
+    #[error("Archibald answered HTTP {status} for {url}")]
+    Http { status: u16, url: String },
+    /// A page or an export took longer than allowed.
+    #[error("timed out after {after:?} while {doing}")]
+    Timeout { doing: String, after: Duration },
+    /// A page does not look like ERP.md says (no login form, no "Esporta PDF" button...).
+    #[error("unexpected Archibald page at {url}: {what}")]
+    Layout { url: String, what: String },
+    /// The export did not deliver a PDF.
+    #[error("the {list} export is not a PDF ({detail})")]
+    NotAPdf { list: String, detail: String },
+    /// Chromium failed (crashed, connection lost, protocol error).
+    #[error("browser error while {doing}: {source}")]
+    Browser {
+        doing: String,
+        #[source]
+        source: chromiumoxide::error::CdpError,
+    },
+    /// Reading the downloaded file failed.
+    #[error("reading the downloaded export {path}: {source}")]
+    Download {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ErpError {
+    /// Worth retrying: network trouble, 5xx, timeouts, a crashed browser, an expired session.
+    /// Not worth it: bad credentials, a page that does not look like Archibald, a non-PDF export.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ErpError::BadCredentials { .. } | ErpError::Layout { .. } => false,
+            ErpError::NotAPdf { .. } => false,
+            ErpError::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            ErpError::SessionExpired { .. }
+            | ErpError::Timeout { .. }
+            | ErpError::Browser { .. }
+            | ErpError::Download { .. } => true,
+        }
+    }
+
+    /// The browser itself is suspect: the lease should be marked broken so the pool replaces it.
+    pub fn browser_broken(&self) -> bool {
+        matches!(self, ErpError::Browser { .. })
+    }
+
+    pub(crate) fn browser(doing: impl Into<String>) -> impl FnOnce(chromiumoxide::error::CdpError) -> Self {
+        let doing = doing.into();
+        move |source| ErpError::Browser { doing, source }
+    }
+}

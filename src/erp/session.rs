@@ -1,0 +1,171 @@
+//! A tab logged into Archibald as one account: visiting a page logs in first when the ERP
+//! sends us to `/login` (first visit, or an expired session), once per visit.
+//!
+//! Owns credentials handling: they live in memory only and never reach a log line (`Debug`
+//! redacts the password). Knows nothing of exports or PDFs.
+
+use super::browser_ops::{self, Landing};
+use super::{ErpConfig, ErpError};
+use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::{Browser, Page};
+use std::fmt;
+
+/// An ERP account: an agent's or the service account. Held in memory only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    password: String,
+}
+
+impl Credentials {
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self { username: username.into(), password: password.into() }
+    }
+
+    pub(crate) fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One Chromium tab in an account's browser context. Cookies (the ERP session) belong to the
+/// context, so a later tab in the same context reuses the session without logging in again.
+pub struct ErpTab<'b> {
+    pub(crate) browser: &'b Browser,
+    pub(crate) context: BrowserContextId,
+    pub(crate) page: Page,
+    pub(crate) config: ErpConfig,
+    credentials: Credentials,
+}
+
+const ERROR_SELECTORS: &str =
+    ".validation-summary-errors, .field-validation-error, .error, .errore, .alert, [role=alert]";
+
+impl<'b> ErpTab<'b> {
+    /// Open a tab in `context` (leased by the caller for this account).
+    pub async fn open(
+        browser: &'b Browser,
+        context: &BrowserContextId,
+        config: &ErpConfig,
+        credentials: &Credentials,
+    ) -> Result<ErpTab<'b>, ErpError> {
+        let page = browser_ops::open_tab(browser, context).await?;
+        Ok(ErpTab {
+            browser,
+            context: context.clone(),
+            page,
+            config: config.clone(),
+            credentials: credentials.clone(),
+        })
+    }
+
+    /// Show the ERP page at `path` (e.g. `/clienti`), logging in first if the ERP asks.
+    pub(crate) async fn visit(&self, path: &str) -> Result<Landing, ErpError> {
+        let url = self.config.url(path);
+        let landing = browser_ops::navigate(&self.page, &url, self.config.page_timeout).await?;
+        if !landing.is_login() {
+            return check_status(landing);
+        }
+        self.login(&landing).await?;
+        let landing = browser_ops::navigate(&self.page, &url, self.config.page_timeout).await?;
+        if landing.is_login() {
+            return Err(ErpError::SessionExpired { doing: format!("opening {path} right after logging in") });
+        }
+        check_status(landing)
+    }
+
+    /// Fill and submit the login form the tab shows.
+    async fn login(&self, at: &Landing) -> Result<(), ErpError> {
+        let check = check_status(at.clone())?;
+        let doing = "logging in";
+        let page = &self.page;
+        let password = page.find_element("input[type=password]").await.map_err(|_| ErpError::Layout {
+            url: check.url.clone(),
+            what: "the login page has no password field".into(),
+        })?;
+        // The username is the visible text-like input of the same form, before the password;
+        // the submit button is the form's own.
+        let marked: bool = password
+            .call_js_fn(
+                r#"function() {
+  for (const a of ['data-blackant-user', 'data-blackant-submit']) {
+    document.querySelectorAll('[' + a + ']').forEach(e => e.removeAttribute(a));
+  }
+  const scope = this.form || document;
+  const inputs = Array.from(scope.querySelectorAll('input'));
+  const user = inputs.find(i => ['text', 'email', ''].includes((i.getAttribute('type') || '').toLowerCase())
+      && i.offsetParent !== null && (i.compareDocumentPosition(this) & Node.DOCUMENT_POSITION_FOLLOWING));
+  const submit = scope.querySelector('button[type=submit], input[type=submit]') || scope.querySelector('button');
+  if (!user || !submit) return false;
+  user.setAttribute('data-blackant-user', '1');
+  submit.setAttribute('data-blackant-submit', '1');
+  return true;
+}"#,
+                false,
+            )
+            .await
+            .map_err(ErpError::browser(doing))?
+            .result
+            .value
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if !marked {
+            return Err(ErpError::Layout {
+                url: check.url,
+                what: "the login form has no visible username field or no submit button".into(),
+            });
+        }
+        let user_field = page.find_element("[data-blackant-user]").await.map_err(ErpError::browser(doing))?;
+        let submit = page.find_element("[data-blackant-submit]").await.map_err(ErpError::browser(doing))?;
+        browser_ops::fill(page, &user_field, &self.credentials.username, doing).await?;
+        browser_ops::fill(page, &password, self.credentials.password(), doing).await?;
+        let after = browser_ops::click_and_wait(page, &submit, doing, self.config.page_timeout).await?;
+        let after = check_status(after)?;
+        if after.is_login() {
+            let message: String = page
+                .evaluate(format!(
+                    "(() => {{ const e = document.querySelector({sel}); return e ? e.innerText.trim() : ''; }})()",
+                    sel = serde_json::Value::from(ERROR_SELECTORS)
+                ))
+                .await
+                .ok()
+                .and_then(|r| r.into_value::<String>().ok())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "the login page was shown again".into());
+            return Err(ErpError::BadCredentials { user: self.credentials.username.clone(), message });
+        }
+        tracing::debug!(user = %self.credentials.username, "logged into Archibald");
+        Ok(())
+    }
+
+}
+
+impl Drop for ErpTab<'_> {
+    /// Close the tab (the context and its session stay with the lease), also when the work was
+    /// abandoned half-way (a cancelled sync drops its future).
+    fn drop(&mut self) {
+        let page = self.page.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = page.close().await {
+                    tracing::debug!(cause = %e, "closing an ERP tab");
+                }
+            });
+        }
+    }
+}
+
+fn check_status(landing: Landing) -> Result<Landing, ErpError> {
+    if landing.status >= 400 {
+        return Err(ErpError::Http { status: landing.status, url: landing.url });
+    }
+    Ok(landing)
+}

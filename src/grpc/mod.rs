@@ -1,0 +1,61 @@
+//! The gRPC surface (DESIGN.md, "gRPC surface"): `blackant.v1.SyncService`, standard health
+//! (`grpc.health.v1`) and reflection, so `grpcurl` works out of the box.
+//!
+//! Layers, as in STYLE.md: `pb` is generated code only; `convert` maps proto ↔ domain types;
+//! `auth` turns bearer tokens into principals; each service file is a thin adapter over
+//! `crate::service::Service`. The actors never see a tonic type.
+
+mod auth;
+mod convert;
+pub mod pb;
+mod sync_service;
+
+pub use auth::{AuthConfig, AuthConfigError, Principal, Role, TokenEntry};
+pub use convert::{event_to_proto, kind_to_proto};
+
+use crate::service::Service;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("building gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serve every gRPC service on `listener` until `shutdown` resolves (in-flight calls finish).
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<Service>,
+    auth: AuthConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    if auth.is_open() {
+        tracing::warn!("no auth tokens configured: every gRPC caller is treated as an operator");
+    }
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::sync_service_server::SyncServiceServer<sync_service::SyncApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let interceptor = move |req| auth.intercept(req);
+    let sync = pb::sync_service_server::SyncServiceServer::with_interceptor(
+        sync_service::SyncApi::new(service),
+        interceptor,
+    );
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(sync)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! `blackant.v1.SyncService`: a thin adapter. Each RPC validates its request (InvalidArgument,
+//! NotFound, PermissionDenied with a message that says what was wrong), calls the `Service`,
+//! and maps the answer; a sync actor that cannot be reached becomes Unavailable. No sync logic
+//! lives here.
+
+use super::auth::{Principal, principal};
+use super::convert::{self, kind_filter, kind_from_proto, mode_from_proto};
+use super::pb;
+use crate::records::Kind;
+use crate::service::{Service, ServiceError, per_agent};
+use crate::store::ledger;
+use blackant_actors::db_writer::open_reader;
+use blackant_actors::events::{Scope, SyncEvent};
+use blackant_actors::sync::Trigger;
+use futures::Stream;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tonic::{Request, Response, Status};
+
+pub struct SyncApi {
+    service: Arc<Service>,
+}
+
+impl SyncApi {
+    pub fn new(service: Arc<Service>) -> Self {
+        Self { service }
+    }
+}
+
+/// Domain refusals → gRPC codes.
+pub fn status_of(e: ServiceError) -> Status {
+    match e {
+        ServiceError::UnknownAgent(_) => Status::not_found(e.to_string()),
+        ServiceError::AgentRequired { .. } | ServiceError::AgentNotAllowed { .. } => {
+            Status::invalid_argument(e.to_string())
+        }
+        ServiceError::KindNotAvailable(_) => Status::unimplemented(e.to_string()),
+        ServiceError::Unavailable(_) => Status::unavailable(e.to_string()),
+        ServiceError::Refused(_) => Status::internal(e.to_string()),
+    }
+}
+
+fn authorize(who: &Principal, kind: Kind, scope: &Scope) -> Result<(), Status> {
+    match scope {
+        Scope::Agent(user) if !who.may_access_agent(user) => {
+            Err(Status::permission_denied(format!("this token may not reach agent {user:?}'s data")))
+        }
+        Scope::Catalogue if !who.may_sync_catalogue() => {
+            Err(Status::permission_denied(format!("this token may not start {kind} syncs (shared catalogue)")))
+        }
+        _ => Ok(()),
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SyncEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::sync_service_server::SyncService for SyncApi {
+    async fn request_sync(
+        &self,
+        request: Request<pb::RequestSyncRequest>,
+    ) -> Result<Response<pb::RequestSyncResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let kind = kind_from_proto(req.kind)?;
+        let mode = mode_from_proto(req.mode)?;
+        let scope = self.service.scope_for(kind, req.user.trim()).map_err(status_of)?;
+        authorize(&who, kind, &scope)?;
+        if !req.reason.is_empty() {
+            tracing::info!(kind = %kind, scope = %scope, reason = %req.reason, "sync requested");
+        }
+        // Subscribe before asking, so the run's end cannot slip past us.
+        let mut events = req.wait.then(|| self.service.subscribe());
+        let ack = self
+            .service
+            .request_sync(kind, scope, mode, Trigger::Manual)
+            .await
+            .map_err(status_of)?;
+        let outcome = if ack.joined {
+            pb::request_sync_response::Outcome::Joined
+        } else {
+            pb::request_sync_response::Outcome::Started
+        };
+        let result = match events.as_mut() {
+            Some(events) => {
+                let end = events
+                    .wait_for_run(ack.run_id)
+                    .await
+                    .map_err(|e| Status::unavailable(format!("waiting for run {}: {e}", ack.run_id)))?;
+                convert::run_result(&end.body)
+            }
+            None => None,
+        };
+        Ok(Response::new(pb::RequestSyncResponse {
+            outcome: outcome as i32,
+            run_id: ack.run_id.0.max(0) as u64,
+            data_age: None,
+            result,
+        }))
+    }
+
+    async fn get_sync_status(
+        &self,
+        request: Request<pb::GetSyncStatusRequest>,
+    ) -> Result<Response<pb::GetSyncStatusResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let kind_wanted = kind_filter(req.kind)?;
+        let user_wanted = req.user.trim().to_string();
+        if !user_wanted.is_empty() {
+            if !self.service.is_known_agent(&user_wanted) {
+                return Err(Status::not_found(format!("unknown agent {user_wanted:?}")));
+            }
+            if !who.may_access_agent(&user_wanted) {
+                return Err(Status::permission_denied(format!("this token may not reach agent {user_wanted:?}'s data")));
+            }
+        }
+        let freshness = read_freshness(&self.service);
+        let mut statuses = Vec::new();
+        for (kind, status) in self.service.status().await {
+            if kind_wanted.is_some_and(|k| k != kind) {
+                continue;
+            }
+            let scopes: Vec<Scope> = if per_agent(kind) {
+                self.service
+                    .agents()
+                    .into_iter()
+                    .filter(|a| (user_wanted.is_empty() || *a == user_wanted) && who.may_access_agent(a))
+                    .map(Scope::Agent)
+                    .collect()
+            } else if user_wanted.is_empty() {
+                vec![Scope::Catalogue]
+            } else {
+                Vec::new()
+            };
+            for scope in scopes {
+                let user = convert::scope_user(&scope);
+                let last_success = freshness
+                    .get(&(kind.name().to_string(), user.clone()))
+                    .and_then(|t| convert::timestamp_from_text(t));
+                let mut s = pb::SyncStatus {
+                    kind: convert::kind_to_proto(kind) as i32,
+                    user,
+                    state: pb::sync_status::State::Idle as i32,
+                    last_success,
+                    breaker: pb::BreakerState::Closed as i32,
+                    ..Default::default()
+                };
+                match &status {
+                    Err(reason) => {
+                        s.state = pb::sync_status::State::Down as i32;
+                        s.last_error = reason.clone();
+                    }
+                    Ok(actor) => {
+                        if let Some(sc) = actor.scope(&scope) {
+                            s.state = convert::state_to_proto(sc.state) as i32;
+                            s.run_id = sc.run_id.map(|r| r.0.max(0) as u64).unwrap_or(0);
+                            s.progress = Some(pb::Progress {
+                                page: sc.page as u32,
+                                pages: sc.pages as u32,
+                                items: sc.items.unwrap_or(0),
+                            });
+                            s.last_error = sc.last_error.clone().unwrap_or_default();
+                            s.last_counts = sc.last.as_ref().map(|l| convert::counts_to_proto(l.outcome.counts()));
+                        }
+                    }
+                }
+                statuses.push(s);
+            }
+        }
+        Ok(Response::new(pb::GetSyncStatusResponse { statuses }))
+    }
+
+    type WatchSyncEventsStream = EventStream;
+
+    async fn watch_sync_events(
+        &self,
+        request: Request<pb::WatchSyncEventsRequest>,
+    ) -> Result<Response<Self::WatchSyncEventsStream>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let kind_wanted = kind_filter(req.kind)?;
+        let user_wanted = req.user.trim().to_string();
+        if !user_wanted.is_empty() {
+            if !self.service.is_known_agent(&user_wanted) {
+                return Err(Status::not_found(format!("unknown agent {user_wanted:?}")));
+            }
+            if !who.may_access_agent(&user_wanted) {
+                return Err(Status::permission_denied(format!("this token may not reach agent {user_wanted:?}'s data")));
+            }
+        }
+        let run_wanted = req.run_id;
+        let keep = move |e: &SyncEvent| {
+            let user = convert::scope_user(&e.scope);
+            kind_wanted.is_none_or(|k| k.name() == e.kind)
+                && (user_wanted.is_empty() || user == user_wanted)
+                && (run_wanted == 0 || e.run_id.0 == run_wanted as i64)
+                && (user.is_empty() || who.may_access_agent(&user))
+        };
+        let stream = BroadcastStream::new(self.service.subscribe().into_inner()).filter_map(move |item| match item {
+            Ok(e) if keep(&e) => Some(Ok(convert::event_to_proto(&e))),
+            Ok(_) => None,
+            Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(pb::SyncEvent { missed: n, ..Default::default() })),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// (kind, agent-or-empty) → last success, from sync.db (read-only; empty if not there yet).
+fn read_freshness(service: &Service) -> HashMap<(String, String), String> {
+    let path = service.data().sync_db();
+    let Ok(conn) = open_reader(&path) else { return HashMap::new() };
+    match ledger::all_freshness(&conn) {
+        Ok(rows) => rows.into_iter().map(|(k, s, t)| ((k, s), t)).collect(),
+        Err(e) => {
+            tracing::warn!(cause = %e, "reading freshness for status");
+            HashMap::new()
+        }
+    }
+}

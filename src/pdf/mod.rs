@@ -1,0 +1,93 @@
+//! The PDF table reader: Archibald report exports → table rows, whoever produced the PDF.
+//!
+//! It owns everything between PDF bytes and raw cell strings, in three layers that do not know
+//! each other's internals:
+//! 1. [`content`] walks content operators (read by `lexer`; text and graphics state, Form
+//!    XObjects, fonts via `font`/`cmap`) and yields positioned [`TextSpan`]s per page,
+//!    rotation-normalised;
+//! 2. [`layout`] groups spans into lines, words and phrases;
+//! 3. [`table`] finds the header row by the expected column titles, assigns phrases to columns
+//!    by alignment, builds rows (wrapped cells joined, vertical alignment detected) and the
+//!    [`Completeness`] report ("Pagina N di M", "Totale record: K").
+//!
+//! It must NOT interpret cell values (dates, amounts, booleans) nor know the six report kinds:
+//! that is `crate::records`, which hands this module its column titles and alignments.
+//! lopdf parses the file structure; its `extract_text` is not used because it drops positions.
+
+mod cmap;
+pub mod content;
+mod font;
+pub mod layout;
+mod lexer;
+pub mod table;
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use content::{PageText, PdfText, TextSpan};
+pub use layout::{Line, Phrase, Word};
+pub use table::{Align, Completeness, Table, TableColumn, TableRow, VerticalAlign};
+
+/// Why a PDF could not be read as a report table.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PdfError {
+    /// The bytes do not start like a PDF (an HTML error page, an empty download...).
+    #[error("not a PDF file (no %PDF- header)")]
+    NotPdf,
+    /// Encrypted with a password we do not have.
+    #[error("the PDF is encrypted and cannot be opened without a password")]
+    Encrypted,
+    /// lopdf could not read the file structure.
+    #[error("cannot read the PDF structure: {0}")]
+    Malformed(String),
+    #[error("the PDF has no pages")]
+    NoPages,
+    /// A font whose codes cannot be turned into trustworthy text (no ToUnicode on a Type0
+    /// font, a code with no mapping, U+FFFD or control characters): failing beats returning
+    /// garbage that would be hashed and stored as data.
+    #[error("page {page}: font {font} cannot be decoded to text: {reason}")]
+    UndecodableFont {
+        page: u32,
+        font: String,
+        reason: String,
+    },
+    /// No page has a line holding all the expected column titles in order.
+    #[error("no page has the table header (expected columns: {expected})")]
+    NoHeader { expected: String },
+}
+
+/// Reads the table of a report: every page's text, then the rows under the header whose
+/// titles and alignments `columns` gives (in order).
+pub fn read_table(bytes: &[u8], columns: &[TableColumn<'_>]) -> Result<Table, PdfError> {
+    use std::time::{Duration, Instant};
+    let started = Instant::now();
+    let mut pdf = PdfText::load(bytes)?;
+    let loaded = Instant::now();
+    let mut lines = Vec::with_capacity(pdf.page_count());
+    let (mut extract, mut layout) = (Duration::ZERO, Duration::ZERO);
+    for n in 1..=pdf.page_count() as u32 {
+        let a = Instant::now();
+        let page = pdf.page(n)?;
+        let b = Instant::now();
+        lines.push(layout::lines(&page));
+        extract += b - a;
+        layout += b.elapsed();
+    }
+    let laid_out = Instant::now();
+    let table = table::read(&lines, columns).ok_or_else(|| PdfError::NoHeader {
+        expected: columns
+            .iter()
+            .map(|c| c.title)
+            .collect::<Vec<_>>()
+            .join(" | "),
+    });
+    tracing::debug!(
+        pages = pdf.page_count(),
+        load_ms = (loaded - started).as_secs_f64() * 1e3,
+        extract_ms = extract.as_secs_f64() * 1e3,
+        layout_ms = layout.as_secs_f64() * 1e3,
+        table_ms = laid_out.elapsed().as_secs_f64() * 1e3,
+        "read report table"
+    );
+    table
+}

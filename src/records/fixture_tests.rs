@@ -1,0 +1,225 @@
+//! Every committed report fixture (`fixtures/pdfs/*.pdf`, printed by Chromium, reportlab and
+//! fpdf2 from the generator's source data) parses to exactly its `*.expected.jsonl`, and its
+//! completeness report says what its `*.meta.json` says.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("pdfs")
+}
+
+struct Fixture {
+    name: String,
+    pdf: PathBuf,
+    expected: Vec<serde_json::Value>,
+    meta: serde_json::Value,
+}
+
+fn fixtures() -> Vec<Fixture> {
+    let mut out = Vec::new();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .expect("fixtures/pdfs exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .collect();
+    paths.sort();
+    for pdf in paths {
+        let name = pdf
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name")
+            .to_string();
+        let expected_path = pdf.with_file_name(format!("{name}.expected.jsonl"));
+        let Ok(expected) = std::fs::read_to_string(&expected_path) else {
+            continue;
+        };
+        let expected = expected
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{name}: bad expected line {l:?}: {e}"))
+            })
+            .collect();
+        let meta_path = pdf.with_file_name(format!("{name}.meta.json"));
+        let meta = std::fs::read_to_string(&meta_path)
+            .map(|m| serde_json::from_str(&m).unwrap_or_else(|e| panic!("{name}: bad meta: {e}")))
+            .unwrap_or(serde_json::Value::Null);
+        out.push(Fixture {
+            name,
+            pdf,
+            expected,
+            meta,
+        });
+    }
+    out
+}
+
+fn kind_of(f: &Fixture) -> Kind {
+    let from_meta = f
+        .meta
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .map(str::to_string);
+    let name =
+        from_meta.unwrap_or_else(|| f.name.split('-').next().unwrap_or_default().to_string());
+    Kind::from_name(&name).unwrap_or_else(|| panic!("{}: unknown kind {name:?}", f.name))
+}
+
+/// The first difference between what was parsed and what was expected, in words.
+fn first_difference(
+    kind: Kind,
+    got: &[serde_json::Value],
+    expected: &[serde_json::Value],
+) -> Option<String> {
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        for c in kind.columns() {
+            if g.get(c.field) != e.get(c.field) {
+                return Some(format!(
+                    "record {i} (key {}), field {:?}: expected {}, got {}",
+                    e.get(kind.columns()[0].field)
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    c.field,
+                    e.get(c.field)
+                        .map(ToString::to_string)
+                        .unwrap_or("nothing".into()),
+                    g.get(c.field)
+                        .map(ToString::to_string)
+                        .unwrap_or("nothing".into()),
+                ));
+            }
+        }
+    }
+    (got.len() != expected.len())
+        .then(|| format!("{} records parsed, {} expected", got.len(), expected.len()))
+}
+
+#[test]
+fn every_fixture_parses_to_its_expected_records() {
+    let all = fixtures();
+    assert!(
+        all.len() >= 6,
+        "expected fixtures in {}",
+        fixtures_dir().display()
+    );
+    let mut failures = Vec::new();
+    let mut chromium_kinds = BTreeSet::new();
+    for f in &all {
+        let kind = kind_of(f);
+        if f.meta.get("producer").and_then(|p| p.as_str()) == Some("chromium") {
+            chromium_kinds.insert(kind);
+        }
+        let bytes = std::fs::read(&f.pdf).expect("read fixture");
+        let export = match parse_export(kind, &bytes) {
+            Ok(x) => x,
+            Err(e) => {
+                failures.push(format!("{}: {e}", f.name));
+                continue;
+            }
+        };
+        let got: Vec<serde_json::Value> = export
+            .records()
+            .map(|r| serde_json::from_str(&r.to_json()).expect("record JSON parses"))
+            .collect();
+        if let Some(diff) = first_difference(kind, &got, &f.expected) {
+            failures.push(format!("{}: {diff}", f.name));
+            continue;
+        }
+        // Field order is ERP.md's column order.
+        if let Some(r) = export.records().next() {
+            let json = r.to_json();
+            let positions: Vec<usize> = kind
+                .columns()
+                .iter()
+                .filter_map(|c| json.find(&format!("\"{}\":", c.field)))
+                .collect();
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "{}: fields out of order in {json}",
+                f.name
+            );
+        }
+        let c = &export.completeness;
+        if let Some(complete) = f.meta.get("complete").and_then(|v| v.as_bool())
+            && complete != export.is_complete()
+        {
+            failures.push(format!(
+                "{}: complete = {}, expected {complete}: {:?}",
+                f.name,
+                export.is_complete(),
+                c.problems()
+            ));
+        }
+        if let Some(k) = f.meta.get("declared_total").and_then(|v| v.as_u64())
+            && c.declared_total != Some(k)
+        {
+            failures.push(format!(
+                "{}: declared total {:?}, expected {k}",
+                f.name, c.declared_total
+            ));
+        }
+        if let Some(missing) = f.meta.get("missing_pages").and_then(|v| v.as_array()) {
+            let missing: Vec<u32> = missing
+                .iter()
+                .filter_map(|v| v.as_u64())
+                .map(|v| v as u32)
+                .collect();
+            if c.missing_pages() != missing {
+                failures.push(format!(
+                    "{}: missing pages {:?}, expected {missing:?}",
+                    f.name,
+                    c.missing_pages()
+                ));
+            }
+        }
+        // Records are grouped by the physical page they were printed on, in order.
+        let pages: Vec<u32> = export.pages.iter().map(|p| p.page).collect();
+        assert_eq!(
+            pages,
+            (1..=c.physical_pages).collect::<Vec<_>>(),
+            "{}",
+            f.name
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "fixture failures:\n{}",
+        failures.join("\n")
+    );
+    for kind in Kind::ALL {
+        assert!(
+            chromium_kinds.contains(&kind),
+            "no Chromium fixture for {kind}"
+        );
+    }
+}
+
+#[test]
+fn truncated_fixture_is_reported_incomplete() {
+    let f = fixtures()
+        .into_iter()
+        .find(|f| f.meta.get("complete").and_then(|v| v.as_bool()) == Some(false))
+        .expect("a truncated fixture");
+    let export = parse_export(kind_of(&f), &std::fs::read(&f.pdf).unwrap()).unwrap();
+    assert!(!export.is_complete());
+    assert!(!export.completeness.missing_pages().is_empty());
+    assert!(export.record_count() < export.completeness.declared_total.unwrap() as usize);
+}
+
+#[test]
+fn a_fixture_read_as_the_wrong_kind_fails_cleanly() {
+    let f = fixtures()
+        .into_iter()
+        .find(|f| kind_of(f) == Kind::Customers)
+        .expect("a customers fixture");
+    let err = parse_export(Kind::Invoices, &std::fs::read(&f.pdf).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, ParseError::Pdf(PdfError::NoHeader { .. })),
+        "{err}"
+    );
+}

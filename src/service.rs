@@ -1,0 +1,298 @@
+//! The running service: builds the supervision tree (DbWriters, BrowserPool, one SyncActor
+//! per kind) and offers the operations the gRPC layer and the CLI need — request a sync,
+//! status, events — in domain terms.
+//!
+//! Tree (names are the Directory keys operators see):
+//! ```text
+//! RootSupervisor
+//! ├── DbWriter:sync.db        run history, freshness
+//! ├── DbWriter:customers-{u}  added the first time agent u syncs customers
+//! ├── BrowserPool             Chromium processes, per-agent contexts
+//! └── CustomerSync            SyncActor<ExportSync(customers)>
+//! ```
+//! This module knows nothing of protobuf or tonic; the actors never see it either.
+
+use crate::erp::ErpConfig;
+use crate::records::Kind;
+use crate::store::ledger::SyncDbLedger;
+use crate::store::{DataDir, schema};
+use crate::syncs::{CredentialStore, DbRouter, ErpSource, ExportSource, ExportSync};
+use blackant_actors::browser_pool::{BrowserPool, BrowserPoolArguments, ChromiumConfig, ChromiumLauncher};
+use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments};
+use blackant_actors::directory::Directory;
+use blackant_actors::events::{EventBus, EventSubscription, Mode, Scope};
+use blackant_actors::root::{ChildSpec, RootSupervisor, RootSupervisorArguments, RootSupervisorMessage, SupervisorHandle};
+use blackant_actors::supervision::RestartPolicy;
+use blackant_actors::sync::{RequestAck, RetryPolicy, SyncActor, SyncArguments, SyncHandle, SyncStatus, Trigger};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use ractor::{Actor, ActorRef};
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+/// Where exports come from.
+#[derive(Clone)]
+pub enum SourceConfig {
+    /// The ERP at `erp.base_url`, through a BrowserPool of `browsers` Chromium processes.
+    Erp { erp: ErpConfig, chromium: ChromiumConfig, browsers: usize },
+    /// Anything else (tests feed fixture PDFs); no BrowserPool is started.
+    Custom(Arc<dyn ExportSource>),
+}
+
+/// Name of the BrowserPool in the Directory and the operators' tree.
+pub const BROWSER_POOL: &str = "BrowserPool";
+
+/// What the service needs to start.
+#[derive(Clone)]
+pub struct ServiceConfig {
+    pub data: DataDir,
+    pub source: SourceConfig,
+    /// Agents the service knows (requests for others are refused with NotFound).
+    pub agents: Vec<String>,
+    pub retry: RetryPolicy,
+    pub restart: RestartPolicy,
+}
+
+/// Why an operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("unknown agent {0:?}")]
+    UnknownAgent(String),
+    #[error("the {kind} sync is per agent: say which agent")]
+    AgentRequired { kind: Kind },
+    #[error("the {kind} sync covers the shared catalogue: it takes no agent (got {user:?})")]
+    AgentNotAllowed { kind: Kind, user: String },
+    #[error("the {0} sync is not available in this build yet")]
+    KindNotAvailable(Kind),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Name of the actor syncing `kind` in the Directory and in the operators' tree.
+pub fn actor_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Customers => "CustomerSync",
+        Kind::Products => "ProductSync",
+        Kind::Prices => "PriceSync",
+        Kind::Orders => "OrderSyncRegistry",
+        Kind::Ddt => "DdtSync",
+        Kind::Invoices => "InvoiceSync",
+    }
+}
+
+/// Whether `kind` is synced per agent (customers, orders, DDT, invoices) or once for all.
+pub fn per_agent(kind: Kind) -> bool {
+    !matches!(kind, Kind::Products | Kind::Prices)
+}
+
+fn db_writer_name(file: &str) -> String {
+    format!("DbWriter:{file}")
+}
+
+/// The running service.
+pub struct Service {
+    root: ActorRef<RootSupervisorMessage>,
+    supervisor: SupervisorHandle,
+    directory: Directory,
+    events: EventBus,
+    credentials: CredentialStore,
+    agents: Arc<RwLock<BTreeSet<String>>>,
+    data: DataDir,
+    syncs: Vec<(Kind, SyncHandle)>,
+}
+
+/// Finds (or starts) the DbWriter of a kind's file for a scope.
+struct Router {
+    data: DataDir,
+    directory: Directory,
+    supervisor: OnceLock<SupervisorHandle>,
+    restart: RestartPolicy,
+}
+
+impl Router {
+    fn writer_spec(&self, name: String, path: std::path::PathBuf, migrations: &'static [&'static str]) -> ChildSpec {
+        ChildSpec::for_actor(name, self.restart, move || {
+            (DbWriter, DbWriterArguments { path: path.clone(), migrations })
+        })
+    }
+}
+
+impl DbRouter for Router {
+    fn db_for<'a>(&'a self, kind: Kind, scope: &'a Scope) -> BoxFuture<'a, Result<DbHandle, blackant_actors::sync::SyncError>> {
+        async move {
+            use blackant_actors::sync::SyncError;
+            let (file, path) = match (kind, scope) {
+                (Kind::Customers, Scope::Agent(user)) => {
+                    let path = self.data.customers_db(user).map_err(|e| SyncError::permanent(e.to_string()))?;
+                    (format!("customers-{user}.db"), path)
+                }
+                (Kind::Products | Kind::Prices, _) => ("products.db".to_string(), self.data.products_db()),
+                (Kind::Orders | Kind::Ddt | Kind::Invoices, _) => ("orders.db".to_string(), self.data.orders_db()),
+                (Kind::Customers, Scope::Catalogue) => {
+                    return Err(SyncError::permanent("customers are synced per agent, not for the catalogue"));
+                }
+            };
+            let name = db_writer_name(&file);
+            if self.directory.get(&name).is_none() {
+                let supervisor = self
+                    .supervisor
+                    .get()
+                    .ok_or_else(|| SyncError::transient("the supervisor is not running yet"))?;
+                let spec = self.writer_spec(name.clone(), path, crate::store::tables::TableSpec::migrations(kind));
+                supervisor
+                    .add_child(spec)
+                    .await
+                    .map_err(|e| SyncError::transient(format!("starting {name}: {e}")))?
+                    .map_err(|e| SyncError::transient(format!("starting {name}: {e}")))?;
+            }
+            Ok(DbHandle::named(self.directory.clone(), name))
+        }
+        .boxed()
+    }
+}
+
+impl Service {
+    /// Start the tree. `credentials` holds the ERP accounts (the service account for the
+    /// catalogue, agents' own); it is shared, so sessions opened later are seen at once.
+    pub async fn start(config: ServiceConfig, credentials: CredentialStore) -> Result<Service, ServiceError> {
+        let directory = Directory::new();
+        let events = EventBus::default();
+        let router = Arc::new(Router {
+            data: config.data.clone(),
+            directory: directory.clone(),
+            supervisor: OnceLock::new(),
+            restart: config.restart,
+        });
+        let sync_db = db_writer_name("sync.db");
+        let ledger: Arc<dyn blackant_actors::sync::RunLedger> =
+            Arc::new(SyncDbLedger::new(DbHandle::named(directory.clone(), sync_db.clone())));
+
+        let mut children = vec![router.writer_spec(sync_db, config.data.sync_db(), schema::SYNC_DB)];
+        let source: Arc<dyn ExportSource> = match &config.source {
+            SourceConfig::Custom(source) => source.clone(),
+            SourceConfig::Erp { erp, chromium, browsers } => {
+                let args = BrowserPoolArguments {
+                    size: (*browsers).max(1),
+                    launcher: Arc::new(ChromiumLauncher::new(chromium.clone())),
+                };
+                children.push(ChildSpec::for_actor(BROWSER_POOL, config.restart, move || (BrowserPool::<ChromiumLauncher>::new(), args.clone())));
+                Arc::new(ErpSource::new(directory.clone(), BROWSER_POOL, erp.clone(), credentials.clone()))
+            }
+        };
+        let kinds = [Kind::Customers];
+        for kind in kinds {
+            let sync = Arc::new(ExportSync::new(kind, config.data.clone(), router.clone(), source.clone()));
+            let args = SyncArguments { ledger: ledger.clone(), events: events.clone(), retry: config.retry, jitter_seed: None };
+            children.push(ChildSpec::for_actor(actor_name(kind), config.restart, move || {
+                (SyncActor::new(sync.clone()), args.clone())
+            }));
+        }
+
+        let (root, _) = RootSupervisor::spawn(None, RootSupervisor, RootSupervisorArguments::new(directory.clone(), children))
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("starting the supervision tree: {e}")))?;
+        let supervisor = SupervisorHandle::new(root.clone(), Duration::from_secs(30));
+        let _ = router.supervisor.set(supervisor.clone());
+        let syncs = kinds
+            .iter()
+            .map(|k| (*k, SyncHandle::named(directory.clone(), actor_name(*k), events.clone())))
+            .collect();
+        Ok(Service {
+            root,
+            supervisor,
+            directory,
+            events,
+            credentials,
+            agents: Arc::new(RwLock::new(config.agents.into_iter().collect())),
+            data: config.data,
+            syncs,
+        })
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Subscribe before acting, so no event of what you start can be missed.
+    pub fn subscribe(&self) -> EventSubscription {
+        self.events.subscribe()
+    }
+
+    pub fn credentials(&self) -> &CredentialStore {
+        &self.credentials
+    }
+
+    pub fn data(&self) -> &DataDir {
+        &self.data
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn supervisor(&self) -> &SupervisorHandle {
+        &self.supervisor
+    }
+
+    /// Known agents, sorted.
+    pub fn agents(&self) -> Vec<String> {
+        self.agents.read().map(|a| a.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn is_known_agent(&self, user: &str) -> bool {
+        self.agents.read().map(|a| a.contains(user)).unwrap_or(false)
+    }
+
+    /// Check `user` against `kind`'s scope rules and turn it into a scope.
+    pub fn scope_for(&self, kind: Kind, user: &str) -> Result<Scope, ServiceError> {
+        match (per_agent(kind), user.is_empty()) {
+            (true, true) => Err(ServiceError::AgentRequired { kind }),
+            (true, false) if !self.is_known_agent(user) => Err(ServiceError::UnknownAgent(user.to_string())),
+            (true, false) => Ok(Scope::Agent(user.to_string())),
+            (false, true) => Ok(Scope::Catalogue),
+            (false, false) => Err(ServiceError::AgentNotAllowed { kind, user: user.to_string() }),
+        }
+    }
+
+    fn sync(&self, kind: Kind) -> Result<&SyncHandle, ServiceError> {
+        self.syncs
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, h)| h)
+            .ok_or(ServiceError::KindNotAvailable(kind))
+    }
+
+    /// Ask for a sync (or join the running one).
+    pub async fn request_sync(&self, kind: Kind, scope: Scope, mode: Mode, trigger: Trigger) -> Result<RequestAck, ServiceError> {
+        use blackant_actors::sync::SyncCallError;
+        self.sync(kind)?.request(scope, mode, trigger).await.map_err(|e| match e {
+            SyncCallError::Refused { .. } => ServiceError::Refused(e.to_string()),
+            _ => ServiceError::Unavailable(e.to_string()),
+        })
+    }
+
+    /// Status of every available kind (a kind whose actor is down is reported as an error
+    /// string instead).
+    pub async fn status(&self) -> Vec<(Kind, Result<SyncStatus, String>)> {
+        let mut out = Vec::with_capacity(self.syncs.len());
+        for (kind, handle) in &self.syncs {
+            out.push((*kind, handle.status().await.map_err(|e| e.to_string())));
+        }
+        out
+    }
+
+    /// The kinds this build syncs.
+    pub fn kinds(&self) -> Vec<Kind> {
+        self.syncs.iter().map(|(k, _)| *k).collect()
+    }
+
+    /// Stop the tree (children are stopped by the supervisor, then it exits).
+    pub async fn shutdown(self) {
+        if let Err(e) = self.root.stop_and_wait(Some("service shutdown".into()), Some(Duration::from_secs(30))).await {
+            tracing::warn!(cause = %e, "stopping the supervision tree");
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! `sync.db`'s run history and freshness: open a run when it is accepted, close it with its
+//! outcome and counts, list runs that never closed (the service died), and answer "how old is
+//! this kind's data for this agent".
+//!
+//! Plain SQL over a connection or transaction; the sync.db DbWriter is the only writer, the
+//! gRPC read paths use read-only connections.
+
+use super::{StoreError, now_text};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+/// A run as the history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    pub id: i64,
+    pub kind: String,
+    pub scope: String,
+    pub mode: String,
+    pub trigger: String,
+    pub state: String,
+    pub queued_at: String,
+    pub ended_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub inserted: Option<i64>,
+    pub updated: Option<i64>,
+    pub unchanged: Option<i64>,
+    pub deleted: Option<i64>,
+    pub unchanged_export: Option<bool>,
+    pub error: Option<String>,
+    pub permanent: Option<bool>,
+}
+
+/// How a run ended, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    Completed {
+        inserted: u64,
+        updated: u64,
+        unchanged: u64,
+        deleted: u64,
+        unchanged_export: bool,
+    },
+    Failed {
+        error: String,
+        permanent: bool,
+    },
+}
+
+/// Accept a run: it is `open` until `close_run`.
+pub fn open_run(tx: &Transaction<'_>, kind: &str, scope: &str, mode: &str, trigger: &str) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO runs (kind, scope, mode, trigger, state, queued_at) VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
+        params![kind, scope, mode, trigger, now_text()],
+    )
+    .map_err(StoreError::sql(format!("opening a {kind} run")))?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Close a run; a completed run also refreshes the kind's freshness for its scope.
+pub fn close_run(tx: &Transaction<'_>, run_id: i64, end: &RunEnd, duration_ms: i64) -> Result<(), StoreError> {
+    let now = now_text();
+    let what = format!("closing run {run_id}");
+    let changed = match end {
+        RunEnd::Completed { inserted, updated, unchanged, deleted, unchanged_export } => tx.execute(
+            "UPDATE runs SET state = 'completed', ended_at = ?2, duration_ms = ?3, inserted = ?4, updated = ?5,
+                 unchanged = ?6, deleted = ?7, unchanged_export = ?8, error = NULL, permanent = NULL
+             WHERE id = ?1",
+            params![
+                run_id,
+                now,
+                duration_ms,
+                *inserted as i64,
+                *updated as i64,
+                *unchanged as i64,
+                *deleted as i64,
+                unchanged_export
+            ],
+        ),
+        RunEnd::Failed { error, permanent } => tx.execute(
+            "UPDATE runs SET state = 'failed', ended_at = ?2, duration_ms = ?3, error = ?4, permanent = ?5 WHERE id = ?1",
+            params![run_id, now, duration_ms, error, permanent],
+        ),
+    }
+    .map_err(StoreError::sql(what.clone()))?;
+    if changed == 0 {
+        return Err(StoreError::Inconsistent(format!("run {run_id} does not exist")));
+    }
+    if matches!(end, RunEnd::Completed { .. }) {
+        tx.execute(
+            "INSERT INTO freshness (kind, scope, last_success_at, last_run_id)
+             SELECT kind, scope, ?2, id FROM runs WHERE id = ?1
+             ON CONFLICT (kind, scope) DO UPDATE SET last_success_at = excluded.last_success_at,
+                 last_run_id = excluded.last_run_id",
+            params![run_id, now],
+        )
+        .map_err(StoreError::sql(what))?;
+    }
+    Ok(())
+}
+
+/// Runs of `kind` accepted but never closed (the service stopped while they ran).
+pub fn open_runs(conn: &Connection, kind: &str) -> Result<Vec<RunRow>, StoreError> {
+    query_runs(conn, "WHERE state = 'open' AND kind = ?1 ORDER BY id", params![kind])
+}
+
+/// One run by id.
+pub fn run(conn: &Connection, run_id: i64) -> Result<Option<RunRow>, StoreError> {
+    Ok(query_runs(conn, "WHERE id = ?1", params![run_id])?.into_iter().next())
+}
+
+/// The latest runs, newest first, optionally for one kind.
+pub fn recent_runs(conn: &Connection, kind: Option<&str>, limit: u32) -> Result<Vec<RunRow>, StoreError> {
+    match kind {
+        Some(k) => query_runs(conn, "WHERE kind = ?1 ORDER BY id DESC LIMIT ?2", params![k, limit]),
+        None => query_runs(conn, "ORDER BY id DESC LIMIT ?1", params![limit]),
+    }
+}
+
+fn query_runs(conn: &Connection, tail: &str, p: impl rusqlite::Params) -> Result<Vec<RunRow>, StoreError> {
+    let sql = format!(
+        "SELECT id, kind, scope, mode, trigger, state, queued_at, ended_at, duration_ms, inserted, updated,
+                unchanged, deleted, unchanged_export, error, permanent FROM runs {tail}"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::sql("reading runs"))?;
+    let rows = stmt
+        .query_map(p, |r| {
+            Ok(RunRow {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                scope: r.get(2)?,
+                mode: r.get(3)?,
+                trigger: r.get(4)?,
+                state: r.get(5)?,
+                queued_at: r.get(6)?,
+                ended_at: r.get(7)?,
+                duration_ms: r.get(8)?,
+                inserted: r.get(9)?,
+                updated: r.get(10)?,
+                unchanged: r.get(11)?,
+                deleted: r.get(12)?,
+                unchanged_export: r.get(13)?,
+                error: r.get(14)?,
+                permanent: r.get(15)?,
+            })
+        })
+        .map_err(StoreError::sql("reading runs"))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql("reading runs"))
+}
+
+/// When this kind last synced successfully for this scope (RFC 3339), if ever.
+pub fn last_success(conn: &Connection, kind: &str, scope: &str) -> Result<Option<String>, StoreError> {
+    conn.query_row(
+        "SELECT last_success_at FROM freshness WHERE kind = ?1 AND scope = ?2",
+        params![kind, scope],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(StoreError::sql(format!("reading {kind} freshness")))
+}
+
+/// Every (kind, scope, last_success_at) known.
+pub fn all_freshness(conn: &Connection) -> Result<Vec<(String, String, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT kind, scope, last_success_at FROM freshness ORDER BY kind, scope")
+        .map_err(StoreError::sql("reading freshness"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(StoreError::sql("reading freshness"))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql("reading freshness"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(schema::SYNC_DB[0]).unwrap();
+        conn
+    }
+
+    #[test]
+    fn runs_open_close_and_freshness() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let a = open_run(&tx, "customers", "agent1", "full", "manual").unwrap();
+        let b = open_run(&tx, "customers", "agent2", "delta", "schedule").unwrap();
+        tx.commit().unwrap();
+        assert_eq!(open_runs(&conn, "customers").unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), vec![a, b]);
+        assert_eq!(last_success(&conn, "customers", "agent1").unwrap(), None);
+
+        let tx = conn.transaction().unwrap();
+        let done = RunEnd::Completed { inserted: 3, updated: 0, unchanged: 1, deleted: 0, unchanged_export: false };
+        close_run(&tx, a, &done, 120).unwrap();
+        close_run(&tx, b, &RunEnd::Failed { error: "truncated export".into(), permanent: true }, 5).unwrap();
+        assert!(close_run(&tx, 999, &done, 1).is_err());
+        tx.commit().unwrap();
+
+        assert!(open_runs(&conn, "customers").unwrap().is_empty());
+        assert!(last_success(&conn, "customers", "agent1").unwrap().is_some());
+        assert_eq!(last_success(&conn, "customers", "agent2").unwrap(), None, "a failed run is not fresh");
+        let failed = run(&conn, b).unwrap().unwrap();
+        assert_eq!((failed.state.as_str(), failed.error.as_deref()), ("failed", Some("truncated export")));
+        assert_eq!(recent_runs(&conn, None, 10).unwrap()[0].id, b);
+    }
+}
+
+/// The actors' `RunLedger` over `sync.db`, through its DbWriter.
+pub struct SyncDbLedger {
+    db: blackant_actors::db_writer::DbHandle,
+}
+
+impl SyncDbLedger {
+    pub fn new(db: blackant_actors::db_writer::DbHandle) -> Self {
+        Self { db }
+    }
+}
+
+mod ledger_impl {
+    use super::*;
+    use blackant_actors::events::{Mode, RunId, Scope};
+    use blackant_actors::sync::{LedgerError, OpenRun, RunLedger, RunOutcome, Trigger};
+    use futures::FutureExt;
+    use futures::future::BoxFuture;
+
+    fn scope_text(scope: &Scope) -> String {
+        match scope {
+            Scope::Catalogue => String::new(),
+            Scope::Agent(a) => a.clone(),
+        }
+    }
+
+    fn failed(operation: &'static str) -> impl FnOnce(StoreError) -> LedgerError {
+        move |e| LedgerError { operation, reason: e.to_string() }
+    }
+
+    impl RunLedger for SyncDbLedger {
+        fn open_run<'a>(
+            &'a self,
+            kind: &'a str,
+            scope: &'a Scope,
+            mode: Mode,
+            trigger: Trigger,
+        ) -> BoxFuture<'a, Result<RunId, LedgerError>> {
+            let (kind, scope) = (kind.to_string(), scope_text(scope));
+            async move {
+                self.db
+                    .write(move |tx| open_run(tx, &kind, &scope, &mode.to_string(), trigger.as_str()))
+                    .await
+                    .map(RunId)
+                    .map_err(failed("open_run"))
+            }
+            .boxed()
+        }
+
+        fn close_run(&self, run_id: RunId, outcome: RunOutcome) -> BoxFuture<'_, Result<(), LedgerError>> {
+            async move {
+                let (end, duration) = match outcome {
+                    RunOutcome::Completed { counts, unchanged_export, duration } => (
+                        RunEnd::Completed {
+                            inserted: counts.inserted,
+                            updated: counts.updated,
+                            unchanged: counts.unchanged,
+                            deleted: counts.deleted,
+                            unchanged_export,
+                        },
+                        duration,
+                    ),
+                    RunOutcome::Failed { reason, permanent, duration, .. } => {
+                        (RunEnd::Failed { error: reason, permanent }, duration)
+                    }
+                };
+                let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+                self.db.write(move |tx| close_run(tx, run_id.0, &end, ms)).await.map_err(failed("close_run"))
+            }
+            .boxed()
+        }
+
+        fn open_runs<'a>(&'a self, kind: &'a str) -> BoxFuture<'a, Result<Vec<OpenRun>, LedgerError>> {
+            let kind = kind.to_string();
+            async move {
+                let rows = self.db.read(move |conn| open_runs(conn, &kind)).await.map_err(failed("open_runs"))?;
+                rows.into_iter()
+                    .map(|r| {
+                        let bad = |e: blackant_actors::events::ParseError| LedgerError {
+                            operation: "open_runs",
+                            reason: format!("run {}: {e}", r.id),
+                        };
+                        Ok(OpenRun {
+                            run_id: RunId(r.id),
+                            scope: if r.scope.is_empty() { Scope::Catalogue } else { Scope::Agent(r.scope.clone()) },
+                            mode: r.mode.parse().map_err(bad)?,
+                            trigger: r.trigger.parse().map_err(bad)?,
+                        })
+                    })
+                    .collect()
+            }
+            .boxed()
+        }
+    }
+}

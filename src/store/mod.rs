@@ -1,0 +1,66 @@
+//! The SQLite side of blackant-sync: where each file lives, its schema, and the statements
+//! the DbWriters run — hash-gated upserts with exact counts, soft deletes after a complete
+//! export, per-page checkpoints, the run history and freshness in `sync.db`.
+//!
+//! Every function here takes a `rusqlite` connection or transaction and does only SQL: no
+//! actors, no async, no browser. Whoever holds the file's DbWriter calls them inside the one
+//! transaction that applies a page (rows and checkpoint together, or nothing).
+//!
+//! Layout of the data folder (DESIGN.md, "Data layout"):
+//! - `customers-{user}.db`: that agent's customers;
+//! - `products.db`: products, prices, price changes, unmatched prices;
+//! - `orders.db`: orders (with `user_id`), order lines, DDTs, invoices;
+//! - `sync.db`: runs (history, stats), freshness, schedules, order outbox;
+//! - `exports/{md5}.pdf`: the export a run is reading, kept until the run completes.
+
+pub mod ledger;
+pub mod paths;
+pub mod schema;
+pub mod tables;
+
+pub use paths::DataDir;
+
+/// A failed store operation, with the file or table it concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite error on {what}: {source}")]
+    Sql {
+        what: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid agent id {0:?}: use letters, digits, '.', '_' or '-' (at most 64)")]
+    InvalidUser(String),
+    #[error("the data folder holds an inconsistent state: {0}")]
+    Inconsistent(String),
+    /// The file's DbWriter could not run the job (restarting, or the job failed to start).
+    #[error(transparent)]
+    Writer(#[from] blackant_actors::db_writer::DbError),
+}
+
+impl StoreError {
+    /// Worth retrying: the writer was restarting, the disk was busy. A schema or data
+    /// inconsistency is not.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, StoreError::Inconsistent(_) | StoreError::InvalidUser(_))
+    }
+}
+
+impl StoreError {
+    pub(crate) fn sql(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
+        let what = what.into();
+        move |source| StoreError::Sql { what, source }
+    }
+}
+
+/// The time format stored in every `*_at` column: RFC 3339 UTC with milliseconds, which sorts
+/// as text.
+pub fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

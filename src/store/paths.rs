@@ -1,0 +1,76 @@
+//! Names of the files in the data folder. Owns the rule that an agent id becomes part of a
+//! file name only after validation (no path traversal through an RPC's `user` field).
+
+use super::StoreError;
+use std::path::{Path, PathBuf};
+
+/// The data folder (`data/` by default).
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `customers-{user}.db`; the id must be a plain token.
+    pub fn customers_db(&self, user: &str) -> Result<PathBuf, StoreError> {
+        validate_user(user)?;
+        Ok(self.root.join(format!("customers-{user}.db")))
+    }
+
+    pub fn products_db(&self) -> PathBuf {
+        self.root.join("products.db")
+    }
+
+    pub fn orders_db(&self) -> PathBuf {
+        self.root.join("orders.db")
+    }
+
+    pub fn sync_db(&self) -> PathBuf {
+        self.root.join("sync.db")
+    }
+
+    /// Content-addressed exports being read by unfinished runs.
+    pub fn exports_dir(&self) -> PathBuf {
+        self.root.join("exports")
+    }
+
+    pub fn export_file(&self, md5_hex: &str) -> PathBuf {
+        self.exports_dir().join(format!("{md5_hex}.pdf"))
+    }
+
+    /// Downloaded product images, content-addressed.
+    pub fn images_dir(&self) -> PathBuf {
+        self.root.join("images")
+    }
+}
+
+/// Agent ids become file names: letters, digits, `.`, `_`, `-`; not starting with `.`.
+pub fn validate_user(user: &str) -> Result<(), StoreError> {
+    let ok = !user.is_empty()
+        && user.len() <= 64
+        && !user.starts_with('.')
+        && user.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok { Ok(()) } else { Err(StoreError::InvalidUser(user.to_string())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_ids_that_could_escape_the_folder_are_refused() {
+        let d = DataDir::new("/data");
+        assert_eq!(d.customers_db("agent1").unwrap(), PathBuf::from("/data/customers-agent1.db"));
+        for bad in ["", "../x", "a/b", ".hidden", "a b", "agènt"] {
+            assert!(d.customers_db(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

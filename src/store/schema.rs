@@ -1,0 +1,232 @@
+//! The schema of every SQLite file, as ordered migrations (index = `PRAGMA user_version`
+//! before it runs). The DbWriter of a file applies them when it opens the file.
+//!
+//! Record tables share one shape: the canonical fields of ERP.md (decimals and dates stored as
+//! their canonical text, so the stored value is exactly what was hashed), `hash` (MD5 of the
+//! canonical fields), `first_seen_at`, `updated_at` (last time the hash changed) and
+//! `deleted_at` (set when a complete export no longer holds the record; cleared if it comes
+//! back). "Last seen" is not stored per row: every live row was, by construction, in the
+//! file's last complete export (`sync_state.last_complete_at`); storing it per row would make
+//! every unchanged sync rewrite every row. `{table}_live` views hide deleted rows.
+//!
+//! `sync_state` (one per data file) holds, per kind and scope, the checkpoint of the run in
+//! progress (written in the same transaction as each page) and the last complete export.
+//! Must not hold queries: those live in `tables` and `ledger`.
+
+/// Appends `sync_state` (checkpoint of the run in progress and the last complete export, per
+/// kind and scope) to a data file's first migration: every data file has one.
+macro_rules! concat_sql {
+    ($sql:expr) => {
+        concat!(
+            $sql,
+            "
+CREATE TABLE sync_state (
+    kind              TEXT NOT NULL,
+    scope             TEXT NOT NULL,          -- agent id, or '' for the catalogue
+    run_id            INTEGER,                -- run in progress (NULL when none)
+    export_md5        TEXT,                   -- the export that run reads
+    pages             INTEGER,
+    last_page         INTEGER,                -- index of the last page applied (0-based)
+    inserted          INTEGER NOT NULL DEFAULT 0,   -- counts so far in the run in progress
+    updated           INTEGER NOT NULL DEFAULT 0,
+    unchanged         INTEGER NOT NULL DEFAULT 0,
+    last_export_md5   TEXT,                   -- last export applied completely
+    last_complete_at  TEXT,
+    last_records      INTEGER,
+    PRIMARY KEY (kind, scope)
+);"
+        )
+    };
+}
+
+/// `customers-{user}.db`.
+pub const CUSTOMERS_DB: &[&str] = &[concat_sql!(
+    "
+CREATE TABLE customers (
+    code            TEXT PRIMARY KEY,
+    name            TEXT,
+    vat_number      TEXT,
+    fiscal_code     TEXT,
+    street          TEXT,
+    postal_code     TEXT,
+    city            TEXT,
+    province        TEXT,
+    phone           TEXT,
+    email           TEXT,
+    pec             TEXT,
+    sdi_code        TEXT,
+    payment_terms   TEXT,
+    last_order_date TEXT,
+    hash            TEXT NOT NULL,
+    first_seen_at   TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    deleted_at      TEXT
+);
+CREATE VIEW customers_live AS SELECT * FROM customers WHERE deleted_at IS NULL;
+"
+)];
+
+/// `products.db`: products and prices, one writer for both.
+pub const PRODUCTS_DB: &[&str] = &[concat_sql!(
+    "
+CREATE TABLE products (
+    code            TEXT PRIMARY KEY,
+    name            TEXT,
+    \"group\"         TEXT,
+    package_content INTEGER,
+    min_qty         INTEGER,
+    qty_multiple    INTEGER,
+    vat_rate        INTEGER,
+    ean             TEXT,
+    status          TEXT,
+    image_md5       TEXT,                   -- content address of the downloaded image
+    image_fetched_at TEXT,
+    hash            TEXT NOT NULL,
+    first_seen_at   TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    deleted_at      TEXT
+);
+CREATE VIEW products_live AS SELECT * FROM products WHERE deleted_at IS NULL;
+CREATE TABLE prices (
+    record_key      TEXT PRIMARY KEY,       -- product_code, price_list, valid_from joined by U+001F
+    product_code    TEXT,                   -- as written in the price list
+    product_name    TEXT,
+    price_list      TEXT,
+    unit_price      TEXT,
+    currency        TEXT,
+    valid_from      TEXT,
+    valid_to        TEXT,
+    matched_code    TEXT,                   -- the catalogue product it belongs to, NULL if none
+    match_method    TEXT,                   -- code | name | normalized_name
+    hash            TEXT NOT NULL,
+    first_seen_at   TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    deleted_at      TEXT
+);
+CREATE INDEX prices_matched ON prices(matched_code);
+CREATE VIEW prices_live AS SELECT * FROM prices WHERE deleted_at IS NULL;
+CREATE VIEW unmatched_prices AS SELECT * FROM prices WHERE deleted_at IS NULL AND matched_code IS NULL;
+CREATE TABLE price_changes (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_key      TEXT NOT NULL,
+    product_code    TEXT,
+    matched_code    TEXT,
+    price_list      TEXT,
+    old_price       TEXT,
+    new_price       TEXT,
+    changed_at      TEXT NOT NULL,
+    run_id          INTEGER
+);
+"
+)];
+
+/// `orders.db`: every agent's orders, lines, DDTs and invoices, each row tagged with its agent.
+pub const ORDERS_DB: &[&str] = &[concat_sql!(
+    "
+CREATE TABLE orders (
+    user_id             TEXT NOT NULL,
+    order_number        TEXT NOT NULL,
+    order_date          TEXT,
+    customer_code       TEXT,
+    customer_name       TEXT,
+    status              TEXT,
+    delivery_date       TEXT,
+    net_amount          TEXT,
+    total_amount        TEXT,
+    customer_reference  TEXT,
+    lines_hash          TEXT,               -- hash of the order the lines were read for
+    hash                TEXT NOT NULL,
+    first_seen_at       TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    deleted_at          TEXT,
+    PRIMARY KEY (user_id, order_number)
+);
+CREATE VIEW orders_live AS SELECT * FROM orders WHERE deleted_at IS NULL;
+CREATE TABLE order_lines (
+    user_id         TEXT NOT NULL,
+    order_number    TEXT NOT NULL,
+    line_no         INTEGER NOT NULL,
+    product_code    TEXT,
+    description     TEXT,
+    quantity        INTEGER,
+    unit_price      TEXT,
+    discount_pct    TEXT,
+    amount          TEXT,
+    PRIMARY KEY (user_id, order_number, line_no)
+);
+CREATE TABLE ddts (
+    user_id         TEXT NOT NULL,
+    ddt_number      TEXT NOT NULL,
+    ddt_date        TEXT,
+    order_number    TEXT,
+    customer_code   TEXT,
+    carrier         TEXT,
+    tracking_number TEXT,
+    packages        INTEGER,
+    weight_kg       TEXT,
+    delivery_address TEXT,
+    hash            TEXT NOT NULL,
+    first_seen_at   TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    deleted_at      TEXT,
+    PRIMARY KEY (user_id, ddt_number)
+);
+CREATE VIEW ddts_live AS SELECT * FROM ddts WHERE deleted_at IS NULL;
+CREATE TABLE invoices (
+    user_id         TEXT NOT NULL,
+    invoice_number  TEXT NOT NULL,
+    invoice_date    TEXT,
+    order_number    TEXT,
+    customer_code   TEXT,
+    net_amount      TEXT,
+    vat_amount      TEXT,
+    total_amount    TEXT,
+    due_date        TEXT,
+    paid            INTEGER,
+    hash            TEXT NOT NULL,
+    first_seen_at   TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    deleted_at      TEXT,
+    PRIMARY KEY (user_id, invoice_number)
+);
+CREATE VIEW invoices_live AS SELECT * FROM invoices WHERE deleted_at IS NULL;
+-- A DDT or invoice whose order is not (yet) in orders: kept, matched again after order syncs.
+CREATE VIEW orphan_ddts AS
+    SELECT d.* FROM ddts d WHERE d.deleted_at IS NULL AND NOT EXISTS
+        (SELECT 1 FROM orders o WHERE o.user_id = d.user_id AND o.order_number = d.order_number AND o.deleted_at IS NULL);
+CREATE VIEW orphan_invoices AS
+    SELECT i.* FROM invoices i WHERE i.deleted_at IS NULL AND NOT EXISTS
+        (SELECT 1 FROM orders o WHERE o.user_id = i.user_id AND o.order_number = i.order_number AND o.deleted_at IS NULL);
+"
+)];
+
+/// `sync.db`: run history and freshness (schedules and the order outbox come with their issues).
+pub const SYNC_DB: &[&str] = &["
+CREATE TABLE runs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind             TEXT NOT NULL,
+    scope            TEXT NOT NULL,          -- agent id, or '' for the catalogue
+    mode             TEXT NOT NULL,          -- full | delta
+    trigger          TEXT NOT NULL,
+    state            TEXT NOT NULL,          -- open | completed | failed
+    queued_at        TEXT NOT NULL,
+    ended_at         TEXT,
+    duration_ms      INTEGER,
+    inserted         INTEGER,
+    updated          INTEGER,
+    unchanged        INTEGER,
+    deleted          INTEGER,
+    unchanged_export INTEGER,
+    error            TEXT,
+    permanent        INTEGER
+);
+CREATE INDEX runs_open ON runs(kind) WHERE state = 'open';
+CREATE INDEX runs_by_kind ON runs(kind, scope, id);
+CREATE TABLE freshness (
+    kind             TEXT NOT NULL,
+    scope            TEXT NOT NULL,
+    last_success_at  TEXT NOT NULL,
+    last_run_id      INTEGER NOT NULL,
+    PRIMARY KEY (kind, scope)
+);
+"];

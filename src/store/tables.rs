@@ -1,0 +1,521 @@
+//! Record tables and checkpoints: the statements a sync's page transaction runs.
+//!
+//! - `upsert_rows`: hash-gated — a row is written only when its hash differs from the stored
+//!   one (or it was marked deleted); the counts (inserted / updated / unchanged) are exact.
+//! - `mark_missing_deleted`: soft delete of live rows a COMPLETE export no longer holds; the
+//!   caller must never call it for a truncated export.
+//! - `save_checkpoint` / `load_state` / `complete_export`: the per-kind `sync_state` row.
+//!
+//! Knows table shapes (`TableSpec`) but not what the records mean, where they come from, or
+//! when to call what: that is the sync kinds' business.
+
+use super::{StoreError, schema};
+use crate::records::{Kind, Record, Value};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::collections::HashSet;
+
+/// How one kind's records are stored.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub table: &'static str,
+    /// Column holding the record key: the first field, or `record_key` for prices.
+    pub key_column: &'static str,
+    /// The key column is not one of `fields` (prices): it is written in addition to them.
+    pub key_is_extra: bool,
+    /// The file holds several agents' rows (orders.db): every row carries `user_id`, and
+    /// deletions only ever touch the syncing agent's rows.
+    pub user_scoped: bool,
+    /// Canonical field columns, in ERP.md column order.
+    pub fields: Vec<&'static str>,
+}
+
+impl TableSpec {
+    /// Where `kind`'s records live (see `schema`): the field columns are the kind's canonical
+    /// fields, so the schema and the parser cannot drift apart silently (a test checks it).
+    pub fn for_kind(kind: Kind) -> TableSpec {
+        let (table, key_column, key_is_extra, user_scoped) = match kind {
+            Kind::Customers => ("customers", "code", false, false),
+            Kind::Products => ("products", "code", false, false),
+            Kind::Prices => ("prices", "record_key", true, false),
+            Kind::Orders => ("orders", "order_number", false, true),
+            Kind::Ddt => ("ddts", "ddt_number", false, true),
+            Kind::Invoices => ("invoices", "invoice_number", false, true),
+        };
+        TableSpec {
+            table,
+            key_column,
+            key_is_extra,
+            user_scoped,
+            fields: kind.columns().iter().map(|c| c.field).collect(),
+        }
+    }
+
+    /// The migrations of the file holding this kind.
+    pub fn migrations(kind: Kind) -> &'static [&'static str] {
+        match kind {
+            Kind::Customers => schema::CUSTOMERS_DB,
+            Kind::Products | Kind::Prices => schema::PRODUCTS_DB,
+            Kind::Orders | Kind::Ddt | Kind::Invoices => schema::ORDERS_DB,
+        }
+    }
+}
+
+impl RowImage {
+    /// A parsed record as stored: key, MD5 of its canonical fields, values in column order
+    /// (decimals and dates as their canonical text, booleans as 0/1).
+    pub fn from_record(record: &Record) -> RowImage {
+        let values = record
+            .values()
+            .iter()
+            .map(|v| match v {
+                Value::Null => SqlValue::Null,
+                Value::Text(s) | Value::Decimal(s) | Value::Date(s) => SqlValue::Text(s.clone()),
+                Value::Int(i) => SqlValue::Integer(*i),
+                Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+            })
+            .collect();
+        RowImage { key: record.key(), hash: record.md5_hex(), values }
+    }
+}
+
+/// One record as stored: its key, the MD5 of its canonical fields, and the field values in
+/// `TableSpec::fields` order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowImage {
+    pub key: String,
+    pub hash: String,
+    pub values: Vec<SqlValue>,
+}
+
+/// What a page did to the table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl RowCounts {
+    pub fn add(&mut self, other: RowCounts) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+    }
+}
+
+fn quoted(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+struct Sql {
+    select: String,
+    insert: String,
+    update: String,
+}
+
+impl TableSpec {
+    fn sql(&self) -> Sql {
+        let t = quoted(self.table);
+        let key = quoted(self.key_column);
+        let scope_where = if self.user_scoped { "\"user_id\" = ?1 AND " } else { "" };
+        // Parameter layout shared by insert and update: ?1 user_id (or unused), ?2 key,
+        // ?3 hash, ?4 now, ?5.. fields.
+        let fields: Vec<String> = self.fields.iter().map(|f| quoted(f)).collect();
+        let field_params: Vec<String> = (0..fields.len()).map(|i| format!("?{}", i + 5)).collect();
+
+        let mut insert_cols = Vec::new();
+        let mut insert_vals = Vec::new();
+        if self.user_scoped {
+            insert_cols.push("\"user_id\"".to_string());
+            insert_vals.push("?1".to_string());
+        }
+        if self.key_is_extra {
+            insert_cols.push(key.clone());
+            insert_vals.push("?2".to_string());
+        }
+        insert_cols.extend(fields.iter().cloned());
+        insert_vals.extend(field_params.iter().cloned());
+        insert_cols.extend(["\"hash\"", "\"first_seen_at\"", "\"updated_at\""].map(String::from));
+        insert_vals.extend(["?3", "?4", "?4"].map(String::from));
+
+        let sets: Vec<String> = fields.iter().zip(&field_params).map(|(f, p)| format!("{f} = {p}")).collect();
+        Sql {
+            select: format!("SELECT \"hash\", \"deleted_at\" IS NOT NULL FROM {t} WHERE {scope_where}{key} = ?2"),
+            insert: format!("INSERT INTO {t} ({}) VALUES ({})", insert_cols.join(", "), insert_vals.join(", ")),
+            update: format!(
+                "UPDATE {t} SET {}, \"hash\" = ?3, \"updated_at\" = ?4, \"deleted_at\" = NULL WHERE {scope_where}{key} = ?2",
+                sets.join(", ")
+            ),
+        }
+    }
+}
+
+/// Write the rows whose hash changed; count exactly what happened. `user` is required for
+/// user-scoped tables and ignored otherwise.
+pub fn upsert_rows(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    user: Option<&str>,
+    rows: &[RowImage],
+    now: &str,
+) -> Result<RowCounts, StoreError> {
+    let user = scope_user(spec, user)?;
+    let sql = spec.sql();
+    let what = || format!("upserting into {}", spec.table);
+    let mut select = tx.prepare_cached(&sql.select).map_err(StoreError::sql(what()))?;
+    let mut insert = tx.prepare_cached(&sql.insert).map_err(StoreError::sql(what()))?;
+    let mut update = tx.prepare_cached(&sql.update).map_err(StoreError::sql(what()))?;
+    let mut counts = RowCounts::default();
+    let mut params: Vec<SqlValue> = Vec::with_capacity(spec.fields.len() + 4);
+    for row in rows {
+        if row.values.len() != spec.fields.len() {
+            return Err(StoreError::Inconsistent(format!(
+                "record {} has {} values for the {} columns of {}",
+                row.key,
+                row.values.len(),
+                spec.fields.len(),
+                spec.table
+            )));
+        }
+        let existing: Option<(String, bool)> = select
+            .query_row(params![user, row.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(StoreError::sql(what()))?;
+        let statement = match existing {
+            Some((hash, false)) if hash == row.hash => {
+                counts.unchanged += 1;
+                continue;
+            }
+            Some(_) => {
+                counts.updated += 1;
+                &mut update
+            }
+            None => {
+                counts.inserted += 1;
+                &mut insert
+            }
+        };
+        params.clear();
+        params.push(SqlValue::Text(user.to_string()));
+        params.push(SqlValue::Text(row.key.clone()));
+        params.push(SqlValue::Text(row.hash.clone()));
+        params.push(SqlValue::Text(now.to_string()));
+        params.extend(row.values.iter().cloned());
+        // Unused positional parameters (?1 on unscoped tables) are simply not referenced;
+        // SQLite requires every referenced index to be bound, which we do.
+        let used = statement.parameter_count();
+        statement
+            .execute(rusqlite::params_from_iter(bind_used(used, &params)))
+            .map_err(StoreError::sql(what()))?;
+    }
+    Ok(counts)
+}
+
+/// SQLite numbers parameters by their highest index; bind exactly that many.
+fn bind_used(count: usize, params: &[SqlValue]) -> impl Iterator<Item = &SqlValue> {
+    params.iter().take(count)
+}
+
+/// Mark deleted every live row of this scope whose key is not in `live_keys` (the keys of a
+/// complete export). Returns how many rows were marked.
+pub fn mark_missing_deleted(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    user: Option<&str>,
+    live_keys: &HashSet<String>,
+    now: &str,
+) -> Result<u64, StoreError> {
+    let user = scope_user(spec, user)?;
+    let t = quoted(spec.table);
+    let key = quoted(spec.key_column);
+    let scope_where = if spec.user_scoped { "\"user_id\" = ?1 AND " } else { "?1 = ?1 AND " };
+    let what = || format!("marking deleted rows of {}", spec.table);
+    let missing: Vec<String> = {
+        let mut stmt = tx
+            .prepare_cached(&format!("SELECT {key} FROM {t} WHERE {scope_where}\"deleted_at\" IS NULL"))
+            .map_err(StoreError::sql(what()))?;
+        let keys = stmt
+            .query_map(params![user], |r| r.get::<_, String>(0))
+            .map_err(StoreError::sql(what()))?;
+        let mut missing = Vec::new();
+        for k in keys {
+            let k = k.map_err(StoreError::sql(what()))?;
+            if !live_keys.contains(&k) {
+                missing.push(k);
+            }
+        }
+        missing
+    };
+    let mut mark = tx
+        .prepare_cached(&format!("UPDATE {t} SET \"deleted_at\" = ?3 WHERE {scope_where}{key} = ?2"))
+        .map_err(StoreError::sql(what()))?;
+    for k in &missing {
+        mark.execute(params![user, k, now]).map_err(StoreError::sql(what()))?;
+    }
+    Ok(missing.len() as u64)
+}
+
+fn scope_user<'a>(spec: &TableSpec, user: Option<&'a str>) -> Result<&'a str, StoreError> {
+    match (spec.user_scoped, user) {
+        (true, Some(u)) => Ok(u),
+        (true, None) => Err(StoreError::Inconsistent(format!("{} rows need an agent id", spec.table))),
+        (false, _) => Ok(""),
+    }
+}
+
+/// Where a run in progress is: the export it reads and the last page applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub run_id: i64,
+    pub export_md5: String,
+    pub pages: u32,
+    /// 0-based index of the last page applied.
+    pub last_page: u32,
+    /// Counts of the pages applied so far.
+    pub counts: RowCounts,
+}
+
+/// The `sync_state` row of one kind and scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncState {
+    pub checkpoint: Option<Checkpoint>,
+    pub last_export_md5: Option<String>,
+    pub last_complete_at: Option<String>,
+    pub last_records: Option<u64>,
+}
+
+/// Record that page `checkpoint.last_page` of the run is applied; call in the page's transaction.
+pub fn save_checkpoint(tx: &Transaction<'_>, kind: &str, scope: &str, cp: &Checkpoint) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO sync_state (kind, scope, run_id, export_md5, pages, last_page, inserted, updated, unchanged)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (kind, scope) DO UPDATE SET run_id = ?3, export_md5 = ?4, pages = ?5, last_page = ?6,
+             inserted = ?7, updated = ?8, unchanged = ?9",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            kind,
+            scope,
+            cp.run_id,
+            cp.export_md5,
+            cp.pages,
+            cp.last_page,
+            cp.counts.inserted as i64,
+            cp.counts.updated as i64,
+            cp.counts.unchanged as i64
+        ])
+    })
+    .map_err(StoreError::sql(format!("saving the {kind} checkpoint")))?;
+    Ok(())
+}
+
+/// Read the state of one kind and scope (works on a read-only connection too).
+pub fn load_state(conn: &rusqlite::Connection, kind: &str, scope: &str) -> Result<SyncState, StoreError> {
+    conn.query_row(
+        "SELECT run_id, export_md5, pages, last_page, inserted, updated, unchanged,
+                last_export_md5, last_complete_at, last_records
+         FROM sync_state WHERE kind = ?1 AND scope = ?2",
+        params![kind, scope],
+        |r| {
+            let run_id: Option<i64> = r.get(0)?;
+            let export_md5: Option<String> = r.get(1)?;
+            let checkpoint = match (run_id, export_md5) {
+                (Some(run_id), Some(export_md5)) => Some(Checkpoint {
+                    run_id,
+                    export_md5,
+                    pages: r.get(2)?,
+                    last_page: r.get(3)?,
+                    counts: RowCounts {
+                        inserted: r.get::<_, i64>(4)? as u64,
+                        updated: r.get::<_, i64>(5)? as u64,
+                        unchanged: r.get::<_, i64>(6)? as u64,
+                    },
+                }),
+                _ => None,
+            };
+            Ok(SyncState {
+                checkpoint,
+                last_export_md5: r.get(7)?,
+                last_complete_at: r.get(8)?,
+                last_records: r.get::<_, Option<i64>>(9)?.map(|n| n as u64),
+            })
+        },
+    )
+    .optional()
+    .map(Option::unwrap_or_default)
+    .map_err(StoreError::sql(format!("reading the {kind} sync state")))
+}
+
+/// The run applied its whole export: forget the checkpoint, remember the export.
+pub fn complete_export(
+    tx: &Transaction<'_>,
+    kind: &str,
+    scope: &str,
+    export_md5: &str,
+    records: u64,
+    now: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO sync_state (kind, scope, last_export_md5, last_complete_at, last_records)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (kind, scope) DO UPDATE SET run_id = NULL, export_md5 = NULL, pages = NULL,
+             last_page = NULL, inserted = 0, updated = 0, unchanged = 0,
+             last_export_md5 = ?3, last_complete_at = ?4, last_records = ?5",
+    )
+    .and_then(|mut s| s.execute(params![kind, scope, export_md5, now, records as i64]))
+    .map_err(StoreError::sql(format!("completing the {kind} export")))?;
+    Ok(())
+}
+
+/// Drop a run's checkpoint without completing (the run failed for good or was superseded).
+pub fn clear_checkpoint(tx: &Transaction<'_>, kind: &str, scope: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE sync_state SET run_id = NULL, export_md5 = NULL, pages = NULL, last_page = NULL,
+             inserted = 0, updated = 0, unchanged = 0 WHERE kind = ?1 AND scope = ?2",
+        params![kind, scope],
+    )
+    .map_err(StoreError::sql(format!("clearing the {kind} checkpoint")))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema;
+    use rusqlite::Connection;
+
+    fn customers() -> TableSpec {
+        TableSpec::for_kind(Kind::Customers)
+    }
+    fn ddts() -> TableSpec {
+        TableSpec::for_kind(Kind::Ddt)
+    }
+
+    fn customer(code: &str, name: &str) -> RowImage {
+        let mut values = vec![SqlValue::Text(code.into()), SqlValue::Text(name.into())];
+        values.resize(customers().fields.len(), SqlValue::Null);
+        RowImage { key: code.into(), hash: format!("h-{name}"), values }
+    }
+
+    fn ddt(number: &str, carrier: &str) -> RowImage {
+        let mut values = vec![SqlValue::Text(number.into())];
+        values.resize(ddts().fields.len(), SqlValue::Null);
+        values[4] = SqlValue::Text(carrier.into());
+        values[6] = SqlValue::Integer(2);
+        RowImage { key: number.into(), hash: format!("h-{carrier}"), values }
+    }
+
+    fn db(migrations: &[&str]) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for m in migrations {
+            conn.execute_batch(m).unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn upsert_counts_are_exact_and_unchanged_rows_are_not_written() {
+        let mut conn = db(schema::CUSTOMERS_DB);
+        let tx = conn.transaction().unwrap();
+        let rows = vec![customer("C1", "Rossi"), customer("C2", "Bianchi")];
+        let c = upsert_rows(&tx, &customers(), None, &rows, "t1").unwrap();
+        assert_eq!(c, RowCounts { inserted: 2, updated: 0, unchanged: 0 });
+        let c = upsert_rows(&tx, &customers(), None, &[customer("C1", "Rossi"), customer("C2", "Verdi")], "t2").unwrap();
+        assert_eq!(c, RowCounts { inserted: 0, updated: 1, unchanged: 1 });
+        tx.commit().unwrap();
+        let (name, first, updated): (String, String, String) = conn
+            .query_row("SELECT name, first_seen_at, updated_at FROM customers WHERE code='C2'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((name.as_str(), first.as_str(), updated.as_str()), ("Verdi", "t1", "t2"));
+        let untouched: String =
+            conn.query_row("SELECT updated_at FROM customers WHERE code='C1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(untouched, "t1", "an unchanged row must not be rewritten");
+    }
+
+    #[test]
+    fn deletion_marks_only_missing_rows_and_a_returning_row_is_revived() {
+        let mut conn = db(schema::CUSTOMERS_DB);
+        let tx = conn.transaction().unwrap();
+        upsert_rows(&tx, &customers(), None, &[customer("C1", "a"), customer("C2", "b"), customer("C3", "c")], "t1")
+            .unwrap();
+        let live: HashSet<String> = ["C1".to_string(), "C3".to_string()].into();
+        assert_eq!(mark_missing_deleted(&tx, &customers(), None, &live, "t2").unwrap(), 1);
+        assert_eq!(mark_missing_deleted(&tx, &customers(), None, &live, "t3").unwrap(), 0, "already deleted");
+        let c = upsert_rows(&tx, &customers(), None, &[customer("C2", "b")], "t4").unwrap();
+        assert_eq!(c.updated, 1, "a deleted record that comes back is written again");
+        let deleted: Option<String> =
+            tx.query_row("SELECT deleted_at FROM customers WHERE code='C2'", [], |r| r.get(0)).unwrap();
+        assert_eq!(deleted, None);
+    }
+
+    #[test]
+    fn user_scoped_tables_never_touch_another_agents_rows() {
+        let mut conn = db(schema::ORDERS_DB);
+        let tx = conn.transaction().unwrap();
+        upsert_rows(&tx, &ddts(), Some("agent1"), &[ddt("D1", "BRT")], "t1").unwrap();
+        let c = upsert_rows(&tx, &ddts(), Some("agent2"), &[ddt("D1", "GLS")], "t1").unwrap();
+        assert_eq!(c.inserted, 1, "same number, other agent: a separate row");
+        let deleted = mark_missing_deleted(&tx, &ddts(), Some("agent2"), &HashSet::new(), "t2").unwrap();
+        assert_eq!(deleted, 1);
+        let a1: Option<String> = tx
+            .query_row("SELECT deleted_at FROM ddts WHERE user_id='agent1' AND ddt_number='D1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(a1, None, "agent2's complete export must not delete agent1's rows");
+        assert!(upsert_rows(&tx, &ddts(), None, &[ddt("D2", "x")], "t").is_err(), "scope is required");
+    }
+
+    #[test]
+    fn checkpoint_round_trip_and_completion() {
+        let mut conn = db(schema::CUSTOMERS_DB);
+        assert_eq!(load_state(&conn, "customers", "agent1").unwrap(), SyncState::default());
+        let cp = Checkpoint {
+            run_id: 7,
+            export_md5: "abc".into(),
+            pages: 10,
+            last_page: 3,
+            counts: RowCounts { inserted: 5, updated: 1, unchanged: 2 },
+        };
+        let tx = conn.transaction().unwrap();
+        save_checkpoint(&tx, "customers", "agent1", &cp).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(load_state(&conn, "customers", "agent1").unwrap().checkpoint, Some(cp));
+        let tx = conn.transaction().unwrap();
+        complete_export(&tx, "customers", "agent1", "abc", 40, "t9").unwrap();
+        tx.commit().unwrap();
+        let state = load_state(&conn, "customers", "agent1").unwrap();
+        assert_eq!(state.checkpoint, None);
+        assert_eq!(state.last_export_md5.as_deref(), Some("abc"));
+        assert_eq!(state.last_records, Some(40));
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    /// The hand-written schema and the parser's columns must agree, or upserts would fail at
+    /// run time (or, worse, a renamed field would silently stop being stored).
+    #[test]
+    fn every_kind_table_has_exactly_the_kinds_fields() {
+        for kind in [Kind::Customers, Kind::Products, Kind::Prices, Kind::Orders, Kind::Ddt, Kind::Invoices] {
+            let spec = TableSpec::for_kind(kind);
+            let conn = Connection::open_in_memory().unwrap();
+            for m in TableSpec::migrations(kind) {
+                conn.execute_batch(m).unwrap();
+            }
+            let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", spec.table)).unwrap();
+            let columns: Vec<String> = stmt.query_map([], |r| r.get(1)).unwrap().map(Result::unwrap).collect();
+            for f in &spec.fields {
+                assert!(columns.iter().any(|c| c == f), "{}: no column {f}", spec.table);
+            }
+            for c in ["hash", "first_seen_at", "updated_at", "deleted_at", spec.key_column] {
+                assert!(columns.iter().any(|x| x == c), "{}: no column {c}", spec.table);
+            }
+            assert_eq!(spec.user_scoped, columns.iter().any(|c| c == "user_id"), "{}", spec.table);
+        }
+    }
+}

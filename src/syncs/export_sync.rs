@@ -1,0 +1,275 @@
+//! `ExportSync`: the sync kind for every report that is "one export → one table" (customers,
+//! products, DDT, invoices; prices and orders build on it).
+//!
+//! prepare: resume the export a checkpoint names (content-addressed under `exports/`), or get
+//! a fresh one; a delta run on a byte-identical export stops there; otherwise parse it (off the
+//! async threads), refuse an incomplete export before touching anything, and plan one step per
+//! PDF page. apply_page: the page's rows (hash-gated) and the checkpoint, in one transaction.
+//! finish: soft-delete what the complete export no longer holds, forget the checkpoint,
+//! remember the export — one transaction — then drop the export file.
+//!
+//! Does not decide when to run, retry, or pause: the SyncActor does.
+
+use super::{DbRouter, ExportSource, scope_key, scope_user};
+use crate::records::{Kind, ParseError, parse_export};
+use crate::store::tables::{self, Checkpoint, RowCounts, RowImage, TableSpec};
+use crate::store::{DataDir, StoreError, now_text};
+use blackant_actors::db_writer::DbHandle;
+use blackant_actors::events::{Counts, Mode};
+use blackant_actors::sync::{FinishCounts, PageCounts, Prepared, RunSpec, SyncError, SyncKind};
+use md5::{Digest, Md5};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// One report kind synced from its PDF export into its table.
+pub struct ExportSync {
+    kind: Kind,
+    spec: TableSpec,
+    data: DataDir,
+    dbs: Arc<dyn DbRouter>,
+    source: Arc<dyn ExportSource>,
+}
+
+/// A prepared run: the parsed export, page by page, and what `finish` needs.
+pub struct ExportPlan {
+    db: DbHandle,
+    export_md5: String,
+    /// Rows of each physical page (pages without rows are empty and still checkpointed).
+    pages: Arc<Vec<Vec<RowImage>>>,
+    /// Keys of every record in the (complete) export: what `finish` keeps alive.
+    keys: Arc<HashSet<String>>,
+    records: u64,
+    /// Delta run on a byte-identical export: nothing to apply.
+    unchanged_export: bool,
+}
+
+impl ExportSync {
+    pub fn new(kind: Kind, data: DataDir, dbs: Arc<dyn DbRouter>, source: Arc<dyn ExportSource>) -> Self {
+        Self { kind, spec: TableSpec::for_kind(kind), data, dbs, source }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    async fn get_export(&self, run: &RunSpec, cancel: CancellationToken) -> Result<Vec<u8>, SyncError> {
+        let fetch = self.source.export(self.kind, &run.scope, cancel.clone());
+        tokio::select! {
+            _ = cancel.cancelled() => Err(SyncError::Cancelled),
+            got = fetch => got.map_err(|e| {
+                let msg = format!("getting the {} export: {e}", self.kind);
+                if e.is_transient() { SyncError::transient(msg) } else { SyncError::permanent(msg) }
+            }),
+        }
+    }
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn store_err(what: &str) -> impl FnOnce(StoreError) -> SyncError + '_ {
+    move |e| {
+        let msg = format!("{what}: {e}");
+        if e.is_transient() { SyncError::transient(msg) } else { SyncError::permanent(msg) }
+    }
+}
+
+/// Write the export where a resumed run will find it: `exports/{md5}.pdf`, atomically.
+async fn keep_export(path: PathBuf, bytes: Arc<Vec<u8>>) -> Result<(), SyncError> {
+    let io = |e: std::io::Error| SyncError::transient(format!("saving the export to {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    }
+    let tmp = path.with_extension("pdf.part");
+    tokio::fs::write(&tmp, bytes.as_slice()).await.map_err(io)?;
+    tokio::fs::rename(&tmp, &path).await.map_err(io)
+}
+
+impl SyncKind for ExportSync {
+    type Plan = ExportPlan;
+
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    async fn prepare(&self, run: &RunSpec, cancel: CancellationToken) -> Result<Prepared<ExportPlan>, SyncError> {
+        let db = self.dbs.db_for(self.kind, &run.scope).await?;
+        let (kind, scope) = (self.kind.name(), scope_key(&run.scope).to_string());
+        let state = db
+            .read(move |conn| tables::load_state(conn, kind, &scope))
+            .await
+            .map_err(store_err("reading the sync state"))?;
+
+        // Resume in the export the checkpoint names, if this run left one and it is still there.
+        let resume = match state.checkpoint {
+            Some(cp) if cp.run_id == run.run_id.0 => {
+                let path = self.data.export_file(&cp.export_md5);
+                match tokio::fs::read(&path).await {
+                    Ok(bytes) if md5_hex(&bytes) == cp.export_md5 => Some((cp, bytes)),
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(run = %run.run_id, path = %path.display(),
+                            "the checkpoint's export is gone or damaged; starting the run over");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let (bytes, export_md5, next_page, counts_so_far) = match resume {
+            Some((cp, bytes)) => {
+                let counts = Counts {
+                    inserted: cp.counts.inserted,
+                    updated: cp.counts.updated,
+                    unchanged: cp.counts.unchanged,
+                    deleted: 0,
+                };
+                (bytes, cp.export_md5, cp.last_page as usize + 1, counts)
+            }
+            None => {
+                let bytes = self.get_export(run, cancel).await?;
+                let md5 = md5_hex(&bytes);
+                if run.mode == Mode::Delta && state.last_export_md5.as_deref() == Some(md5.as_str()) {
+                    return Ok(Prepared {
+                        plan: ExportPlan {
+                            db,
+                            export_md5: md5,
+                            pages: Arc::default(),
+                            keys: Arc::default(),
+                            records: state.last_records.unwrap_or(0),
+                            unchanged_export: true,
+                        },
+                        pages: 0,
+                        next_page: 0,
+                        counts_so_far: Counts::default(),
+                        items: state.last_records,
+                        unchanged_export: true,
+                    });
+                }
+                (bytes, md5, 0, Counts::default())
+            }
+        };
+
+        let bytes = Arc::new(bytes);
+        let kind = self.kind;
+        let parsing = Arc::clone(&bytes);
+        let parsed = tokio::task::spawn_blocking(move || parse_export(kind, &parsing))
+            .await
+            .map_err(|e| SyncError::transient(format!("parsing the {kind} export: {e}")))?
+            .map_err(|e| match e {
+                // A value that breaks its column's format is the ERP's data: retrying won't help.
+                e @ ParseError::BadValue { .. } => SyncError::permanent(format!("malformed {kind} report: {e}")),
+                // An unreadable PDF is most often a cut download: worth another try.
+                e => SyncError::transient(format!("unreadable {kind} export: {e}")),
+            })?;
+        if !parsed.is_complete() {
+            return Err(SyncError::transient(format!(
+                "truncated {kind} export ({}): refusing to apply it, nothing was changed",
+                parsed.completeness.problems().join("; ")
+            )));
+        }
+        if next_page == 0 {
+            keep_export(self.data.export_file(&export_md5), Arc::clone(&bytes)).await?;
+        }
+
+        let mut keys = HashSet::with_capacity(parsed.record_count());
+        let mut duplicates = 0usize;
+        let pages: Vec<Vec<RowImage>> = parsed
+            .pages
+            .iter()
+            .map(|p| {
+                p.records
+                    .iter()
+                    .map(|r| {
+                        let row = RowImage::from_record(r);
+                        if !keys.insert(row.key.clone()) {
+                            duplicates += 1;
+                        }
+                        row
+                    })
+                    .collect()
+            })
+            .collect();
+        if duplicates > 0 {
+            tracing::warn!(kind = %kind, scope = %run.scope, duplicates,
+                "the export repeats some record keys; the last occurrence wins");
+        }
+        let records = parsed.record_count() as u64;
+        let page_count = pages.len();
+        Ok(Prepared {
+            plan: ExportPlan {
+                db,
+                export_md5,
+                pages: Arc::new(pages),
+                keys: Arc::new(keys),
+                records,
+                unchanged_export: false,
+            },
+            pages: page_count,
+            next_page: next_page.min(page_count),
+            counts_so_far,
+            items: Some(records),
+            unchanged_export: false,
+        })
+    }
+
+    async fn apply_page(&self, run: &RunSpec, plan: &ExportPlan, index: usize) -> Result<PageCounts, SyncError> {
+        let pages = Arc::clone(&plan.pages);
+        let spec = self.spec.clone();
+        let user = scope_user(&run.scope).map(str::to_string);
+        let (kind, scope) = (self.kind.name(), scope_key(&run.scope).to_string());
+        let run_id = run.run_id.0;
+        let export_md5 = plan.export_md5.clone();
+        let page_count = pages.len() as u32;
+        let counts = plan
+            .db
+            .write(move |tx| {
+                let rows = pages.get(index).map(Vec::as_slice).unwrap_or_default();
+                let now = now_text();
+                let page = tables::upsert_rows(tx, &spec, user.as_deref(), rows, &now)?;
+                // Cumulative counts live in the checkpoint itself, so a resumed run reports the
+                // whole run's totals.
+                let mut total = tables::load_state(tx, kind, &scope)?
+                    .checkpoint
+                    .filter(|cp| cp.run_id == run_id && index > 0)
+                    .map(|cp| cp.counts)
+                    .unwrap_or_default();
+                total.add(page);
+                let cp = Checkpoint { run_id, export_md5, pages: page_count, last_page: index as u32, counts: total };
+                tables::save_checkpoint(tx, kind, &scope, &cp)?;
+                Ok::<RowCounts, StoreError>(page)
+            })
+            .await
+            .map_err(store_err("applying a page"))?;
+        Ok(Counts { inserted: counts.inserted, updated: counts.updated, unchanged: counts.unchanged, deleted: 0 })
+    }
+
+    async fn finish(&self, run: &RunSpec, plan: ExportPlan) -> Result<FinishCounts, SyncError> {
+        let spec = self.spec.clone();
+        let user = scope_user(&run.scope).map(str::to_string);
+        let (kind, scope) = (self.kind.name(), scope_key(&run.scope).to_string());
+        let ExportPlan { db, export_md5, keys, records, unchanged_export, .. } = plan;
+        let md5 = export_md5.clone();
+        let deleted = db
+            .write(move |tx| {
+                let now = now_text();
+                // An unchanged export deletes nothing: its keys were never loaded, and the rows
+                // already match the export that was applied completely last time.
+                let deleted =
+                    if unchanged_export { 0 } else { tables::mark_missing_deleted(tx, &spec, user.as_deref(), &keys, &now)? };
+                tables::complete_export(tx, kind, &scope, &md5, records, &now)?;
+                Ok::<u64, StoreError>(deleted)
+            })
+            .await
+            .map_err(store_err("finishing the run"))?;
+        if !unchanged_export {
+            let path = self.data.export_file(&export_md5);
+            if let Err(e) = tokio::fs::remove_file(&path).await {
+                tracing::debug!(path = %path.display(), cause = %e, "removing a finished export");
+            }
+        }
+        Ok(Counts { deleted, ..Counts::default() })
+    }
+}

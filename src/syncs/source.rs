@@ -1,0 +1,183 @@
+//! Where exports come from. `ExportSource` is the seam between a sync kind and the ERP:
+//! production uses `ErpSource` (a leased browser context, logged in as the agent or the
+//! service account, pressing "Esporta PDF"); tests may hand fixture bytes.
+//!
+//! Owns the in-memory credential store (agents' ERP passwords never touch disk or logs).
+//! Does not parse, store or retry: the caller's run decides what an error means.
+
+use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab, ExportList};
+use crate::records::Kind;
+use blackant_actors::browser_pool::{BrowserPoolHandle, BrowserPoolMessage, ChromiumLauncher};
+use blackant_actors::directory::Directory;
+use blackant_actors::events::Scope;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tokio_util::sync::CancellationToken;
+
+/// Why an export could not be obtained.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Erp(#[from] ErpError),
+    /// No credentials are known for the scope (the agent never opened a session).
+    #[error("no ERP credentials for {0}: open a session for this agent first")]
+    NoCredentials(String),
+    /// No browser could be leased (pool stopped, launch failed).
+    #[error("no browser available: {0}")]
+    NoBrowser(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl SourceError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SourceError::Erp(e) => e.is_transient(),
+            SourceError::NoCredentials(_) => false,
+            SourceError::NoBrowser(_) | SourceError::Cancelled => true,
+        }
+    }
+}
+
+/// Gets the PDF export of a kind for a scope.
+pub trait ExportSource: Send + Sync + 'static {
+    fn export<'a>(
+        &'a self,
+        kind: Kind,
+        scope: &'a Scope,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<Vec<u8>, SourceError>>;
+}
+
+/// The list view whose export holds `kind`.
+pub fn export_list(kind: Kind) -> ExportList {
+    match kind {
+        Kind::Customers => ExportList::Clienti,
+        Kind::Products => ExportList::Articoli,
+        Kind::Prices => ExportList::Listino,
+        Kind::Orders => ExportList::Ordini,
+        Kind::Ddt => ExportList::Ddt,
+        Kind::Invoices => ExportList::Fatture,
+    }
+}
+
+/// The priority of a kind's browser leases (DESIGN.md, "Syncs, triggers and schedule"): when
+/// more syncs want a browser than the pool has, the higher number goes first.
+pub fn priority(kind: Kind) -> u8 {
+    match kind {
+        Kind::Prices => 5,
+        Kind::Orders | Kind::Invoices => 4,
+        Kind::Customers => 3,
+        Kind::Ddt | Kind::Products => 2,
+    }
+}
+
+/// The browser-pool key of the service account's context (agents use their own id).
+const SERVICE_CONTEXT: &str = "@service";
+
+/// Exports from the real ERP: lease a browser context for the scope's account from the
+/// BrowserPool (found by name, so a restarted pool is picked up), log in if needed, press
+/// "Esporta PDF", return the bytes. A browser that failed is handed back marked broken.
+pub struct ErpSource {
+    directory: Directory,
+    pool_name: String,
+    erp: ErpConfig,
+    credentials: CredentialStore,
+}
+
+impl ErpSource {
+    pub fn new(directory: Directory, pool_name: impl Into<String>, erp: ErpConfig, credentials: CredentialStore) -> Self {
+        Self { directory, pool_name: pool_name.into(), erp, credentials }
+    }
+
+    async fn export_inner(&self, kind: Kind, scope: &Scope) -> Result<Vec<u8>, SourceError> {
+        let credentials = self.credentials.get(scope).ok_or_else(|| SourceError::NoCredentials(scope.to_string()))?;
+        let pool = self
+            .directory
+            .get_ref::<BrowserPoolMessage<ChromiumLauncher>>(&self.pool_name)
+            .map_err(|e| SourceError::NoBrowser(e.to_string()))?;
+        let context_key = match scope {
+            Scope::Agent(a) => a.as_str(),
+            Scope::Catalogue => SERVICE_CONTEXT,
+        };
+        let mut lease = BrowserPoolHandle::new(pool)
+            .lease(context_key, priority(kind))
+            .await
+            .map_err(|e| SourceError::NoBrowser(e.to_string()))?;
+        let result = async {
+            let tab = ErpTab::open(lease.browser().browser(), lease.context().id(), &self.erp, &credentials).await?;
+            tab.export_pdf(export_list(kind)).await
+        }
+        .await;
+        if let Err(e) = &result
+            && e.browser_broken()
+        {
+            lease.mark_broken(e.to_string());
+        }
+        Ok(result?)
+    }
+}
+
+impl ExportSource for ErpSource {
+    fn export<'a>(
+        &'a self,
+        kind: Kind,
+        scope: &'a Scope,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<Vec<u8>, SourceError>> {
+        async move {
+            tokio::select! {
+                _ = cancel.cancelled() => Err(SourceError::Cancelled),
+                got = self.export_inner(kind, scope) => got,
+            }
+        }
+        .boxed()
+    }
+}
+
+/// ERP credentials by scope, in memory only: the service account for the catalogue, each
+/// agent's own account (set when the agent opens a session, or from the simulator).
+#[derive(Debug, Clone, Default)]
+pub struct CredentialStore {
+    inner: Arc<RwLock<HashMap<Scope, Credentials>>>,
+}
+
+impl CredentialStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set(&self, scope: Scope, credentials: Credentials) {
+        if let Ok(mut map) = self.inner.write() {
+            map.insert(scope, credentials);
+        }
+    }
+
+    pub fn remove(&self, scope: &Scope) -> bool {
+        self.inner.write().map(|mut m| m.remove(scope).is_some()).unwrap_or(false)
+    }
+
+    pub fn get(&self, scope: &Scope) -> Option<Credentials> {
+        self.inner.read().ok().and_then(|m| m.get(scope).cloned())
+    }
+
+    /// Agents with credentials, sorted.
+    pub fn agents(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .read()
+            .map(|m| {
+                m.keys()
+                    .filter_map(|s| match s {
+                        Scope::Agent(a) => Some(a.clone()),
+                        Scope::Catalogue => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}

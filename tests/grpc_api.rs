@@ -1,0 +1,123 @@
+//! The gRPC surface as any client sees it: validation with the right codes and messages,
+//! status, the event stream, health and reflection.
+
+use crate::util::*;
+use blackant::grpc::pb;
+use blackant::grpc::pb::{SyncKind, SyncMode};
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_the_right_codes_and_say_what_was_wrong() {
+    let h = Harness::start().await;
+    let mut c = h.client.clone();
+    let req = |kind: i32, user: &str| pb::RequestSyncRequest { kind, user: user.into(), ..Default::default() };
+
+    let e = c.request_sync(req(42, "agent1")).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("42"), "{}", e.message());
+
+    let e = c.request_sync(req(0, "agent1")).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("kind"), "{}", e.message());
+
+    let e = c.request_sync(req(SyncKind::Customers as i32, "nobody")).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(e.message().contains("nobody"), "{}", e.message());
+
+    let e = c.request_sync(req(SyncKind::Customers as i32, "")).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("agent"), "{}", e.message());
+
+    let e = c
+        .get_sync_status(pb::GetSyncStatusRequest { kind: 0, user: "nobody".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_event_stream_follow_a_run() {
+    let h = Harness::start().await;
+    let mut c = h.client.clone();
+    let mut stream = c
+        .watch_sync_events(pb::WatchSyncEventsRequest { kind: SyncKind::Customers as i32, user: "agent3".into(), run_id: 0 })
+        .await
+        .expect("watch")
+        .into_inner();
+    let resp = h.sync(SyncKind::Customers, "agent3", SyncMode::Full).await;
+    let result = ok_result(&resp);
+
+    let mut seen = Vec::new();
+    loop {
+        let e = tokio::time::timeout(PATIENCE, stream.message()).await.expect("in time").expect("stream").expect("open");
+        assert_eq!(e.user, "agent3");
+        assert_eq!(e.run_id, resp.run_id);
+        let end = matches!(e.event, Some(pb::sync_event::Event::Completed(_)));
+        seen.push(e);
+        if end {
+            break;
+        }
+    }
+    let names: Vec<&str> = seen
+        .iter()
+        .filter_map(|e| e.event.as_ref())
+        .map(|ev| match ev {
+            pb::sync_event::Event::Queued(_) => "queued",
+            pb::sync_event::Event::Started(_) => "started",
+            pb::sync_event::Event::Progress(_) => "progress",
+            pb::sync_event::Event::Completed(_) => "completed",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(names.first(), Some(&"queued"), "{names:?}");
+    assert!(names.contains(&"started") && names.contains(&"progress"), "{names:?}");
+    let last_progress = seen.iter().rev().find_map(|e| match &e.event {
+        Some(pb::sync_event::Event::Progress(p)) => Some(*p),
+        _ => None,
+    });
+    let p = last_progress.expect("progress events");
+    assert_eq!(p.page, p.pages, "the last progress event is the last page");
+    assert_eq!(p.items, counts(&result).0, "items = records in the export");
+
+    let status = c
+        .get_sync_status(pb::GetSyncStatusRequest { kind: SyncKind::Customers as i32, user: "agent3".into() })
+        .await
+        .expect("status")
+        .into_inner();
+    assert_eq!(status.statuses.len(), 1);
+    let s = &status.statuses[0];
+    assert_eq!(s.state, pb::sync_status::State::Idle as i32);
+    assert!(s.last_success.is_some(), "a completed run refreshes last_success");
+    assert_eq!(s.last_counts.map(|c| c.inserted), Some(counts(&result).0));
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_work_out_of_the_box() {
+    let h = Harness::start().await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", h.addr)).unwrap().connect().await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let resp = health
+        .check(tonic_health::pb::HealthCheckRequest { service: "blackant.v1.SyncService".into() })
+        .await
+        .expect("health check")
+        .into_inner();
+    assert_eq!(resp.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(channel);
+    let req = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut resp = reflection.server_reflection_info(tokio_stream::iter([req])).await.expect("reflection").into_inner();
+    let msg = resp.message().await.expect("answer").expect("one message");
+    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else { panic!("{msg:?}") };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"blackant.v1.SyncService".to_string()), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+    h.shutdown().await;
+}

@@ -1,0 +1,8 @@
+//! The integration tests, as ONE test binary (faster to build on two cores): the Archibald
+//! simulator, a real Chromium, real SQLite files and the real gRPC server on 127.0.0.1:0.
+//! Helpers live in `util`; each module covers one area.
+
+mod util;
+
+mod customers;
+mod grpc_api;

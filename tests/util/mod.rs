@@ -1,0 +1,237 @@
+//! Test harness: a simulator + the service (real BrowserPool with Chromium) + its gRPC server
+//! on 127.0.0.1:0 + a client, in a temporary data folder. Also: reading a kind's table back as
+//! canonical JSON to compare with the simulator's truth field by field, and waiting on events.
+
+#![allow(dead_code)]
+
+use archibald_sim::{Faults, ReportKind, Role, SimConfig, SimHandle, Simulator};
+use blackant::erp::Credentials;
+use blackant::grpc::pb::sync_service_client::SyncServiceClient;
+use blackant::grpc::{self, AuthConfig, pb};
+use blackant::records::{Kind, ValueType};
+use blackant::service::{Service, ServiceConfig, SourceConfig};
+use blackant::store::DataDir;
+use blackant::store::tables::TableSpec;
+use blackant::syncs::CredentialStore;
+use blackant_actors::browser_pool::ChromiumConfig;
+use blackant_actors::events::{EventBody, EventSubscription, RunId, Scope, SyncEvent};
+use blackant_actors::supervision::RestartPolicy;
+use blackant_actors::sync::RetryPolicy;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tonic::transport::Channel;
+
+/// Longest wait for any one thing to happen in a test (a whole sync of 5,700 records in a
+/// debug build on a loaded machine included). A hang fails instead of blocking CI.
+pub const PATIENCE: Duration = Duration::from_secs(180);
+
+pub struct Harness {
+    pub sim: SimHandle,
+    pub service: Arc<Service>,
+    pub client: SyncServiceClient<Channel>,
+    pub addr: std::net::SocketAddr,
+    pub data: tempfile::TempDir,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub struct Options {
+    pub retry: RetryPolicy,
+    pub restart: RestartPolicy,
+    pub browsers: usize,
+    pub auth: AuthConfig,
+    pub faults: Faults,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            // Fast retries: tests exercise the logic, not the real-world delays.
+            retry: RetryPolicy { max_attempts: 2, base: Duration::from_millis(20), max: Duration::from_millis(100) },
+            restart: RestartPolicy {
+                max_restarts: 5,
+                within: Duration::from_secs(60),
+                backoff_base: Duration::from_millis(50),
+                backoff_max: Duration::from_millis(500),
+            },
+            browsers: 1,
+            auth: AuthConfig::default(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> Harness {
+        let sim = Simulator::start(SimConfig { faults: opts.faults.clone(), ..SimConfig::default() })
+            .await
+            .expect("simulator starts");
+        let credentials = CredentialStore::new();
+        for a in sim.accounts() {
+            let scope = match a.role {
+                Role::Service => Scope::Catalogue,
+                Role::Agent => Scope::Agent(a.username.clone()),
+            };
+            credentials.set(scope, Credentials::new(&a.username, &a.password));
+        }
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut erp = blackant::erp::ErpConfig::new(sim.base_url());
+        erp.page_timeout = Duration::from_secs(60);
+        erp.export_timeout = Duration::from_secs(120);
+        let service = Service::start(
+            ServiceConfig {
+                data: DataDir::new(data.path()),
+                source: SourceConfig::Erp { erp, chromium: ChromiumConfig::default(), browsers: opts.browsers },
+                agents: sim.agents(),
+                retry: opts.retry,
+                restart: opts.restart,
+            },
+            credentials,
+        )
+        .await
+        .expect("service starts");
+        let service = Arc::new(service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, mut stopped) = watch::channel(false);
+        let server = tokio::spawn({
+            let service = service.clone();
+            async move {
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                grpc::serve(listener, service, opts.auth, shutdown).await.expect("gRPC server");
+            }
+        });
+        let client = connect(addr).await;
+        Harness { sim, service, client, addr, data, stop, server }
+    }
+
+    pub fn customers_db(&self, agent: &str) -> std::path::PathBuf {
+        self.data.path().join(format!("customers-{agent}.db"))
+    }
+
+    /// Request a sync over gRPC and wait for its end (the RPC's `wait`).
+    pub async fn sync(&self, kind: pb::SyncKind, user: &str, mode: pb::SyncMode) -> pb::RequestSyncResponse {
+        let mut client = self.client.clone();
+        let req = pb::RequestSyncRequest {
+            kind: kind as i32,
+            user: user.into(),
+            mode: mode as i32,
+            reason: "test".into(),
+            wait: true,
+        };
+        tokio::time::timeout(PATIENCE, client.request_sync(req))
+            .await
+            .expect("the sync ends in time")
+            .expect("RequestSync answers")
+            .into_inner()
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        if let Ok(service) = Arc::try_unwrap(self.service) {
+            service.shutdown().await;
+        }
+        self.sim.shutdown().await;
+    }
+}
+
+pub async fn connect(addr: std::net::SocketAddr) -> SyncServiceClient<Channel> {
+    let channel = Channel::from_shared(format!("http://{addr}")).expect("uri").connect().await.expect("connect");
+    SyncServiceClient::new(channel)
+}
+
+/// The result of a run that must have succeeded.
+pub fn ok_result(resp: &pb::RequestSyncResponse) -> pb::RunResult {
+    let r = resp.result.clone().expect("a waited request carries the result");
+    assert!(r.ok, "the run failed: {}", r.error);
+    r
+}
+
+pub fn counts(r: &pb::RunResult) -> (u64, u64, u64, u64) {
+    let c = r.counts.expect("a completed run has counts");
+    (c.inserted, c.updated, c.unchanged, c.deleted)
+}
+
+/// Live rows of a kind's table as canonical JSON objects (ERP.md field names and value forms),
+/// sorted by key, read with a read-only connection like the PWA would.
+pub fn live_rows(db: &std::path::Path, kind: Kind, user: Option<&str>) -> Vec<Map<String, Value>> {
+    let spec = TableSpec::for_kind(kind);
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
+    let cols: Vec<String> = spec.fields.iter().map(|f| format!("\"{f}\"")).collect();
+    let scope = if spec.user_scoped { format!(" AND user_id = '{}'", user.expect("user")) } else { String::new() };
+    let sql = format!(
+        "SELECT {} FROM {} WHERE deleted_at IS NULL{scope} ORDER BY \"{}\"",
+        cols.join(", "),
+        spec.table,
+        spec.key_column
+    );
+    let mut stmt = conn.prepare(&sql).expect("prepare");
+    let columns = kind.columns();
+    stmt.query_map([], |r| {
+        let mut m = Map::new();
+        for (i, c) in columns.iter().enumerate() {
+            let v: rusqlite::types::Value = r.get(i)?;
+            let json = match (v, c.ty) {
+                (rusqlite::types::Value::Null, _) => Value::Null,
+                (rusqlite::types::Value::Integer(n), ValueType::Bool) => Value::Bool(n != 0),
+                (rusqlite::types::Value::Integer(n), _) => Value::from(n),
+                (rusqlite::types::Value::Text(s), _) => Value::String(s),
+                (other, _) => panic!("unexpected stored value {other:?} in {}", c.field),
+            };
+            m.insert(c.field.to_string(), json);
+        }
+        Ok(m)
+    })
+    .expect("query")
+    .map(|r| r.expect("row"))
+    .collect()
+}
+
+/// Compare the database with the simulator's truth, field by field; panics naming the first
+/// difference.
+pub fn assert_equals_truth(label: &str, mut truth: Vec<Map<String, Value>>, db: Vec<Map<String, Value>>, key: &str) {
+    truth.sort_by(|a, b| a[key].as_str().cmp(&b[key].as_str()));
+    assert_eq!(db.len(), truth.len(), "{label}: {} rows in the database, {} in the ERP", db.len(), truth.len());
+    for (got, want) in db.iter().zip(&truth) {
+        for (field, w) in want {
+            let g = got.get(field).unwrap_or(&Value::Null);
+            assert_eq!(g, w, "{label}: record {} field {field}", want[key]);
+        }
+    }
+}
+
+pub fn truth(sim: &SimHandle, kind: ReportKind, agent: Option<&str>) -> Vec<Map<String, Value>> {
+    sim.truth(kind, agent)
+}
+
+/// Wait (bounded) for the first event matching `pred`.
+pub async fn wait_event(events: &mut EventSubscription, pred: impl Fn(&SyncEvent) -> bool) -> SyncEvent {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let e = events.recv().await.expect("event bus open");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the expected event arrives in time")
+}
+
+/// Wait for the end of `run`.
+pub async fn wait_end(events: &mut EventSubscription, run: RunId) -> SyncEvent {
+    wait_event(events, |e| e.run_id == run && e.body.is_terminal()).await
+}
+
+pub fn is_progress(e: &SyncEvent) -> bool {
+    matches!(e.body, EventBody::Progress { .. })
+}
