@@ -90,7 +90,10 @@ async fn status_and_event_stream_follow_a_run() {
     assert_eq!(s.state, pb::sync_status::State::Idle as i32);
     assert!(s.last_success.is_some(), "a completed run refreshes last_success");
     assert_eq!(s.last_counts.map(|c| c.inserted), Some(counts(&result).0));
+    // The watch stream is still open: shutting the server down must end it, not wait on it.
     h.shutdown().await;
+    let end = tokio::time::timeout(PATIENCE, stream.message()).await.expect("the stream ends with the server");
+    assert!(matches!(end, Ok(None)), "a clean end of stream, got {end:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ use crate::service::Service;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tokio_stream::wrappers::TcpListenerStream;
 
 /// Why the server could not run.
@@ -28,7 +29,9 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serve every gRPC service on `listener` until `shutdown` resolves (in-flight calls finish).
+/// Serve every gRPC service on `listener` until `shutdown` resolves: in-flight calls finish,
+/// and open `WatchSyncEvents` streams end (cleanly, with OK) so the shutdown never waits on a
+/// watcher that would otherwise stay connected for ever.
 pub async fn serve(
     listener: TcpListener,
     service: Arc<Service>,
@@ -47,10 +50,15 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let interceptor = move |req| auth.intercept(req);
+    let streams_end = CancellationToken::new();
     let sync = pb::sync_service_server::SyncServiceServer::with_interceptor(
-        sync_service::SyncApi::new(service),
+        sync_service::SyncApi::new(service, streams_end.clone()),
         interceptor,
     );
+    let shutdown = async move {
+        shutdown.await;
+        streams_end.cancel();
+    };
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)

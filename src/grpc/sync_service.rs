@@ -19,15 +19,18 @@ use std::sync::Arc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 pub struct SyncApi {
     service: Arc<Service>,
+    /// Cancelled when the server shuts down: ends every event stream.
+    streams_end: CancellationToken,
 }
 
 impl SyncApi {
-    pub fn new(service: Arc<Service>) -> Self {
-        Self { service }
+    pub fn new(service: Arc<Service>, streams_end: CancellationToken) -> Self {
+        Self { service, streams_end }
     }
 }
 
@@ -206,6 +209,7 @@ impl pb::sync_service_server::SyncService for SyncApi {
             Ok(_) => None,
             Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(pb::SyncEvent { missed: n, ..Default::default() })),
         });
+        let stream = futures::StreamExt::take_until(stream, self.streams_end.clone().cancelled_owned());
         Ok(Response::new(Box::pin(stream)))
     }
 }

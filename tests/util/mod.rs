@@ -136,7 +136,10 @@ impl Harness {
 
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
+        tokio::time::timeout(PATIENCE, self.server)
+            .await
+            .expect("the gRPC server stops in time, open streams included")
+            .expect("the gRPC server task");
         if let Ok(service) = Arc::try_unwrap(self.service) {
             service.shutdown().await;
         }

@@ -1,0 +1,50 @@
+# blackant-sync — the two set-up commands (`make run`, `make test`) and the rest.
+# Every target installs what it needs first (scripts/ensure-deps.sh: Debian's chromium, and
+# poppler-utils for the benchmarks), so each works on a bare machine with a Rust toolchain.
+
+CARGO  ?= cargo
+LISTEN ?= 127.0.0.1:50051
+DATA   ?= data
+# `make run FIRST_SYNC="--first-sync customers:agent1 --first-sync products"` to choose.
+FIRST_SYNC ?=
+
+.PHONY: run test bench deps build lint fmt fixtures clean
+
+## run: install what is missing, build (release), serve gRPC with the embedded simulator and
+## run the first syncs with progress bars; Ctrl-C stops it.
+run: deps
+	$(CARGO) build --release --bin blackant
+	./target/release/blackant serve --sim --listen $(LISTEN) --data $(DATA) $(FIRST_SYNC)
+
+## test: the whole suite (unit, simulator, PDF fixtures, real Chromium end to end, gRPC).
+## cargo-nextest when present (parallel per test, one summary line), cargo test otherwise.
+test: deps
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	  $(CARGO) test --workspace --no-fail-fast; \
+	fi
+	$(CARGO) test --workspace --doc
+
+## bench: the figures of the issues (release build, medians, side by side with pdftotext).
+bench:
+	bash scripts/ensure-deps.sh --bench
+	$(CARGO) bench --bench figures
+
+deps:
+	bash scripts/ensure-deps.sh
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+## lint: what every commit must pass.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf $(DATA)
