@@ -79,16 +79,27 @@ fn main() {
     let big = render(&table, &table.display_rows(), &RenderOptions::default()).expect("render");
     let big_path = tmp.path().join("customers-agent1.pdf");
     std::fs::write(&big_path, &big.bytes).expect("write export");
-    let mut files: Vec<(String, Kind, PathBuf)> =
-        vec![("simulator customers agent1".into(), Kind::Customers, big_path.clone())];
+    let mut files: Vec<(String, Kind, PathBuf)> = vec![(
+        "simulator customers agent1".into(),
+        Kind::Customers,
+        big_path.clone(),
+    )];
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pdfs");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&fixtures)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     names.sort();
     for path in names {
-        let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".pdf")) else { continue };
-        let Some(kind) = stem.split('-').next().and_then(Kind::from_name) else { continue };
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".pdf"))
+        else {
+            continue;
+        };
+        let Some(kind) = stem.split('-').next().and_then(Kind::from_name) else {
+            continue;
+        };
         if stem.contains("archibald-sim") {
             continue; // the simulator's own writer is measured on the big export above
         }
@@ -111,7 +122,9 @@ fn main() {
                 continue;
             }
         };
-        let ours = time_n(reps, || parse_export(*kind, &bytes).map(|p| p.record_count()));
+        let ours = time_n(reps, || {
+            parse_export(*kind, &bytes).map(|p| p.record_count())
+        });
         let theirs = have_pdftotext.then(|| time_n(reps.min(7), || pdftotext(path)));
         println!(
             "   {:<36} {:>6} {:>6} {:>11} {:>11} {:>8}",
@@ -120,16 +133,23 @@ fn main() {
             parsed.record_count(),
             ms(ours),
             theirs.map(ms).unwrap_or_else(|| "-".into()),
-            theirs.map(|t| format!("{:.1}x", t.as_secs_f64() / ours.as_secs_f64())).unwrap_or_else(|| "-".into()),
+            theirs
+                .map(|t| format!("{:.1}x", t.as_secs_f64() / ours.as_secs_f64()))
+                .unwrap_or_else(|| "-".into()),
         );
     }
     println!("   ratio = pdftotext time / blackant time (above 1: we are faster)");
 
     // ---- 2. upserts ------------------------------------------------------------------
-    println!("\n== 2. hash-gated upsert of 5,700 customers, one transaction per page (median of {reps})");
+    println!(
+        "\n== 2. hash-gated upsert of 5,700 customers, one transaction per page (median of {reps})"
+    );
     let parsed = parse_export(Kind::Customers, &big.bytes).expect("parse the export");
-    let pages: Vec<Vec<RowImage>> =
-        parsed.pages.iter().map(|p| p.records.iter().map(RowImage::from_record).collect()).collect();
+    let pages: Vec<Vec<RowImage>> = parsed
+        .pages
+        .iter()
+        .map(|p| p.records.iter().map(RowImage::from_record).collect())
+        .collect();
     let mut edited = pages.clone();
     for row in edited.iter_mut().flatten().step_by(228).take(25) {
         row.hash = format!("edited-{}", row.hash);
@@ -140,7 +160,10 @@ fn main() {
         let mut counts = tables::RowCounts::default();
         for page in pages {
             let tx = conn.transaction().expect("tx");
-            counts.add(tables::upsert_rows(&tx, &spec, Some("agent1"), page, "2026-12-01T00:00:00Z").expect("upsert"));
+            counts.add(
+                tables::upsert_rows(&tx, &spec, Some("agent1"), page, "2026-12-01T00:00:00Z")
+                    .expect("upsert"),
+            );
             tx.commit().expect("commit");
         }
         (counts, conn.total_changes() - before)
@@ -179,12 +202,17 @@ fn main() {
     row("first load", first, a);
     row("unchanged re-sync", unchanged, b);
     row("25 edited", changed, c);
-    let hashing = time_n(reps, || parsed.records().map(|r| r.md5()[0] as u64).sum::<u64>());
+    let hashing = time_n(reps, || {
+        parsed.records().map(|r| r.md5()[0] as u64).sum::<u64>()
+    });
     println!("   MD5 of the 5,700 canonical records: {}", ms(hashing));
 
     // ---- 3. end to end ---------------------------------------------------------------
     println!("\n== 3. end-to-end customer sync of agent1 (simulator, zero latency, real Chromium)");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(end_to_end(if quick { 2 } else { 5 }));
 }
 
@@ -198,7 +226,9 @@ struct Stages {
 }
 
 async fn end_to_end(warm_runs: usize) {
-    let sim = Simulator::start(SimConfig::default()).await.expect("simulator");
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
     let credentials = CredentialStore::new();
     for a in sim.accounts() {
         let scope = match a.role {
@@ -211,7 +241,11 @@ async fn end_to_end(warm_runs: usize) {
     let service = Service::start(
         ServiceConfig {
             data: DataDir::new(data.path()),
-            source: SourceConfig::Erp { erp: ErpConfig::new(sim.base_url()), chromium: ChromiumConfig::default(), browsers: 1 },
+            source: SourceConfig::Erp {
+                erp: ErpConfig::new(sim.base_url()),
+                chromium: ChromiumConfig::default(),
+                browsers: 1,
+            },
             agents: sim.agents(),
             retry: RetryPolicy::default(),
             restart: RestartPolicy::default(),
@@ -225,7 +259,12 @@ async fn end_to_end(warm_runs: usize) {
         let mut events = service.subscribe();
         let requested = Instant::now();
         let ack = service
-            .request_sync(Kind::Customers, Scope::Agent("agent1".into()), mode, Trigger::Manual)
+            .request_sync(
+                Kind::Customers,
+                Scope::Agent("agent1".into()),
+                mode,
+                Trigger::Manual,
+            )
             .await
             .expect("request");
         let mut seen: Vec<SyncEvent> = Vec::new();
@@ -252,7 +291,10 @@ async fn end_to_end(warm_runs: usize) {
             panic!("the run failed: {:?}", seen.last())
         };
         let records = counts.inserted + counts.updated + counts.unchanged;
-        if seen.iter().any(|e| matches!(e.body, EventBody::Progress { .. })) {
+        if seen
+            .iter()
+            .any(|e| matches!(e.body, EventBody::Progress { .. }))
+        {
             let first_page = at(&|b| matches!(b, EventBody::Progress { .. }), false);
             let last_page = at(&|b| matches!(b, EventBody::Progress { .. }), true);
             Stages {
@@ -263,7 +305,13 @@ async fn end_to_end(warm_runs: usize) {
                 records,
             }
         } else {
-            Stages { wall, prepare: since(started, end), pages: Duration::ZERO, finish: Duration::ZERO, records }
+            Stages {
+                wall,
+                prepare: since(started, end),
+                pages: Duration::ZERO,
+                finish: Duration::ZERO,
+                records,
+            }
         }
     };
 

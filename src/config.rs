@@ -58,7 +58,12 @@ pub struct ErpSection {
 
 impl Default for ErpSection {
     fn default() -> Self {
-        Self { base_url: String::new(), page_timeout_secs: 30, export_timeout_secs: 300, service_user: None }
+        Self {
+            base_url: String::new(),
+            page_timeout_secs: 30,
+            export_timeout_secs: 300,
+            service_user: None,
+        }
     }
 }
 
@@ -73,7 +78,10 @@ pub struct BrowsersSection {
 
 impl Default for BrowsersSection {
     fn default() -> Self {
-        Self { size: 2, chromium: None }
+        Self {
+            size: 2,
+            chromium: None,
+        }
     }
 }
 
@@ -87,7 +95,11 @@ pub struct RetrySection {
 
 impl Default for RetrySection {
     fn default() -> Self {
-        Self { max_attempts: 5, base_ms: 2_000, max_ms: 60_000 }
+        Self {
+            max_attempts: 5,
+            base_ms: 2_000,
+            max_ms: 60_000,
+        }
     }
 }
 
@@ -103,7 +115,12 @@ pub struct SupervisionSection {
 
 impl Default for SupervisionSection {
     fn default() -> Self {
-        Self { max_restarts: 5, within_secs: 60, backoff_base_ms: 200, backoff_max_ms: 30_000 }
+        Self {
+            max_restarts: 5,
+            within_secs: 60,
+            backoff_base_ms: 200,
+            backoff_max_ms: 30_000,
+        }
     }
 }
 
@@ -138,8 +155,14 @@ impl Config {
         let config = match path {
             None => Config::default(),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.into(), source })?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: p.into(), source })?
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.into(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: p.into(),
+                    source,
+                })?
             }
         };
         config.validate()?;
@@ -148,13 +171,18 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.browsers.size == 0 {
-            return Err(ConfigError::Invalid("browsers.size must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "browsers.size must be at least 1".into(),
+            ));
         }
         if self.retry.max_attempts == 0 {
-            return Err(ConfigError::Invalid("retry.max_attempts must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "retry.max_attempts must be at least 1".into(),
+            ));
         }
         for a in &self.agents {
-            crate::store::paths::validate_user(a).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            crate::store::paths::validate_user(a)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         Ok(())
     }
@@ -199,18 +227,27 @@ mod tests {
 
     #[test]
     fn typos_and_bad_values_are_refused_with_the_reason() {
-        let typo = toml::from_str::<Config>("listn = \"1.2.3.4:5\"").unwrap_err().to_string();
+        let typo = toml::from_str::<Config>("listn = \"1.2.3.4:5\"")
+            .unwrap_err()
+            .to_string();
         assert!(typo.contains("listn"), "{typo}");
         let c: Config = toml::from_str("[browsers]\nsize = 0").unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("browsers.size"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("browsers.size")
+        );
         let c: Config = toml::from_str("agents = [\"../etc\"]").unwrap();
         assert!(c.validate().is_err());
     }
 
     #[test]
     fn tokens_are_read_from_the_auth_section() {
-        let c: Config =
-            toml::from_str("[[auth.tokens]]\ntoken = \"t\"\nrole = \"agent\"\nagent = \"agent1\"\n").unwrap();
+        let c: Config = toml::from_str(
+            "[[auth.tokens]]\ntoken = \"t\"\nrole = \"agent\"\nagent = \"agent1\"\n",
+        )
+        .unwrap();
         assert_eq!(c.auth.tokens.len(), 1);
         assert!(crate::grpc::AuthConfig::new(&c.auth.tokens).is_ok());
     }

@@ -17,13 +17,19 @@ use crate::records::Kind;
 use crate::store::ledger::SyncDbLedger;
 use crate::store::{DataDir, schema};
 use crate::syncs::{CredentialStore, DbRouter, ErpSource, ExportSource, ExportSync};
-use blackant_actors::browser_pool::{BrowserPool, BrowserPoolArguments, ChromiumConfig, ChromiumLauncher};
+use blackant_actors::browser_pool::{
+    BrowserPool, BrowserPoolArguments, ChromiumConfig, ChromiumLauncher,
+};
 use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments};
 use blackant_actors::directory::Directory;
 use blackant_actors::events::{EventBus, EventSubscription, Mode, Scope};
-use blackant_actors::root::{ChildSpec, RootSupervisor, RootSupervisorArguments, RootSupervisorMessage, SupervisorHandle};
+use blackant_actors::root::{
+    ChildSpec, RootSupervisor, RootSupervisorArguments, RootSupervisorMessage, SupervisorHandle,
+};
 use blackant_actors::supervision::RestartPolicy;
-use blackant_actors::sync::{RequestAck, RetryPolicy, SyncActor, SyncArguments, SyncHandle, SyncStatus, Trigger};
+use blackant_actors::sync::{
+    RequestAck, RetryPolicy, SyncActor, SyncArguments, SyncHandle, SyncStatus, Trigger,
+};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorRef};
@@ -35,7 +41,11 @@ use std::time::Duration;
 #[derive(Clone)]
 pub enum SourceConfig {
     /// The ERP at `erp.base_url`, through a BrowserPool of `browsers` Chromium processes.
-    Erp { erp: ErpConfig, chromium: ChromiumConfig, browsers: usize },
+    Erp {
+        erp: ErpConfig,
+        chromium: ChromiumConfig,
+        browsers: usize,
+    },
     /// Anything else (tests feed fixture PDFs); no BrowserPool is started.
     Custom(Arc<dyn ExportSource>),
 }
@@ -113,26 +123,50 @@ struct Router {
 }
 
 impl Router {
-    fn writer_spec(&self, name: String, path: std::path::PathBuf, migrations: &'static [&'static str]) -> ChildSpec {
+    fn writer_spec(
+        &self,
+        name: String,
+        path: std::path::PathBuf,
+        migrations: &'static [&'static str],
+    ) -> ChildSpec {
         ChildSpec::for_actor(name, self.restart, move || {
-            (DbWriter, DbWriterArguments { path: path.clone(), migrations })
+            (
+                DbWriter,
+                DbWriterArguments {
+                    path: path.clone(),
+                    migrations,
+                },
+            )
         })
     }
 }
 
 impl DbRouter for Router {
-    fn db_for<'a>(&'a self, kind: Kind, scope: &'a Scope) -> BoxFuture<'a, Result<DbHandle, blackant_actors::sync::SyncError>> {
+    fn db_for<'a>(
+        &'a self,
+        kind: Kind,
+        scope: &'a Scope,
+    ) -> BoxFuture<'a, Result<DbHandle, blackant_actors::sync::SyncError>> {
         async move {
             use blackant_actors::sync::SyncError;
             let (file, path) = match (kind, scope) {
                 (Kind::Customers, Scope::Agent(user)) => {
-                    let path = self.data.customers_db(user).map_err(|e| SyncError::permanent(e.to_string()))?;
+                    let path = self
+                        .data
+                        .customers_db(user)
+                        .map_err(|e| SyncError::permanent(e.to_string()))?;
                     (format!("customers-{user}.db"), path)
                 }
-                (Kind::Products | Kind::Prices, _) => ("products.db".to_string(), self.data.products_db()),
-                (Kind::Orders | Kind::Ddt | Kind::Invoices, _) => ("orders.db".to_string(), self.data.orders_db()),
+                (Kind::Products | Kind::Prices, _) => {
+                    ("products.db".to_string(), self.data.products_db())
+                }
+                (Kind::Orders | Kind::Ddt | Kind::Invoices, _) => {
+                    ("orders.db".to_string(), self.data.orders_db())
+                }
                 (Kind::Customers, Scope::Catalogue) => {
-                    return Err(SyncError::permanent("customers are synced per agent, not for the catalogue"));
+                    return Err(SyncError::permanent(
+                        "customers are synced per agent, not for the catalogue",
+                    ));
                 }
             };
             let name = db_writer_name(&file);
@@ -141,7 +175,11 @@ impl DbRouter for Router {
                     .supervisor
                     .get()
                     .ok_or_else(|| SyncError::transient("the supervisor is not running yet"))?;
-                let spec = self.writer_spec(name.clone(), path, crate::store::tables::TableSpec::migrations(kind));
+                let spec = self.writer_spec(
+                    name.clone(),
+                    path,
+                    crate::store::tables::TableSpec::migrations(kind),
+                );
                 supervisor
                     .add_child(spec)
                     .await
@@ -157,7 +195,10 @@ impl DbRouter for Router {
 impl Service {
     /// Start the tree. `credentials` holds the ERP accounts (the service account for the
     /// catalogue, agents' own); it is shared, so sessions opened later are seen at once.
-    pub async fn start(config: ServiceConfig, credentials: CredentialStore) -> Result<Service, ServiceError> {
+    pub async fn start(
+        config: ServiceConfig,
+        credentials: CredentialStore,
+    ) -> Result<Service, ServiceError> {
         let directory = Directory::new();
         let events = EventBus::default();
         let router = Arc::new(Router {
@@ -167,38 +208,74 @@ impl Service {
             restart: config.restart,
         });
         let sync_db = db_writer_name("sync.db");
-        let ledger: Arc<dyn blackant_actors::sync::RunLedger> =
-            Arc::new(SyncDbLedger::new(DbHandle::named(directory.clone(), sync_db.clone())));
+        let ledger: Arc<dyn blackant_actors::sync::RunLedger> = Arc::new(SyncDbLedger::new(
+            DbHandle::named(directory.clone(), sync_db.clone()),
+        ));
 
-        let mut children = vec![router.writer_spec(sync_db, config.data.sync_db(), schema::SYNC_DB)];
+        let mut children =
+            vec![router.writer_spec(sync_db, config.data.sync_db(), schema::SYNC_DB)];
         let source: Arc<dyn ExportSource> = match &config.source {
             SourceConfig::Custom(source) => source.clone(),
-            SourceConfig::Erp { erp, chromium, browsers } => {
+            SourceConfig::Erp {
+                erp,
+                chromium,
+                browsers,
+            } => {
                 let args = BrowserPoolArguments {
                     size: (*browsers).max(1),
                     launcher: Arc::new(ChromiumLauncher::new(chromium.clone())),
                 };
-                children.push(ChildSpec::for_actor(BROWSER_POOL, config.restart, move || (BrowserPool::<ChromiumLauncher>::new(), args.clone())));
-                Arc::new(ErpSource::new(directory.clone(), BROWSER_POOL, erp.clone(), credentials.clone()))
+                children.push(ChildSpec::for_actor(
+                    BROWSER_POOL,
+                    config.restart,
+                    move || (BrowserPool::<ChromiumLauncher>::new(), args.clone()),
+                ));
+                Arc::new(ErpSource::new(
+                    directory.clone(),
+                    BROWSER_POOL,
+                    erp.clone(),
+                    credentials.clone(),
+                ))
             }
         };
         let kinds = [Kind::Customers];
         for kind in kinds {
-            let sync = Arc::new(ExportSync::new(kind, config.data.clone(), router.clone(), source.clone()));
-            let args = SyncArguments { ledger: ledger.clone(), events: events.clone(), retry: config.retry, jitter_seed: None };
-            children.push(ChildSpec::for_actor(actor_name(kind), config.restart, move || {
-                (SyncActor::new(sync.clone()), args.clone())
-            }));
+            let sync = Arc::new(ExportSync::new(
+                kind,
+                config.data.clone(),
+                router.clone(),
+                source.clone(),
+            ));
+            let args = SyncArguments {
+                ledger: ledger.clone(),
+                events: events.clone(),
+                retry: config.retry,
+                jitter_seed: None,
+            };
+            children.push(ChildSpec::for_actor(
+                actor_name(kind),
+                config.restart,
+                move || (SyncActor::new(sync.clone()), args.clone()),
+            ));
         }
 
-        let (root, _) = RootSupervisor::spawn(None, RootSupervisor, RootSupervisorArguments::new(directory.clone(), children))
-            .await
-            .map_err(|e| ServiceError::Unavailable(format!("starting the supervision tree: {e}")))?;
+        let (root, _) = RootSupervisor::spawn(
+            None,
+            RootSupervisor,
+            RootSupervisorArguments::new(directory.clone(), children),
+        )
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("starting the supervision tree: {e}")))?;
         let supervisor = SupervisorHandle::new(root.clone(), Duration::from_secs(30));
         let _ = router.supervisor.set(supervisor.clone());
         let syncs = kinds
             .iter()
-            .map(|k| (*k, SyncHandle::named(directory.clone(), actor_name(*k), events.clone())))
+            .map(|k| {
+                (
+                    *k,
+                    SyncHandle::named(directory.clone(), actor_name(*k), events.clone()),
+                )
+            })
             .collect();
         Ok(Service {
             root,
@@ -239,21 +316,32 @@ impl Service {
 
     /// Known agents, sorted.
     pub fn agents(&self) -> Vec<String> {
-        self.agents.read().map(|a| a.iter().cloned().collect()).unwrap_or_default()
+        self.agents
+            .read()
+            .map(|a| a.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn is_known_agent(&self, user: &str) -> bool {
-        self.agents.read().map(|a| a.contains(user)).unwrap_or(false)
+        self.agents
+            .read()
+            .map(|a| a.contains(user))
+            .unwrap_or(false)
     }
 
     /// Check `user` against `kind`'s scope rules and turn it into a scope.
     pub fn scope_for(&self, kind: Kind, user: &str) -> Result<Scope, ServiceError> {
         match (per_agent(kind), user.is_empty()) {
             (true, true) => Err(ServiceError::AgentRequired { kind }),
-            (true, false) if !self.is_known_agent(user) => Err(ServiceError::UnknownAgent(user.to_string())),
+            (true, false) if !self.is_known_agent(user) => {
+                Err(ServiceError::UnknownAgent(user.to_string()))
+            }
             (true, false) => Ok(Scope::Agent(user.to_string())),
             (false, true) => Ok(Scope::Catalogue),
-            (false, false) => Err(ServiceError::AgentNotAllowed { kind, user: user.to_string() }),
+            (false, false) => Err(ServiceError::AgentNotAllowed {
+                kind,
+                user: user.to_string(),
+            }),
         }
     }
 
@@ -266,12 +354,21 @@ impl Service {
     }
 
     /// Ask for a sync (or join the running one).
-    pub async fn request_sync(&self, kind: Kind, scope: Scope, mode: Mode, trigger: Trigger) -> Result<RequestAck, ServiceError> {
+    pub async fn request_sync(
+        &self,
+        kind: Kind,
+        scope: Scope,
+        mode: Mode,
+        trigger: Trigger,
+    ) -> Result<RequestAck, ServiceError> {
         use blackant_actors::sync::SyncCallError;
-        self.sync(kind)?.request(scope, mode, trigger).await.map_err(|e| match e {
-            SyncCallError::Refused { .. } => ServiceError::Refused(e.to_string()),
-            _ => ServiceError::Unavailable(e.to_string()),
-        })
+        self.sync(kind)?
+            .request(scope, mode, trigger)
+            .await
+            .map_err(|e| match e {
+                SyncCallError::Refused { .. } => ServiceError::Refused(e.to_string()),
+                _ => ServiceError::Unavailable(e.to_string()),
+            })
     }
 
     /// Status of every available kind (a kind whose actor is down is reported as an error
@@ -291,7 +388,14 @@ impl Service {
 
     /// Stop the tree (children are stopped by the supervisor, then it exits).
     pub async fn shutdown(self) {
-        if let Err(e) = self.root.stop_and_wait(Some("service shutdown".into()), Some(Duration::from_secs(30))).await {
+        if let Err(e) = self
+            .root
+            .stop_and_wait(
+                Some("service shutdown".into()),
+                Some(Duration::from_secs(30)),
+            )
+            .await
+        {
             tracing::warn!(cause = %e, "stopping the supervision tree");
         }
     }

@@ -12,7 +12,8 @@ fn db_rows(h: &Harness, agent: &str) -> Vec<serde_json::Map<String, serde_json::
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_sync_equals_the_erp_then_a_second_sync_writes_nothing_then_edits_and_removals_are_exact() {
+async fn full_sync_equals_the_erp_then_a_second_sync_writes_nothing_then_edits_and_removals_are_exact()
+ {
     let h = Harness::start().await;
 
     // 1. Full sync: the database equals the ERP, field by field.
@@ -33,13 +34,25 @@ async fn full_sync_equals_the_erp_then_a_second_sync_writes_nothing_then_edits_a
     assert_eq!((edited.len(), removed.len()), (25, 3));
     let third = ok_result(&h.sync(SyncKind::Customers, "agent1", SyncMode::Delta).await);
     assert_eq!(counts(&third), (0, 25, 5_700 - 3 - 25, 3));
-    assert_equals_truth("after edits", truth(&h.sim, ReportKind::Customers, Some("agent1")), db_rows(&h, "agent1"), "code");
+    assert_equals_truth(
+        "after edits",
+        truth(&h.sim, ReportKind::Customers, Some("agent1")),
+        db_rows(&h, "agent1"),
+        "code",
+    );
     let conn = rusqlite::Connection::open(h.customers_db("agent1")).unwrap();
     for code in &removed {
         let deleted: Option<String> = conn
-            .query_row("SELECT deleted_at FROM customers WHERE code = ?1", [code], |r| r.get(0))
+            .query_row(
+                "SELECT deleted_at FROM customers WHERE code = ?1",
+                [code],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert!(deleted.is_some(), "removed customer {code} is kept and marked deleted");
+        assert!(
+            deleted.is_some(),
+            "removed customer {code} is kept and marked deleted"
+        );
     }
 
     // 4. Delta on a byte-identical export: nothing parsed, nothing written.
@@ -57,11 +70,18 @@ async fn a_truncated_export_fails_with_a_clear_reason_and_changes_nothing() {
 
     // Records change in the ERP, but the export arrives without its last pages.
     h.sim.edit_customers("agent2", 10);
-    h.sim.set_faults(Faults { truncate_export_pages: Some(2), ..Faults::default() });
+    h.sim.set_faults(Faults {
+        truncate_export_pages: Some(2),
+        ..Faults::default()
+    });
     let resp = h.sync(SyncKind::Customers, "agent2", SyncMode::Full).await;
     let r = resp.result.expect("result");
     assert!(!r.ok, "a truncated export must fail the run");
-    assert!(r.error.contains("truncated") && r.error.contains("missing"), "unclear reason: {}", r.error);
+    assert!(
+        r.error.contains("truncated") && r.error.contains("missing"),
+        "unclear reason: {}",
+        r.error
+    );
     assert_eq!(db_rows(&h, "agent2"), before, "nothing deleted or changed");
 
     // Once the ERP sends whole exports again, the next run catches up.
@@ -78,7 +98,12 @@ async fn a_killed_customer_sync_is_restarted_and_resumes_from_its_checkpoint() {
     let scope = Scope::Agent("agent1".into());
     let ack = h
         .service
-        .request_sync(Kind::Customers, scope.clone(), blackant_actors::events::Mode::Full, blackant_actors::sync::Trigger::Manual)
+        .request_sync(
+            Kind::Customers,
+            scope.clone(),
+            blackant_actors::events::Mode::Full,
+            blackant_actors::sync::Trigger::Manual,
+        )
         .await
         .expect("request");
 
@@ -87,26 +112,73 @@ async fn a_killed_customer_sync_is_restarted_and_resumes_from_its_checkpoint() {
         e.run_id == ack.run_id && matches!(e.body, EventBody::Progress { page, .. } if page >= 3)
     })
     .await;
-    let EventBody::Progress { page: killed_at, pages, .. } = progress.body else { unreachable!() };
-    assert!(killed_at < pages, "the run must still be going when it is killed");
-    let cell = h.service.directory().get("CustomerSync").expect("CustomerSync is running");
+    let EventBody::Progress {
+        page: killed_at,
+        pages,
+        ..
+    } = progress.body
+    else {
+        unreachable!()
+    };
+    assert!(
+        killed_at < pages,
+        "the run must still be going when it is killed"
+    );
+    let cell = h
+        .service
+        .directory()
+        .get("CustomerSync")
+        .expect("CustomerSync is running");
     cell.kill();
 
     // The supervisor restarts it; the same run resumes from its checkpoint...
-    let resumed = wait_event(&mut events, |e| e.run_id == ack.run_id && matches!(e.body, EventBody::Started { .. })).await;
-    assert!(matches!(resumed.body, EventBody::Started { resumed: true, .. }), "{:?}", resumed.body);
+    let resumed = wait_event(&mut events, |e| {
+        e.run_id == ack.run_id && matches!(e.body, EventBody::Started { .. })
+    })
+    .await;
+    assert!(
+        matches!(resumed.body, EventBody::Started { resumed: true, .. }),
+        "{:?}",
+        resumed.body
+    );
     let next = wait_event(&mut events, |e| e.run_id == ack.run_id && is_progress(e)).await;
-    let EventBody::Progress { page: first_after, .. } = next.body else { unreachable!() };
-    assert!(first_after > killed_at, "resumed at page {first_after}, killed after page {killed_at}");
+    let EventBody::Progress {
+        page: first_after, ..
+    } = next.body
+    else {
+        unreachable!()
+    };
+    assert!(
+        first_after > killed_at,
+        "resumed at page {first_after}, killed after page {killed_at}"
+    );
     let end = wait_end(&mut events, ack.run_id).await;
 
     // ...no page was applied twice (a re-applied page would count its rows as unchanged)...
-    let EventBody::Completed { counts, .. } = end.body else { panic!("run failed: {:?}", end.body) };
-    assert_eq!((counts.inserted, counts.updated, counts.unchanged, counts.deleted), (5_700, 0, 0, 0));
+    let EventBody::Completed { counts, .. } = end.body else {
+        panic!("run failed: {:?}", end.body)
+    };
+    assert_eq!(
+        (
+            counts.inserted,
+            counts.updated,
+            counts.unchanged,
+            counts.deleted
+        ),
+        (5_700, 0, 0, 0)
+    );
     // ...and the database equals the ERP.
-    assert_equals_truth("after restart", truth(&h.sim, ReportKind::Customers, Some("agent1")), db_rows(&h, "agent1"), "code");
+    assert_equals_truth(
+        "after restart",
+        truth(&h.sim, ReportKind::Customers, Some("agent1")),
+        db_rows(&h, "agent1"),
+        "code",
+    );
     let tree = h.service.supervisor().list_tree().await.expect("tree");
-    let node = tree.iter().find(|c| c.name == "CustomerSync").expect("in the tree");
+    let node = tree
+        .iter()
+        .find(|c| c.name == "CustomerSync")
+        .expect("in the tree");
     assert_eq!(node.restarts, 1);
     h.shutdown().await;
 }

@@ -10,7 +10,11 @@ use tonic::Code;
 async fn bad_requests_get_the_right_codes_and_say_what_was_wrong() {
     let h = Harness::start().await;
     let mut c = h.client.clone();
-    let req = |kind: i32, user: &str| pb::RequestSyncRequest { kind, user: user.into(), ..Default::default() };
+    let req = |kind: i32, user: &str| pb::RequestSyncRequest {
+        kind,
+        user: user.into(),
+        ..Default::default()
+    };
 
     let e = c.request_sync(req(42, "agent1")).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
@@ -20,16 +24,25 @@ async fn bad_requests_get_the_right_codes_and_say_what_was_wrong() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("kind"), "{}", e.message());
 
-    let e = c.request_sync(req(SyncKind::Customers as i32, "nobody")).await.unwrap_err();
+    let e = c
+        .request_sync(req(SyncKind::Customers as i32, "nobody"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     assert!(e.message().contains("nobody"), "{}", e.message());
 
-    let e = c.request_sync(req(SyncKind::Customers as i32, "")).await.unwrap_err();
+    let e = c
+        .request_sync(req(SyncKind::Customers as i32, ""))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("agent"), "{}", e.message());
 
     let e = c
-        .get_sync_status(pb::GetSyncStatusRequest { kind: 0, user: "nobody".into() })
+        .get_sync_status(pb::GetSyncStatusRequest {
+            kind: 0,
+            user: "nobody".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
@@ -41,7 +54,11 @@ async fn status_and_event_stream_follow_a_run() {
     let h = Harness::start().await;
     let mut c = h.client.clone();
     let mut stream = c
-        .watch_sync_events(pb::WatchSyncEventsRequest { kind: SyncKind::Customers as i32, user: "agent3".into(), run_id: 0 })
+        .watch_sync_events(pb::WatchSyncEventsRequest {
+            kind: SyncKind::Customers as i32,
+            user: "agent3".into(),
+            run_id: 0,
+        })
         .await
         .expect("watch")
         .into_inner();
@@ -50,7 +67,11 @@ async fn status_and_event_stream_follow_a_run() {
 
     let mut seen = Vec::new();
     loop {
-        let e = tokio::time::timeout(PATIENCE, stream.message()).await.expect("in time").expect("stream").expect("open");
+        let e = tokio::time::timeout(PATIENCE, stream.message())
+            .await
+            .expect("in time")
+            .expect("stream")
+            .expect("open");
         assert_eq!(e.user, "agent3");
         assert_eq!(e.run_id, resp.run_id);
         let end = matches!(e.event, Some(pb::sync_event::Event::Completed(_)));
@@ -71,7 +92,10 @@ async fn status_and_event_stream_follow_a_run() {
         })
         .collect();
     assert_eq!(names.first(), Some(&"queued"), "{names:?}");
-    assert!(names.contains(&"started") && names.contains(&"progress"), "{names:?}");
+    assert!(
+        names.contains(&"started") && names.contains(&"progress"),
+        "{names:?}"
+    );
     let last_progress = seen.iter().rev().find_map(|e| match &e.event {
         Some(pb::sync_event::Event::Progress(p)) => Some(*p),
         _ => None,
@@ -81,32 +105,52 @@ async fn status_and_event_stream_follow_a_run() {
     assert_eq!(p.items, counts(&result).0, "items = records in the export");
 
     let status = c
-        .get_sync_status(pb::GetSyncStatusRequest { kind: SyncKind::Customers as i32, user: "agent3".into() })
+        .get_sync_status(pb::GetSyncStatusRequest {
+            kind: SyncKind::Customers as i32,
+            user: "agent3".into(),
+        })
         .await
         .expect("status")
         .into_inner();
     assert_eq!(status.statuses.len(), 1);
     let s = &status.statuses[0];
     assert_eq!(s.state, pb::sync_status::State::Idle as i32);
-    assert!(s.last_success.is_some(), "a completed run refreshes last_success");
+    assert!(
+        s.last_success.is_some(),
+        "a completed run refreshes last_success"
+    );
     assert_eq!(s.last_counts.map(|c| c.inserted), Some(counts(&result).0));
     // The watch stream is still open: shutting the server down must end it, not wait on it.
     h.shutdown().await;
-    let end = tokio::time::timeout(PATIENCE, stream.message()).await.expect("the stream ends with the server");
-    assert!(matches!(end, Ok(None)), "a clean end of stream, got {end:?}");
+    let end = tokio::time::timeout(PATIENCE, stream.message())
+        .await
+        .expect("the stream ends with the server");
+    assert!(
+        matches!(end, Ok(None)),
+        "a clean end of stream, got {end:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_work_out_of_the_box() {
     let h = Harness::start().await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", h.addr)).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", h.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let resp = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "blackant.v1.SyncService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "blackant.v1.SyncService".into(),
+        })
         .await
         .expect("health check")
         .into_inner();
-    assert_eq!(resp.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        resp.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -116,11 +160,23 @@ async fn health_and_reflection_work_out_of_the_box() {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut resp = reflection.server_reflection_info(tokio_stream::iter([req])).await.expect("reflection").into_inner();
+    let mut resp = reflection
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .expect("reflection")
+        .into_inner();
     let msg = resp.message().await.expect("answer").expect("one message");
-    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else { panic!("{msg:?}") };
+    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
+        panic!("{msg:?}")
+    };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&"blackant.v1.SyncService".to_string()), "{names:?}");
-    assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"blackant.v1.SyncService".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_string()),
+        "{names:?}"
+    );
     h.shutdown().await;
 }

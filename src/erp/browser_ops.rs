@@ -44,12 +44,18 @@ const LANDING_JS: &str = r#"(() => {
 })()"#;
 
 /// A new tab in the given browser context (the agent's cookies live there).
-pub(crate) async fn open_tab(browser: &Browser, context: &BrowserContextId) -> Result<Page, ErpError> {
+pub(crate) async fn open_tab(
+    browser: &Browser,
+    context: &BrowserContextId,
+) -> Result<Page, ErpError> {
     let params = CreateTargetParams::builder()
         .url("about:blank")
         .browser_context_id(context.clone())
         .build()
-        .map_err(|what| ErpError::Layout { url: "about:blank".into(), what })?;
+        .map_err(|what| ErpError::Layout {
+            url: "about:blank".into(),
+            what,
+        })?;
     browser
         .new_page(params)
         .await
@@ -62,14 +68,26 @@ pub(crate) async fn landing(page: &Page) -> Result<Landing, ErpError> {
         .await
         .map_err(ErpError::browser("reading the page location"))?
         .into_value::<Landing>()
-        .map_err(|e| ErpError::Layout { url: String::new(), what: format!("location probe: {e}") })
+        .map_err(|e| ErpError::Layout {
+            url: String::new(),
+            what: format!("location probe: {e}"),
+        })
 }
 
 /// Navigate and wait for the load, then report where we landed.
-pub(crate) async fn navigate(page: &Page, url: &str, timeout: Duration) -> Result<Landing, ErpError> {
+pub(crate) async fn navigate(
+    page: &Page,
+    url: &str,
+    timeout: Duration,
+) -> Result<Landing, ErpError> {
     let doing = format!("loading {url}");
     match tokio::time::timeout(timeout, page.goto(url)).await {
-        Err(_) => return Err(ErpError::Timeout { doing, after: timeout }),
+        Err(_) => {
+            return Err(ErpError::Timeout {
+                doing,
+                after: timeout,
+            });
+        }
         Ok(Err(e)) => return Err(ErpError::Browser { doing, source: e }),
         Ok(Ok(_)) => {}
     }
@@ -78,22 +96,38 @@ pub(crate) async fn navigate(page: &Page, url: &str, timeout: Duration) -> Resul
 
 /// Click `element` and wait for the page it leads to (the load event is subscribed to before
 /// the click, so a fast server cannot slip the event past us).
-pub(crate) async fn click_and_wait(page: &Page, element: &Element, doing: &str, timeout: Duration) -> Result<Landing, ErpError> {
+pub(crate) async fn click_and_wait(
+    page: &Page,
+    element: &Element,
+    doing: &str,
+    timeout: Duration,
+) -> Result<Landing, ErpError> {
     let mut loads = page
         .event_listener::<EventLoadEventFired>()
         .await
         .map_err(ErpError::browser(doing))?;
     element.click().await.map_err(ErpError::browser(doing))?;
     match tokio::time::timeout(timeout, loads.next()).await {
-        Err(_) => Err(ErpError::Timeout { doing: doing.to_string(), after: timeout }),
-        Ok(None) => Err(ErpError::Layout { url: String::new(), what: format!("the tab closed while {doing}") }),
+        Err(_) => Err(ErpError::Timeout {
+            doing: doing.to_string(),
+            after: timeout,
+        }),
+        Ok(None) => Err(ErpError::Layout {
+            url: String::new(),
+            what: format!("the tab closed while {doing}"),
+        }),
         Ok(Some(_)) => landing(page).await,
     }
 }
 
 /// Replace a field's content with `text` the way a keyboard would (focus, select all, insert):
 /// `Input.insertText` handles à, €, apostrophes where per-key typing fails.
-pub(crate) async fn fill(page: &Page, element: &Element, text: &str, doing: &str) -> Result<(), ErpError> {
+pub(crate) async fn fill(
+    page: &Page,
+    element: &Element,
+    text: &str,
+    doing: &str,
+) -> Result<(), ErpError> {
     element.focus().await.map_err(ErpError::browser(doing))?;
     element
         .call_js_fn("function() { this.select && this.select(); }", false)
@@ -107,7 +141,12 @@ pub(crate) async fn fill(page: &Page, element: &Element, text: &str, doing: &str
 
 /// The first visible element among `selector` whose label (text, value or title) is `label`,
 /// compared case-insensitively with collapsed whitespace. Marks it and returns it, or `None`.
-pub(crate) async fn find_by_label(page: &Page, selector: &str, label: &str, doing: &str) -> Result<Option<Element>, ErpError> {
+pub(crate) async fn find_by_label(
+    page: &Page,
+    selector: &str,
+    label: &str,
+    doing: &str,
+) -> Result<Option<Element>, ErpError> {
     let marker = "data-blackant-target";
     let js = format!(
         r#"(() => {{

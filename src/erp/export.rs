@@ -9,8 +9,8 @@
 use super::browser_ops;
 use super::{ErpError, ErpTab};
 use chromiumoxide::cdp::browser_protocol::browser::{
-    DownloadProgressState, EventDownloadProgress, EventDownloadWillBegin, SetDownloadBehaviorBehavior,
-    SetDownloadBehaviorParams,
+    DownloadProgressState, EventDownloadProgress, EventDownloadWillBegin,
+    SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
 };
 use chromiumoxide::cdp::browser_protocol::page::EventLoadEventFired;
 use futures::StreamExt;
@@ -63,14 +63,20 @@ impl ErpTab<'_> {
         let dir = tempfile::Builder::new()
             .prefix("blackant-export-")
             .tempdir()
-            .map_err(|source| ErpError::Download { path: std::env::temp_dir().display().to_string(), source })?;
+            .map_err(|source| ErpError::Download {
+                path: std::env::temp_dir().display().to_string(),
+                source,
+            })?;
         let behavior = SetDownloadBehaviorParams::builder()
             .behavior(SetDownloadBehaviorBehavior::AllowAndName)
             .browser_context_id(self.context.clone())
             .download_path(dir.path().display().to_string())
             .events_enabled(true)
             .build()
-            .map_err(|what| ErpError::Layout { url: self.config.url(path), what })?;
+            .map_err(|what| ErpError::Layout {
+                url: self.config.url(path),
+                what,
+            })?;
         self.browser
             .execute(behavior)
             .await
@@ -91,7 +97,10 @@ impl ErpTab<'_> {
             .await
             .map_err(ErpError::browser(doing.as_str()))?;
 
-        button.click().await.map_err(ErpError::browser(doing.as_str()))?;
+        button
+            .click()
+            .await
+            .map_err(ErpError::browser(doing.as_str()))?;
 
         let timeout = self.config.export_timeout;
         let deadline = Instant::now() + timeout;
@@ -133,10 +142,16 @@ impl ErpTab<'_> {
         };
         let bytes = tokio::fs::read(&file)
             .await
-            .map_err(|source| ErpError::Download { path: file.display().to_string(), source })?;
+            .map_err(|source| ErpError::Download {
+                path: file.display().to_string(),
+                source,
+            })?;
         if !looks_like_pdf(&bytes) {
             let head = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
-            return Err(ErpError::NotAPdf { list: path.into(), detail: format!("{} bytes starting {head:?}", bytes.len()) });
+            return Err(ErpError::NotAPdf {
+                list: path.into(),
+                detail: format!("{} bytes starting {head:?}", bytes.len()),
+            });
         }
         Ok(bytes)
     }
@@ -144,7 +159,9 @@ impl ErpTab<'_> {
 
 /// The PDF header must appear within the first 1024 bytes (ISO 32000 tolerates leading junk).
 fn looks_like_pdf(bytes: &[u8]) -> bool {
-    bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-")
+    bytes[..bytes.len().min(1024)]
+        .windows(5)
+        .any(|w| w == b"%PDF-")
 }
 
 #[cfg(test)]

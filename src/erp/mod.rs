@@ -100,7 +100,9 @@ impl ErpError {
         matches!(self, ErpError::Browser { .. })
     }
 
-    pub(crate) fn browser(doing: impl Into<String>) -> impl FnOnce(chromiumoxide::error::CdpError) -> Self {
+    pub(crate) fn browser(
+        doing: impl Into<String>,
+    ) -> impl FnOnce(chromiumoxide::error::CdpError) -> Self {
         let doing = doing.into();
         move |source| ErpError::Browser { doing, source }
     }

@@ -19,7 +19,10 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Self { username: username.into(), password: password.into() }
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
     }
 
     pub(crate) fn password(&self) -> &str {
@@ -77,7 +80,9 @@ impl<'b> ErpTab<'b> {
         self.login(&landing).await?;
         let landing = browser_ops::navigate(&self.page, &url, self.config.page_timeout).await?;
         if landing.is_login() {
-            return Err(ErpError::SessionExpired { doing: format!("opening {path} right after logging in") });
+            return Err(ErpError::SessionExpired {
+                doing: format!("opening {path} right after logging in"),
+            });
         }
         check_status(landing)
     }
@@ -87,10 +92,13 @@ impl<'b> ErpTab<'b> {
         let check = check_status(at.clone())?;
         let doing = "logging in";
         let page = &self.page;
-        let password = page.find_element("input[type=password]").await.map_err(|_| ErpError::Layout {
-            url: check.url.clone(),
-            what: "the login page has no password field".into(),
-        })?;
+        let password = page
+            .find_element("input[type=password]")
+            .await
+            .map_err(|_| ErpError::Layout {
+                url: check.url.clone(),
+                what: "the login page has no password field".into(),
+            })?;
         // The username is the visible text-like input of the same form, before the password;
         // the submit button is the form's own.
         let marked: bool = password
@@ -123,11 +131,18 @@ impl<'b> ErpTab<'b> {
                 what: "the login form has no visible username field or no submit button".into(),
             });
         }
-        let user_field = page.find_element("[data-blackant-user]").await.map_err(ErpError::browser(doing))?;
-        let submit = page.find_element("[data-blackant-submit]").await.map_err(ErpError::browser(doing))?;
+        let user_field = page
+            .find_element("[data-blackant-user]")
+            .await
+            .map_err(ErpError::browser(doing))?;
+        let submit = page
+            .find_element("[data-blackant-submit]")
+            .await
+            .map_err(ErpError::browser(doing))?;
         browser_ops::fill(page, &user_field, &self.credentials.username, doing).await?;
         browser_ops::fill(page, &password, self.credentials.password(), doing).await?;
-        let after = browser_ops::click_and_wait(page, &submit, doing, self.config.page_timeout).await?;
+        let after =
+            browser_ops::click_and_wait(page, &submit, doing, self.config.page_timeout).await?;
         let after = check_status(after)?;
         if after.is_login() {
             let message: String = page
@@ -140,12 +155,14 @@ impl<'b> ErpTab<'b> {
                 .and_then(|r| r.into_value::<String>().ok())
                 .filter(|m| !m.is_empty())
                 .unwrap_or_else(|| "the login page was shown again".into());
-            return Err(ErpError::BadCredentials { user: self.credentials.username.clone(), message });
+            return Err(ErpError::BadCredentials {
+                user: self.credentials.username.clone(),
+                message,
+            });
         }
         tracing::debug!(user = %self.credentials.username, "logged into Archibald");
         Ok(())
     }
-
 }
 
 impl Drop for ErpTab<'_> {
@@ -165,7 +182,10 @@ impl Drop for ErpTab<'_> {
 
 fn check_status(landing: Landing) -> Result<Landing, ErpError> {
     if landing.status >= 400 {
-        return Err(ErpError::Http { status: landing.status, url: landing.url });
+        return Err(ErpError::Http {
+            status: landing.status,
+            url: landing.url,
+        });
     }
     Ok(landing)
 }

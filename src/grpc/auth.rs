@@ -94,7 +94,9 @@ impl AuthConfig {
                 return Err(AuthConfigError::Duplicate(i + 1));
             }
         }
-        Ok(Self { tokens: Arc::new(tokens) })
+        Ok(Self {
+            tokens: Arc::new(tokens),
+        })
     }
 
     pub fn is_open(&self) -> bool {
@@ -107,17 +109,18 @@ impl AuthConfig {
         let principal = if self.is_open() {
             Principal::Operator
         } else {
-            let header = req
-                .metadata()
-                .get("authorization")
-                .ok_or_else(|| Status::unauthenticated("missing `authorization: Bearer <token>` metadata"))?;
+            let header = req.metadata().get("authorization").ok_or_else(|| {
+                Status::unauthenticated("missing `authorization: Bearer <token>` metadata")
+            })?;
             let value = header
                 .to_str()
                 .map_err(|_| Status::unauthenticated("the authorization metadata is not text"))?;
             let token = value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
-                .ok_or_else(|| Status::unauthenticated("the authorization metadata must be `Bearer <token>`"))?;
+                .ok_or_else(|| {
+                    Status::unauthenticated("the authorization metadata must be `Bearer <token>`")
+                })?;
             self.tokens
                 .get(token.trim())
                 .cloned()
@@ -142,8 +145,16 @@ mod tests {
 
     fn auth() -> AuthConfig {
         AuthConfig::new(&[
-            TokenEntry { token: "op".into(), role: Role::Operator, agent: None },
-            TokenEntry { token: "a1".into(), role: Role::Agent, agent: Some("agent1".into()) },
+            TokenEntry {
+                token: "op".into(),
+                role: Role::Operator,
+                agent: None,
+            },
+            TokenEntry {
+                token: "a1".into(),
+                role: Role::Agent,
+                agent: Some("agent1".into()),
+            },
         ])
         .unwrap()
     }
@@ -151,7 +162,8 @@ mod tests {
     fn call(auth: &AuthConfig, header: Option<&str>) -> Result<Principal, Status> {
         let mut req = Request::new(());
         if let Some(h) = header {
-            req.metadata_mut().insert("authorization", h.parse().unwrap());
+            req.metadata_mut()
+                .insert("authorization", h.parse().unwrap());
         }
         let req = auth.intercept(req)?;
         principal(&req)
@@ -161,11 +173,22 @@ mod tests {
     fn tokens_map_to_principals_and_bad_ones_are_unauthenticated() {
         let a = auth();
         assert_eq!(call(&a, Some("Bearer op")).unwrap(), Principal::Operator);
-        assert_eq!(call(&a, Some("Bearer a1")).unwrap(), Principal::Agent("agent1".into()));
+        assert_eq!(
+            call(&a, Some("Bearer a1")).unwrap(),
+            Principal::Agent("agent1".into())
+        );
         for bad in [None, Some("Bearer nope"), Some("op"), Some("Basic b3A=")] {
-            assert_eq!(call(&a, bad).unwrap_err().code(), tonic::Code::Unauthenticated, "{bad:?}");
+            assert_eq!(
+                call(&a, bad).unwrap_err().code(),
+                tonic::Code::Unauthenticated,
+                "{bad:?}"
+            );
         }
-        assert_eq!(call(&AuthConfig::default(), None).unwrap(), Principal::Operator, "open server");
+        assert_eq!(
+            call(&AuthConfig::default(), None).unwrap(),
+            Principal::Operator,
+            "open server"
+        );
     }
 
     #[test]
@@ -179,9 +202,17 @@ mod tests {
 
     #[test]
     fn inconsistent_token_entries_are_refused() {
-        let agent_without_id = TokenEntry { token: "x".into(), role: Role::Agent, agent: None };
+        let agent_without_id = TokenEntry {
+            token: "x".into(),
+            role: Role::Agent,
+            agent: None,
+        };
         assert!(AuthConfig::new(&[agent_without_id]).is_err());
-        let dup = TokenEntry { token: "x".into(), role: Role::Operator, agent: None };
+        let dup = TokenEntry {
+            token: "x".into(),
+            role: Role::Operator,
+            agent: None,
+        };
         assert!(AuthConfig::new(&[dup.clone(), dup]).is_err());
     }
 }

@@ -21,13 +21,19 @@ pub fn kind_from_proto(value: i32) -> Result<Kind, Status> {
         Ok(pb::SyncKind::Unspecified) => Err(Status::invalid_argument(
             "kind is required: one of SYNC_KIND_CUSTOMERS, _PRODUCTS, _PRICES, _ORDERS, _DDT, _INVOICES",
         )),
-        Err(_) => Err(Status::invalid_argument(format!("unknown sync kind {value}"))),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "unknown sync kind {value}"
+        ))),
     }
 }
 
 /// A filter's kind: unspecified means "all".
 pub fn kind_filter(value: i32) -> Result<Option<Kind>, Status> {
-    if value == pb::SyncKind::Unspecified as i32 { Ok(None) } else { kind_from_proto(value).map(Some) }
+    if value == pb::SyncKind::Unspecified as i32 {
+        Ok(None)
+    } else {
+        kind_from_proto(value).map(Some)
+    }
 }
 
 pub fn kind_to_proto(kind: Kind) -> pb::SyncKind {
@@ -43,7 +49,9 @@ pub fn kind_to_proto(kind: Kind) -> pb::SyncKind {
 
 /// The kind name used on the event bus (`customers`...) back to its proto value.
 pub fn kind_name_to_proto(name: &str) -> pb::SyncKind {
-    Kind::from_name(name).map(kind_to_proto).unwrap_or(pb::SyncKind::Unspecified)
+    Kind::from_name(name)
+        .map(kind_to_proto)
+        .unwrap_or(pb::SyncKind::Unspecified)
 }
 
 /// Unspecified means delta (the cheap default).
@@ -51,7 +59,9 @@ pub fn mode_from_proto(value: i32) -> Result<Mode, Status> {
     match pb::SyncMode::try_from(value) {
         Ok(pb::SyncMode::Unspecified | pb::SyncMode::Delta) => Ok(Mode::Delta),
         Ok(pb::SyncMode::Full) => Ok(Mode::Full),
-        Err(_) => Err(Status::invalid_argument(format!("unknown sync mode {value}"))),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "unknown sync mode {value}"
+        ))),
     }
 }
 
@@ -89,7 +99,12 @@ pub fn state_to_proto(state: RunState) -> pb::sync_status::State {
 }
 
 pub fn counts_to_proto(c: Counts) -> pb::Counts {
-    pb::Counts { inserted: c.inserted, updated: c.updated, unchanged: c.unchanged, deleted: c.deleted }
+    pb::Counts {
+        inserted: c.inserted,
+        updated: c.updated,
+        unchanged: c.unchanged,
+        deleted: c.deleted,
+    }
 }
 
 pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {
@@ -99,11 +114,17 @@ pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {
 /// RFC 3339 text from the databases → Timestamp (None if unparsable).
 pub fn timestamp_from_text(text: &str) -> Option<prost_types::Timestamp> {
     let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
-    Some(prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 })
+    Some(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    })
 }
 
 pub fn duration(d: Duration) -> prost_types::Duration {
-    prost_types::Duration::try_from(d).unwrap_or(prost_types::Duration { seconds: i64::MAX, nanos: 0 })
+    prost_types::Duration::try_from(d).unwrap_or(prost_types::Duration {
+        seconds: i64::MAX,
+        nanos: 0,
+    })
 }
 
 pub fn scope_user(scope: &Scope) -> String {
@@ -116,7 +137,11 @@ pub fn scope_user(scope: &Scope) -> String {
 /// A terminal event's result (`None` for non-terminal events).
 pub fn run_result(body: &EventBody) -> Option<pb::RunResult> {
     match body {
-        EventBody::Completed { counts, unchanged_export, duration: d } => Some(pb::RunResult {
+        EventBody::Completed {
+            counts,
+            unchanged_export,
+            duration: d,
+        } => Some(pb::RunResult {
             ok: true,
             counts: Some(counts_to_proto(*counts)),
             unchanged_export: *unchanged_export,
@@ -139,10 +164,13 @@ pub fn run_result(body: &EventBody) -> Option<pb::RunResult> {
 pub fn event_to_proto(e: &SyncEvent) -> pb::SyncEvent {
     use pb::sync_event::Event;
     let event = match &e.body {
-        EventBody::Queued => Event::Queued(pb::Queued { trigger: pb::Trigger::Unspecified as i32 }),
-        EventBody::Started { mode, resumed } => {
-            Event::Started(pb::Started { mode: mode_to_proto(*mode) as i32, resumed: *resumed })
-        }
+        EventBody::Queued => Event::Queued(pb::Queued {
+            trigger: pb::Trigger::Unspecified as i32,
+        }),
+        EventBody::Started { mode, resumed } => Event::Started(pb::Started {
+            mode: mode_to_proto(*mode) as i32,
+            resumed: *resumed,
+        }),
         EventBody::Progress { page, pages, items } => Event::Progress(pb::Progress {
             page: *page as u32,
             pages: *pages as u32,
@@ -150,12 +178,18 @@ pub fn event_to_proto(e: &SyncEvent) -> pb::SyncEvent {
         }),
         EventBody::Paused => Event::Paused(pb::Paused {}),
         EventBody::Resumed => Event::Resumed(pb::Resumed {}),
-        EventBody::Retrying { attempt, after, reason } => Event::Retrying(pb::Retrying {
+        EventBody::Retrying {
+            attempt,
+            after,
+            reason,
+        } => Event::Retrying(pb::Retrying {
             attempt: *attempt,
             after: Some(duration(*after)),
             reason: reason.clone(),
         }),
-        body @ EventBody::Completed { .. } => Event::Completed(run_result(body).unwrap_or_default()),
+        body @ EventBody::Completed { .. } => {
+            Event::Completed(run_result(body).unwrap_or_default())
+        }
         body @ EventBody::Failed { .. } => Event::Failed(run_result(body).unwrap_or_default()),
     };
     pb::SyncEvent {
@@ -174,11 +208,17 @@ mod tests {
 
     #[test]
     fn client_enums_are_validated_with_a_message_naming_the_value() {
-        assert_eq!(kind_from_proto(pb::SyncKind::Customers as i32).unwrap(), Kind::Customers);
+        assert_eq!(
+            kind_from_proto(pb::SyncKind::Customers as i32).unwrap(),
+            Kind::Customers
+        );
         let unknown = kind_from_proto(42).unwrap_err();
         assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
         assert!(unknown.message().contains("42"), "{}", unknown.message());
-        assert_eq!(kind_from_proto(0).unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            kind_from_proto(0).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
         assert_eq!(kind_filter(0).unwrap(), None);
         assert_eq!(mode_from_proto(0).unwrap(), Mode::Delta);
         assert!(mode_from_proto(9).unwrap_err().message().contains('9'));
@@ -186,7 +226,14 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips() {
-        for k in [Kind::Customers, Kind::Products, Kind::Prices, Kind::Orders, Kind::Ddt, Kind::Invoices] {
+        for k in [
+            Kind::Customers,
+            Kind::Products,
+            Kind::Prices,
+            Kind::Orders,
+            Kind::Ddt,
+            Kind::Invoices,
+        ] {
             assert_eq!(kind_from_proto(kind_to_proto(k) as i32).unwrap(), k);
             assert_eq!(kind_name_to_proto(k.name()), kind_to_proto(k));
         }

@@ -17,8 +17,8 @@ use crate::service::Service;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]

@@ -30,7 +30,10 @@ pub struct SyncApi {
 
 impl SyncApi {
     pub fn new(service: Arc<Service>, streams_end: CancellationToken) -> Self {
-        Self { service, streams_end }
+        Self {
+            service,
+            streams_end,
+        }
     }
 }
 
@@ -49,12 +52,12 @@ pub fn status_of(e: ServiceError) -> Status {
 
 fn authorize(who: &Principal, kind: Kind, scope: &Scope) -> Result<(), Status> {
     match scope {
-        Scope::Agent(user) if !who.may_access_agent(user) => {
-            Err(Status::permission_denied(format!("this token may not reach agent {user:?}'s data")))
-        }
-        Scope::Catalogue if !who.may_sync_catalogue() => {
-            Err(Status::permission_denied(format!("this token may not start {kind} syncs (shared catalogue)")))
-        }
+        Scope::Agent(user) if !who.may_access_agent(user) => Err(Status::permission_denied(
+            format!("this token may not reach agent {user:?}'s data"),
+        )),
+        Scope::Catalogue if !who.may_sync_catalogue() => Err(Status::permission_denied(format!(
+            "this token may not start {kind} syncs (shared catalogue)"
+        ))),
         _ => Ok(()),
     }
 }
@@ -71,7 +74,10 @@ impl pb::sync_service_server::SyncService for SyncApi {
         let req = request.into_inner();
         let kind = kind_from_proto(req.kind)?;
         let mode = mode_from_proto(req.mode)?;
-        let scope = self.service.scope_for(kind, req.user.trim()).map_err(status_of)?;
+        let scope = self
+            .service
+            .scope_for(kind, req.user.trim())
+            .map_err(status_of)?;
         authorize(&who, kind, &scope)?;
         if !req.reason.is_empty() {
             tracing::info!(kind = %kind, scope = %scope, reason = %req.reason, "sync requested");
@@ -90,10 +96,9 @@ impl pb::sync_service_server::SyncService for SyncApi {
         };
         let result = match events.as_mut() {
             Some(events) => {
-                let end = events
-                    .wait_for_run(ack.run_id)
-                    .await
-                    .map_err(|e| Status::unavailable(format!("waiting for run {}: {e}", ack.run_id)))?;
+                let end = events.wait_for_run(ack.run_id).await.map_err(|e| {
+                    Status::unavailable(format!("waiting for run {}: {e}", ack.run_id))
+                })?;
                 convert::run_result(&end.body)
             }
             None => None,
@@ -119,7 +124,9 @@ impl pb::sync_service_server::SyncService for SyncApi {
                 return Err(Status::not_found(format!("unknown agent {user_wanted:?}")));
             }
             if !who.may_access_agent(&user_wanted) {
-                return Err(Status::permission_denied(format!("this token may not reach agent {user_wanted:?}'s data")));
+                return Err(Status::permission_denied(format!(
+                    "this token may not reach agent {user_wanted:?}'s data"
+                )));
             }
         }
         let freshness = read_freshness(&self.service);
@@ -132,7 +139,9 @@ impl pb::sync_service_server::SyncService for SyncApi {
                 self.service
                     .agents()
                     .into_iter()
-                    .filter(|a| (user_wanted.is_empty() || *a == user_wanted) && who.may_access_agent(a))
+                    .filter(|a| {
+                        (user_wanted.is_empty() || *a == user_wanted) && who.may_access_agent(a)
+                    })
                     .map(Scope::Agent)
                     .collect()
             } else if user_wanted.is_empty() {
@@ -168,7 +177,10 @@ impl pb::sync_service_server::SyncService for SyncApi {
                                 items: sc.items.unwrap_or(0),
                             });
                             s.last_error = sc.last_error.clone().unwrap_or_default();
-                            s.last_counts = sc.last.as_ref().map(|l| convert::counts_to_proto(l.outcome.counts()));
+                            s.last_counts = sc
+                                .last
+                                .as_ref()
+                                .map(|l| convert::counts_to_proto(l.outcome.counts()));
                         }
                     }
                 }
@@ -193,7 +205,9 @@ impl pb::sync_service_server::SyncService for SyncApi {
                 return Err(Status::not_found(format!("unknown agent {user_wanted:?}")));
             }
             if !who.may_access_agent(&user_wanted) {
-                return Err(Status::permission_denied(format!("this token may not reach agent {user_wanted:?}'s data")));
+                return Err(Status::permission_denied(format!(
+                    "this token may not reach agent {user_wanted:?}'s data"
+                )));
             }
         }
         let run_wanted = req.run_id;
@@ -204,12 +218,19 @@ impl pb::sync_service_server::SyncService for SyncApi {
                 && (run_wanted == 0 || e.run_id.0 == run_wanted as i64)
                 && (user.is_empty() || who.may_access_agent(&user))
         };
-        let stream = BroadcastStream::new(self.service.subscribe().into_inner()).filter_map(move |item| match item {
-            Ok(e) if keep(&e) => Some(Ok(convert::event_to_proto(&e))),
-            Ok(_) => None,
-            Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(pb::SyncEvent { missed: n, ..Default::default() })),
-        });
-        let stream = futures::StreamExt::take_until(stream, self.streams_end.clone().cancelled_owned());
+        let stream =
+            BroadcastStream::new(self.service.subscribe().into_inner()).filter_map(move |item| {
+                match item {
+                    Ok(e) if keep(&e) => Some(Ok(convert::event_to_proto(&e))),
+                    Ok(_) => None,
+                    Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(pb::SyncEvent {
+                        missed: n,
+                        ..Default::default()
+                    })),
+                }
+            });
+        let stream =
+            futures::StreamExt::take_until(stream, self.streams_end.clone().cancelled_owned());
         Ok(Response::new(Box::pin(stream)))
     }
 }
@@ -217,7 +238,9 @@ impl pb::sync_service_server::SyncService for SyncApi {
 /// (kind, agent-or-empty) → last success, from sync.db (read-only; empty if not there yet).
 fn read_freshness(service: &Service) -> HashMap<(String, String), String> {
     let path = service.data().sync_db();
-    let Ok(conn) = open_reader(&path) else { return HashMap::new() };
+    let Ok(conn) = open_reader(&path) else {
+        return HashMap::new();
+    };
     match ledger::all_freshness(&conn) {
         Ok(rows) => rows.into_iter().map(|(k, s, t)| ((k, s), t)).collect(),
         Err(e) => {

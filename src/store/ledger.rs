@@ -46,7 +46,13 @@ pub enum RunEnd {
 }
 
 /// Accept a run: it is `open` until `close_run`.
-pub fn open_run(tx: &Transaction<'_>, kind: &str, scope: &str, mode: &str, trigger: &str) -> Result<i64, StoreError> {
+pub fn open_run(
+    tx: &Transaction<'_>,
+    kind: &str,
+    scope: &str,
+    mode: &str,
+    trigger: &str,
+) -> Result<i64, StoreError> {
     tx.execute(
         "INSERT INTO runs (kind, scope, mode, trigger, state, queued_at) VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
         params![kind, scope, mode, trigger, now_text()],
@@ -56,7 +62,12 @@ pub fn open_run(tx: &Transaction<'_>, kind: &str, scope: &str, mode: &str, trigg
 }
 
 /// Close a run; a completed run also refreshes the kind's freshness for its scope.
-pub fn close_run(tx: &Transaction<'_>, run_id: i64, end: &RunEnd, duration_ms: i64) -> Result<(), StoreError> {
+pub fn close_run(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    end: &RunEnd,
+    duration_ms: i64,
+) -> Result<(), StoreError> {
     let now = now_text();
     let what = format!("closing run {run_id}");
     let changed = match end {
@@ -82,7 +93,9 @@ pub fn close_run(tx: &Transaction<'_>, run_id: i64, end: &RunEnd, duration_ms: i
     }
     .map_err(StoreError::sql(what.clone()))?;
     if changed == 0 {
-        return Err(StoreError::Inconsistent(format!("run {run_id} does not exist")));
+        return Err(StoreError::Inconsistent(format!(
+            "run {run_id} does not exist"
+        )));
     }
     if matches!(end, RunEnd::Completed { .. }) {
         tx.execute(
@@ -99,28 +112,48 @@ pub fn close_run(tx: &Transaction<'_>, run_id: i64, end: &RunEnd, duration_ms: i
 
 /// Runs of `kind` accepted but never closed (the service stopped while they ran).
 pub fn open_runs(conn: &Connection, kind: &str) -> Result<Vec<RunRow>, StoreError> {
-    query_runs(conn, "WHERE state = 'open' AND kind = ?1 ORDER BY id", params![kind])
+    query_runs(
+        conn,
+        "WHERE state = 'open' AND kind = ?1 ORDER BY id",
+        params![kind],
+    )
 }
 
 /// One run by id.
 pub fn run(conn: &Connection, run_id: i64) -> Result<Option<RunRow>, StoreError> {
-    Ok(query_runs(conn, "WHERE id = ?1", params![run_id])?.into_iter().next())
+    Ok(query_runs(conn, "WHERE id = ?1", params![run_id])?
+        .into_iter()
+        .next())
 }
 
 /// The latest runs, newest first, optionally for one kind.
-pub fn recent_runs(conn: &Connection, kind: Option<&str>, limit: u32) -> Result<Vec<RunRow>, StoreError> {
+pub fn recent_runs(
+    conn: &Connection,
+    kind: Option<&str>,
+    limit: u32,
+) -> Result<Vec<RunRow>, StoreError> {
     match kind {
-        Some(k) => query_runs(conn, "WHERE kind = ?1 ORDER BY id DESC LIMIT ?2", params![k, limit]),
+        Some(k) => query_runs(
+            conn,
+            "WHERE kind = ?1 ORDER BY id DESC LIMIT ?2",
+            params![k, limit],
+        ),
         None => query_runs(conn, "ORDER BY id DESC LIMIT ?1", params![limit]),
     }
 }
 
-fn query_runs(conn: &Connection, tail: &str, p: impl rusqlite::Params) -> Result<Vec<RunRow>, StoreError> {
+fn query_runs(
+    conn: &Connection,
+    tail: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<RunRow>, StoreError> {
     let sql = format!(
         "SELECT id, kind, scope, mode, trigger, state, queued_at, ended_at, duration_ms, inserted, updated,
                 unchanged, deleted, unchanged_export, error, permanent FROM runs {tail}"
     );
-    let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::sql("reading runs"))?;
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .map_err(StoreError::sql("reading runs"))?;
     let rows = stmt
         .query_map(p, |r| {
             Ok(RunRow {
@@ -143,11 +176,16 @@ fn query_runs(conn: &Connection, tail: &str, p: impl rusqlite::Params) -> Result
             })
         })
         .map_err(StoreError::sql("reading runs"))?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql("reading runs"))
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::sql("reading runs"))
 }
 
 /// When this kind last synced successfully for this scope (RFC 3339), if ever.
-pub fn last_success(conn: &Connection, kind: &str, scope: &str) -> Result<Option<String>, StoreError> {
+pub fn last_success(
+    conn: &Connection,
+    kind: &str,
+    scope: &str,
+) -> Result<Option<String>, StoreError> {
     conn.query_row(
         "SELECT last_success_at FROM freshness WHERE kind = ?1 AND scope = ?2",
         params![kind, scope],
@@ -165,7 +203,8 @@ pub fn all_freshness(conn: &Connection) -> Result<Vec<(String, String, String)>,
     let rows = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .map_err(StoreError::sql("reading freshness"))?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql("reading freshness"))
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::sql("reading freshness"))
 }
 
 #[cfg(test)]
@@ -186,21 +225,54 @@ mod tests {
         let a = open_run(&tx, "customers", "agent1", "full", "manual").unwrap();
         let b = open_run(&tx, "customers", "agent2", "delta", "schedule").unwrap();
         tx.commit().unwrap();
-        assert_eq!(open_runs(&conn, "customers").unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), vec![a, b]);
+        assert_eq!(
+            open_runs(&conn, "customers")
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>(),
+            vec![a, b]
+        );
         assert_eq!(last_success(&conn, "customers", "agent1").unwrap(), None);
 
         let tx = conn.transaction().unwrap();
-        let done = RunEnd::Completed { inserted: 3, updated: 0, unchanged: 1, deleted: 0, unchanged_export: false };
+        let done = RunEnd::Completed {
+            inserted: 3,
+            updated: 0,
+            unchanged: 1,
+            deleted: 0,
+            unchanged_export: false,
+        };
         close_run(&tx, a, &done, 120).unwrap();
-        close_run(&tx, b, &RunEnd::Failed { error: "truncated export".into(), permanent: true }, 5).unwrap();
+        close_run(
+            &tx,
+            b,
+            &RunEnd::Failed {
+                error: "truncated export".into(),
+                permanent: true,
+            },
+            5,
+        )
+        .unwrap();
         assert!(close_run(&tx, 999, &done, 1).is_err());
         tx.commit().unwrap();
 
         assert!(open_runs(&conn, "customers").unwrap().is_empty());
-        assert!(last_success(&conn, "customers", "agent1").unwrap().is_some());
-        assert_eq!(last_success(&conn, "customers", "agent2").unwrap(), None, "a failed run is not fresh");
+        assert!(
+            last_success(&conn, "customers", "agent1")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            last_success(&conn, "customers", "agent2").unwrap(),
+            None,
+            "a failed run is not fresh"
+        );
         let failed = run(&conn, b).unwrap().unwrap();
-        assert_eq!((failed.state.as_str(), failed.error.as_deref()), ("failed", Some("truncated export")));
+        assert_eq!(
+            (failed.state.as_str(), failed.error.as_deref()),
+            ("failed", Some("truncated export"))
+        );
         assert_eq!(recent_runs(&conn, None, 10).unwrap()[0].id, b);
     }
 }
@@ -231,7 +303,10 @@ mod ledger_impl {
     }
 
     fn failed(operation: &'static str) -> impl FnOnce(StoreError) -> LedgerError {
-        move |e| LedgerError { operation, reason: e.to_string() }
+        move |e| LedgerError {
+            operation,
+            reason: e.to_string(),
+        }
     }
 
     impl RunLedger for SyncDbLedger {
@@ -245,7 +320,9 @@ mod ledger_impl {
             let (kind, scope) = (kind.to_string(), scope_text(scope));
             async move {
                 self.db
-                    .write(move |tx| open_run(tx, &kind, &scope, &mode.to_string(), trigger.as_str()))
+                    .write(move |tx| {
+                        open_run(tx, &kind, &scope, &mode.to_string(), trigger.as_str())
+                    })
                     .await
                     .map(RunId)
                     .map_err(failed("open_run"))
@@ -253,10 +330,18 @@ mod ledger_impl {
             .boxed()
         }
 
-        fn close_run(&self, run_id: RunId, outcome: RunOutcome) -> BoxFuture<'_, Result<(), LedgerError>> {
+        fn close_run(
+            &self,
+            run_id: RunId,
+            outcome: RunOutcome,
+        ) -> BoxFuture<'_, Result<(), LedgerError>> {
             async move {
                 let (end, duration) = match outcome {
-                    RunOutcome::Completed { counts, unchanged_export, duration } => (
+                    RunOutcome::Completed {
+                        counts,
+                        unchanged_export,
+                        duration,
+                    } => (
                         RunEnd::Completed {
                             inserted: counts.inserted,
                             updated: counts.updated,
@@ -266,20 +351,39 @@ mod ledger_impl {
                         },
                         duration,
                     ),
-                    RunOutcome::Failed { reason, permanent, duration, .. } => {
-                        (RunEnd::Failed { error: reason, permanent }, duration)
-                    }
+                    RunOutcome::Failed {
+                        reason,
+                        permanent,
+                        duration,
+                        ..
+                    } => (
+                        RunEnd::Failed {
+                            error: reason,
+                            permanent,
+                        },
+                        duration,
+                    ),
                 };
                 let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-                self.db.write(move |tx| close_run(tx, run_id.0, &end, ms)).await.map_err(failed("close_run"))
+                self.db
+                    .write(move |tx| close_run(tx, run_id.0, &end, ms))
+                    .await
+                    .map_err(failed("close_run"))
             }
             .boxed()
         }
 
-        fn open_runs<'a>(&'a self, kind: &'a str) -> BoxFuture<'a, Result<Vec<OpenRun>, LedgerError>> {
+        fn open_runs<'a>(
+            &'a self,
+            kind: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<OpenRun>, LedgerError>> {
             let kind = kind.to_string();
             async move {
-                let rows = self.db.read(move |conn| open_runs(conn, &kind)).await.map_err(failed("open_runs"))?;
+                let rows = self
+                    .db
+                    .read(move |conn| open_runs(conn, &kind))
+                    .await
+                    .map_err(failed("open_runs"))?;
                 rows.into_iter()
                     .map(|r| {
                         let bad = |e: blackant_actors::events::ParseError| LedgerError {
@@ -288,7 +392,11 @@ mod ledger_impl {
                         };
                         Ok(OpenRun {
                             run_id: RunId(r.id),
-                            scope: if r.scope.is_empty() { Scope::Catalogue } else { Scope::Agent(r.scope.clone()) },
+                            scope: if r.scope.is_empty() {
+                                Scope::Catalogue
+                            } else {
+                                Scope::Agent(r.scope.clone())
+                            },
                             mode: r.mode.parse().map_err(bad)?,
                             trigger: r.trigger.parse().map_err(bad)?,
                         })

@@ -48,7 +48,10 @@ impl StoreError {
     /// Worth retrying: the writer was restarting, the disk was busy. A schema or data
     /// inconsistency is not.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, StoreError::Inconsistent(_) | StoreError::InvalidUser(_))
+        !matches!(
+            self,
+            StoreError::Inconsistent(_) | StoreError::InvalidUser(_)
+        )
     }
 }
 

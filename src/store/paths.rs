@@ -57,8 +57,14 @@ pub fn validate_user(user: &str) -> Result<(), StoreError> {
     let ok = !user.is_empty()
         && user.len() <= 64
         && !user.starts_with('.')
-        && user.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(()) } else { Err(StoreError::InvalidUser(user.to_string())) }
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidUser(user.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -68,7 +74,10 @@ mod tests {
     #[test]
     fn agent_ids_that_could_escape_the_folder_are_refused() {
         let d = DataDir::new("/data");
-        assert_eq!(d.customers_db("agent1").unwrap(), PathBuf::from("/data/customers-agent1.db"));
+        assert_eq!(
+            d.customers_db("agent1").unwrap(),
+            PathBuf::from("/data/customers-agent1.db")
+        );
         for bad in ["", "../x", "a/b", ".hidden", "a b", "agènt"] {
             assert!(d.customers_db(bad).is_err(), "{bad:?} accepted");
         }

@@ -75,7 +75,11 @@ impl RowImage {
                 Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
             })
             .collect();
-        RowImage { key: record.key(), hash: record.md5_hex(), values }
+        RowImage {
+            key: record.key(),
+            hash: record.md5_hex(),
+            values,
+        }
     }
 }
 
@@ -118,7 +122,11 @@ impl TableSpec {
     fn sql(&self) -> Sql {
         let t = quoted(self.table);
         let key = quoted(self.key_column);
-        let scope_where = if self.user_scoped { "\"user_id\" = ?1 AND " } else { "" };
+        let scope_where = if self.user_scoped {
+            "\"user_id\" = ?1 AND "
+        } else {
+            ""
+        };
         // Parameter layout shared by insert and update: ?1 user_id (or unused), ?2 key,
         // ?3 hash, ?4 now, ?5.. fields.
         let fields: Vec<String> = self.fields.iter().map(|f| quoted(f)).collect();
@@ -139,10 +147,20 @@ impl TableSpec {
         insert_cols.extend(["\"hash\"", "\"first_seen_at\"", "\"updated_at\""].map(String::from));
         insert_vals.extend(["?3", "?4", "?4"].map(String::from));
 
-        let sets: Vec<String> = fields.iter().zip(&field_params).map(|(f, p)| format!("{f} = {p}")).collect();
+        let sets: Vec<String> = fields
+            .iter()
+            .zip(&field_params)
+            .map(|(f, p)| format!("{f} = {p}"))
+            .collect();
         Sql {
-            select: format!("SELECT \"hash\", \"deleted_at\" IS NOT NULL FROM {t} WHERE {scope_where}{key} = ?2"),
-            insert: format!("INSERT INTO {t} ({}) VALUES ({})", insert_cols.join(", "), insert_vals.join(", ")),
+            select: format!(
+                "SELECT \"hash\", \"deleted_at\" IS NOT NULL FROM {t} WHERE {scope_where}{key} = ?2"
+            ),
+            insert: format!(
+                "INSERT INTO {t} ({}) VALUES ({})",
+                insert_cols.join(", "),
+                insert_vals.join(", ")
+            ),
             update: format!(
                 "UPDATE {t} SET {}, \"hash\" = ?3, \"updated_at\" = ?4, \"deleted_at\" = NULL WHERE {scope_where}{key} = ?2",
                 sets.join(", ")
@@ -163,9 +181,15 @@ pub fn upsert_rows(
     let user = scope_user(spec, user)?;
     let sql = spec.sql();
     let what = || format!("upserting into {}", spec.table);
-    let mut select = tx.prepare_cached(&sql.select).map_err(StoreError::sql(what()))?;
-    let mut insert = tx.prepare_cached(&sql.insert).map_err(StoreError::sql(what()))?;
-    let mut update = tx.prepare_cached(&sql.update).map_err(StoreError::sql(what()))?;
+    let mut select = tx
+        .prepare_cached(&sql.select)
+        .map_err(StoreError::sql(what()))?;
+    let mut insert = tx
+        .prepare_cached(&sql.insert)
+        .map_err(StoreError::sql(what()))?;
+    let mut update = tx
+        .prepare_cached(&sql.update)
+        .map_err(StoreError::sql(what()))?;
     let mut counts = RowCounts::default();
     let mut params: Vec<SqlValue> = Vec::with_capacity(spec.fields.len() + 4);
     for row in rows {
@@ -229,11 +253,17 @@ pub fn mark_missing_deleted(
     let user = scope_user(spec, user)?;
     let t = quoted(spec.table);
     let key = quoted(spec.key_column);
-    let scope_where = if spec.user_scoped { "\"user_id\" = ?1 AND " } else { "?1 = ?1 AND " };
+    let scope_where = if spec.user_scoped {
+        "\"user_id\" = ?1 AND "
+    } else {
+        "?1 = ?1 AND "
+    };
     let what = || format!("marking deleted rows of {}", spec.table);
     let missing: Vec<String> = {
         let mut stmt = tx
-            .prepare_cached(&format!("SELECT {key} FROM {t} WHERE {scope_where}\"deleted_at\" IS NULL"))
+            .prepare_cached(&format!(
+                "SELECT {key} FROM {t} WHERE {scope_where}\"deleted_at\" IS NULL"
+            ))
             .map_err(StoreError::sql(what()))?;
         let keys = stmt
             .query_map(params![user], |r| r.get::<_, String>(0))
@@ -248,10 +278,13 @@ pub fn mark_missing_deleted(
         missing
     };
     let mut mark = tx
-        .prepare_cached(&format!("UPDATE {t} SET \"deleted_at\" = ?3 WHERE {scope_where}{key} = ?2"))
+        .prepare_cached(&format!(
+            "UPDATE {t} SET \"deleted_at\" = ?3 WHERE {scope_where}{key} = ?2"
+        ))
         .map_err(StoreError::sql(what()))?;
     for k in &missing {
-        mark.execute(params![user, k, now]).map_err(StoreError::sql(what()))?;
+        mark.execute(params![user, k, now])
+            .map_err(StoreError::sql(what()))?;
     }
     Ok(missing.len() as u64)
 }
@@ -259,7 +292,10 @@ pub fn mark_missing_deleted(
 fn scope_user<'a>(spec: &TableSpec, user: Option<&'a str>) -> Result<&'a str, StoreError> {
     match (spec.user_scoped, user) {
         (true, Some(u)) => Ok(u),
-        (true, None) => Err(StoreError::Inconsistent(format!("{} rows need an agent id", spec.table))),
+        (true, None) => Err(StoreError::Inconsistent(format!(
+            "{} rows need an agent id",
+            spec.table
+        ))),
         (false, _) => Ok(""),
     }
 }
@@ -286,7 +322,12 @@ pub struct SyncState {
 }
 
 /// Record that page `checkpoint.last_page` of the run is applied; call in the page's transaction.
-pub fn save_checkpoint(tx: &Transaction<'_>, kind: &str, scope: &str, cp: &Checkpoint) -> Result<(), StoreError> {
+pub fn save_checkpoint(
+    tx: &Transaction<'_>,
+    kind: &str,
+    scope: &str,
+    cp: &Checkpoint,
+) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO sync_state (kind, scope, run_id, export_md5, pages, last_page, inserted, updated, unchanged)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -311,7 +352,11 @@ pub fn save_checkpoint(tx: &Transaction<'_>, kind: &str, scope: &str, cp: &Check
 }
 
 /// Read the state of one kind and scope (works on a read-only connection too).
-pub fn load_state(conn: &rusqlite::Connection, kind: &str, scope: &str) -> Result<SyncState, StoreError> {
+pub fn load_state(
+    conn: &rusqlite::Connection,
+    kind: &str,
+    scope: &str,
+) -> Result<SyncState, StoreError> {
     conn.query_row(
         "SELECT run_id, export_md5, pages, last_page, inserted, updated, unchanged,
                 last_export_md5, last_complete_at, last_records
@@ -395,7 +440,11 @@ mod tests {
     fn customer(code: &str, name: &str) -> RowImage {
         let mut values = vec![SqlValue::Text(code.into()), SqlValue::Text(name.into())];
         values.resize(customers().fields.len(), SqlValue::Null);
-        RowImage { key: code.into(), hash: format!("h-{name}"), values }
+        RowImage {
+            key: code.into(),
+            hash: format!("h-{name}"),
+            values,
+        }
     }
 
     fn ddt(number: &str, carrier: &str) -> RowImage {
@@ -403,7 +452,11 @@ mod tests {
         values.resize(ddts().fields.len(), SqlValue::Null);
         values[4] = SqlValue::Text(carrier.into());
         values[6] = SqlValue::Integer(2);
-        RowImage { key: number.into(), hash: format!("h-{carrier}"), values }
+        RowImage {
+            key: number.into(),
+            hash: format!("h-{carrier}"),
+            values,
+        }
     }
 
     fn db(migrations: &[&str]) -> Connection {
@@ -420,18 +473,49 @@ mod tests {
         let tx = conn.transaction().unwrap();
         let rows = vec![customer("C1", "Rossi"), customer("C2", "Bianchi")];
         let c = upsert_rows(&tx, &customers(), None, &rows, "t1").unwrap();
-        assert_eq!(c, RowCounts { inserted: 2, updated: 0, unchanged: 0 });
-        let c = upsert_rows(&tx, &customers(), None, &[customer("C1", "Rossi"), customer("C2", "Verdi")], "t2").unwrap();
-        assert_eq!(c, RowCounts { inserted: 0, updated: 1, unchanged: 1 });
+        assert_eq!(
+            c,
+            RowCounts {
+                inserted: 2,
+                updated: 0,
+                unchanged: 0
+            }
+        );
+        let c = upsert_rows(
+            &tx,
+            &customers(),
+            None,
+            &[customer("C1", "Rossi"), customer("C2", "Verdi")],
+            "t2",
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            RowCounts {
+                inserted: 0,
+                updated: 1,
+                unchanged: 1
+            }
+        );
         tx.commit().unwrap();
         let (name, first, updated): (String, String, String) = conn
-            .query_row("SELECT name, first_seen_at, updated_at FROM customers WHERE code='C2'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT name, first_seen_at, updated_at FROM customers WHERE code='C2'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap();
-        assert_eq!((name.as_str(), first.as_str(), updated.as_str()), ("Verdi", "t1", "t2"));
-        let untouched: String =
-            conn.query_row("SELECT updated_at FROM customers WHERE code='C1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            (name.as_str(), first.as_str(), updated.as_str()),
+            ("Verdi", "t1", "t2")
+        );
+        let untouched: String = conn
+            .query_row(
+                "SELECT updated_at FROM customers WHERE code='C1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         assert_eq!(untouched, "t1", "an unchanged row must not be rewritten");
     }
 
@@ -439,15 +523,40 @@ mod tests {
     fn deletion_marks_only_missing_rows_and_a_returning_row_is_revived() {
         let mut conn = db(schema::CUSTOMERS_DB);
         let tx = conn.transaction().unwrap();
-        upsert_rows(&tx, &customers(), None, &[customer("C1", "a"), customer("C2", "b"), customer("C3", "c")], "t1")
-            .unwrap();
+        upsert_rows(
+            &tx,
+            &customers(),
+            None,
+            &[
+                customer("C1", "a"),
+                customer("C2", "b"),
+                customer("C3", "c"),
+            ],
+            "t1",
+        )
+        .unwrap();
         let live: HashSet<String> = ["C1".to_string(), "C3".to_string()].into();
-        assert_eq!(mark_missing_deleted(&tx, &customers(), None, &live, "t2").unwrap(), 1);
-        assert_eq!(mark_missing_deleted(&tx, &customers(), None, &live, "t3").unwrap(), 0, "already deleted");
+        assert_eq!(
+            mark_missing_deleted(&tx, &customers(), None, &live, "t2").unwrap(),
+            1
+        );
+        assert_eq!(
+            mark_missing_deleted(&tx, &customers(), None, &live, "t3").unwrap(),
+            0,
+            "already deleted"
+        );
         let c = upsert_rows(&tx, &customers(), None, &[customer("C2", "b")], "t4").unwrap();
-        assert_eq!(c.updated, 1, "a deleted record that comes back is written again");
-        let deleted: Option<String> =
-            tx.query_row("SELECT deleted_at FROM customers WHERE code='C2'", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            c.updated, 1,
+            "a deleted record that comes back is written again"
+        );
+        let deleted: Option<String> = tx
+            .query_row(
+                "SELECT deleted_at FROM customers WHERE code='C2'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         assert_eq!(deleted, None);
     }
 
@@ -458,30 +567,51 @@ mod tests {
         upsert_rows(&tx, &ddts(), Some("agent1"), &[ddt("D1", "BRT")], "t1").unwrap();
         let c = upsert_rows(&tx, &ddts(), Some("agent2"), &[ddt("D1", "GLS")], "t1").unwrap();
         assert_eq!(c.inserted, 1, "same number, other agent: a separate row");
-        let deleted = mark_missing_deleted(&tx, &ddts(), Some("agent2"), &HashSet::new(), "t2").unwrap();
+        let deleted =
+            mark_missing_deleted(&tx, &ddts(), Some("agent2"), &HashSet::new(), "t2").unwrap();
         assert_eq!(deleted, 1);
         let a1: Option<String> = tx
-            .query_row("SELECT deleted_at FROM ddts WHERE user_id='agent1' AND ddt_number='D1'", [], |r| r.get(0))
+            .query_row(
+                "SELECT deleted_at FROM ddts WHERE user_id='agent1' AND ddt_number='D1'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert_eq!(a1, None, "agent2's complete export must not delete agent1's rows");
-        assert!(upsert_rows(&tx, &ddts(), None, &[ddt("D2", "x")], "t").is_err(), "scope is required");
+        assert_eq!(
+            a1, None,
+            "agent2's complete export must not delete agent1's rows"
+        );
+        assert!(
+            upsert_rows(&tx, &ddts(), None, &[ddt("D2", "x")], "t").is_err(),
+            "scope is required"
+        );
     }
 
     #[test]
     fn checkpoint_round_trip_and_completion() {
         let mut conn = db(schema::CUSTOMERS_DB);
-        assert_eq!(load_state(&conn, "customers", "agent1").unwrap(), SyncState::default());
+        assert_eq!(
+            load_state(&conn, "customers", "agent1").unwrap(),
+            SyncState::default()
+        );
         let cp = Checkpoint {
             run_id: 7,
             export_md5: "abc".into(),
             pages: 10,
             last_page: 3,
-            counts: RowCounts { inserted: 5, updated: 1, unchanged: 2 },
+            counts: RowCounts {
+                inserted: 5,
+                updated: 1,
+                unchanged: 2,
+            },
         };
         let tx = conn.transaction().unwrap();
         save_checkpoint(&tx, "customers", "agent1", &cp).unwrap();
         tx.commit().unwrap();
-        assert_eq!(load_state(&conn, "customers", "agent1").unwrap().checkpoint, Some(cp));
+        assert_eq!(
+            load_state(&conn, "customers", "agent1").unwrap().checkpoint,
+            Some(cp)
+        );
         let tx = conn.transaction().unwrap();
         complete_export(&tx, "customers", "agent1", "abc", 40, "t9").unwrap();
         tx.commit().unwrap();
@@ -501,21 +631,53 @@ mod schema_tests {
     /// run time (or, worse, a renamed field would silently stop being stored).
     #[test]
     fn every_kind_table_has_exactly_the_kinds_fields() {
-        for kind in [Kind::Customers, Kind::Products, Kind::Prices, Kind::Orders, Kind::Ddt, Kind::Invoices] {
+        for kind in [
+            Kind::Customers,
+            Kind::Products,
+            Kind::Prices,
+            Kind::Orders,
+            Kind::Ddt,
+            Kind::Invoices,
+        ] {
             let spec = TableSpec::for_kind(kind);
             let conn = Connection::open_in_memory().unwrap();
             for m in TableSpec::migrations(kind) {
                 conn.execute_batch(m).unwrap();
             }
-            let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", spec.table)).unwrap();
-            let columns: Vec<String> = stmt.query_map([], |r| r.get(1)).unwrap().map(Result::unwrap).collect();
+            let mut stmt = conn
+                .prepare(&format!("PRAGMA table_info({})", spec.table))
+                .unwrap();
+            let columns: Vec<String> = stmt
+                .query_map([], |r| r.get(1))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
             for f in &spec.fields {
-                assert!(columns.iter().any(|c| c == f), "{}: no column {f}", spec.table);
+                assert!(
+                    columns.iter().any(|c| c == f),
+                    "{}: no column {f}",
+                    spec.table
+                );
             }
-            for c in ["hash", "first_seen_at", "updated_at", "deleted_at", spec.key_column] {
-                assert!(columns.iter().any(|x| x == c), "{}: no column {c}", spec.table);
+            for c in [
+                "hash",
+                "first_seen_at",
+                "updated_at",
+                "deleted_at",
+                spec.key_column,
+            ] {
+                assert!(
+                    columns.iter().any(|x| x == c),
+                    "{}: no column {c}",
+                    spec.table
+                );
             }
-            assert_eq!(spec.user_scoped, columns.iter().any(|c| c == "user_id"), "{}", spec.table);
+            assert_eq!(
+                spec.user_scoped,
+                columns.iter().any(|c| c == "user_id"),
+                "{}",
+                spec.table
+            );
         }
     }
 }

@@ -46,15 +46,30 @@ pub struct ExportPlan {
 }
 
 impl ExportSync {
-    pub fn new(kind: Kind, data: DataDir, dbs: Arc<dyn DbRouter>, source: Arc<dyn ExportSource>) -> Self {
-        Self { kind, spec: TableSpec::for_kind(kind), data, dbs, source }
+    pub fn new(
+        kind: Kind,
+        data: DataDir,
+        dbs: Arc<dyn DbRouter>,
+        source: Arc<dyn ExportSource>,
+    ) -> Self {
+        Self {
+            kind,
+            spec: TableSpec::for_kind(kind),
+            data,
+            dbs,
+            source,
+        }
     }
 
     pub fn kind(&self) -> Kind {
         self.kind
     }
 
-    async fn get_export(&self, run: &RunSpec, cancel: CancellationToken) -> Result<Vec<u8>, SyncError> {
+    async fn get_export(
+        &self,
+        run: &RunSpec,
+        cancel: CancellationToken,
+    ) -> Result<Vec<u8>, SyncError> {
         let fetch = self.source.export(self.kind, &run.scope, cancel.clone());
         tokio::select! {
             _ = cancel.cancelled() => Err(SyncError::Cancelled),
@@ -67,19 +82,28 @@ impl ExportSync {
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn store_err(what: &str) -> impl FnOnce(StoreError) -> SyncError + '_ {
     move |e| {
         let msg = format!("{what}: {e}");
-        if e.is_transient() { SyncError::transient(msg) } else { SyncError::permanent(msg) }
+        if e.is_transient() {
+            SyncError::transient(msg)
+        } else {
+            SyncError::permanent(msg)
+        }
     }
 }
 
 /// Write the export where a resumed run will find it: `exports/{md5}.pdf`, atomically.
 async fn keep_export(path: PathBuf, bytes: Arc<Vec<u8>>) -> Result<(), SyncError> {
-    let io = |e: std::io::Error| SyncError::transient(format!("saving the export to {}: {e}", path.display()));
+    let io = |e: std::io::Error| {
+        SyncError::transient(format!("saving the export to {}: {e}", path.display()))
+    };
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await.map_err(io)?;
     }
@@ -95,7 +119,11 @@ impl SyncKind for ExportSync {
         self.kind.name()
     }
 
-    async fn prepare(&self, run: &RunSpec, cancel: CancellationToken) -> Result<Prepared<ExportPlan>, SyncError> {
+    async fn prepare(
+        &self,
+        run: &RunSpec,
+        cancel: CancellationToken,
+    ) -> Result<Prepared<ExportPlan>, SyncError> {
         let db = self.dbs.db_for(self.kind, &run.scope).await?;
         let (kind, scope) = (self.kind.name(), scope_key(&run.scope).to_string());
         let state = db
@@ -131,7 +159,8 @@ impl SyncKind for ExportSync {
             None => {
                 let bytes = self.get_export(run, cancel).await?;
                 let md5 = md5_hex(&bytes);
-                if run.mode == Mode::Delta && state.last_export_md5.as_deref() == Some(md5.as_str()) {
+                if run.mode == Mode::Delta && state.last_export_md5.as_deref() == Some(md5.as_str())
+                {
                     return Ok(Prepared {
                         plan: ExportPlan {
                             db,
@@ -160,7 +189,9 @@ impl SyncKind for ExportSync {
             .map_err(|e| SyncError::transient(format!("parsing the {kind} export: {e}")))?
             .map_err(|e| match e {
                 // A value that breaks its column's format is the ERP's data: retrying won't help.
-                e @ ParseError::BadValue { .. } => SyncError::permanent(format!("malformed {kind} report: {e}")),
+                e @ ParseError::BadValue { .. } => {
+                    SyncError::permanent(format!("malformed {kind} report: {e}"))
+                }
                 // An unreadable PDF is most often a cut download: worth another try.
                 e => SyncError::transient(format!("unreadable {kind} export: {e}")),
             })?;
@@ -215,7 +246,12 @@ impl SyncKind for ExportSync {
         })
     }
 
-    async fn apply_page(&self, run: &RunSpec, plan: &ExportPlan, index: usize) -> Result<PageCounts, SyncError> {
+    async fn apply_page(
+        &self,
+        run: &RunSpec,
+        plan: &ExportPlan,
+        index: usize,
+    ) -> Result<PageCounts, SyncError> {
         let pages = Arc::clone(&plan.pages);
         let spec = self.spec.clone();
         let user = scope_user(&run.scope).map(str::to_string);
@@ -237,28 +273,49 @@ impl SyncKind for ExportSync {
                     .map(|cp| cp.counts)
                     .unwrap_or_default();
                 total.add(page);
-                let cp = Checkpoint { run_id, export_md5, pages: page_count, last_page: index as u32, counts: total };
+                let cp = Checkpoint {
+                    run_id,
+                    export_md5,
+                    pages: page_count,
+                    last_page: index as u32,
+                    counts: total,
+                };
                 tables::save_checkpoint(tx, kind, &scope, &cp)?;
                 Ok::<RowCounts, StoreError>(page)
             })
             .await
             .map_err(store_err("applying a page"))?;
-        Ok(Counts { inserted: counts.inserted, updated: counts.updated, unchanged: counts.unchanged, deleted: 0 })
+        Ok(Counts {
+            inserted: counts.inserted,
+            updated: counts.updated,
+            unchanged: counts.unchanged,
+            deleted: 0,
+        })
     }
 
     async fn finish(&self, run: &RunSpec, plan: ExportPlan) -> Result<FinishCounts, SyncError> {
         let spec = self.spec.clone();
         let user = scope_user(&run.scope).map(str::to_string);
         let (kind, scope) = (self.kind.name(), scope_key(&run.scope).to_string());
-        let ExportPlan { db, export_md5, keys, records, unchanged_export, .. } = plan;
+        let ExportPlan {
+            db,
+            export_md5,
+            keys,
+            records,
+            unchanged_export,
+            ..
+        } = plan;
         let md5 = export_md5.clone();
         let deleted = db
             .write(move |tx| {
                 let now = now_text();
                 // An unchanged export deletes nothing: its keys were never loaded, and the rows
                 // already match the export that was applied completely last time.
-                let deleted =
-                    if unchanged_export { 0 } else { tables::mark_missing_deleted(tx, &spec, user.as_deref(), &keys, &now)? };
+                let deleted = if unchanged_export {
+                    0
+                } else {
+                    tables::mark_missing_deleted(tx, &spec, user.as_deref(), &keys, &now)?
+                };
                 tables::complete_export(tx, kind, &scope, &md5, records, &now)?;
                 Ok::<u64, StoreError>(deleted)
             })
@@ -270,6 +327,9 @@ impl SyncKind for ExportSync {
                 tracing::debug!(path = %path.display(), cause = %e, "removing a finished export");
             }
         }
-        Ok(Counts { deleted, ..Counts::default() })
+        Ok(Counts {
+            deleted,
+            ..Counts::default()
+        })
     }
 }

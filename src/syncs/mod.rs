@@ -21,7 +21,11 @@ use futures::future::BoxFuture;
 /// Finds the DbWriter of the file that holds a kind's rows for a scope (starting it the first
 /// time an agent's file is needed).
 pub trait DbRouter: Send + Sync + 'static {
-    fn db_for<'a>(&'a self, kind: crate::records::Kind, scope: &'a Scope) -> BoxFuture<'a, Result<DbHandle, SyncError>>;
+    fn db_for<'a>(
+        &'a self,
+        kind: crate::records::Kind,
+        scope: &'a Scope,
+    ) -> BoxFuture<'a, Result<DbHandle, SyncError>>;
 }
 
 /// The agent id of a per-agent scope; `None` for the catalogue.

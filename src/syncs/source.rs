@@ -88,12 +88,25 @@ pub struct ErpSource {
 }
 
 impl ErpSource {
-    pub fn new(directory: Directory, pool_name: impl Into<String>, erp: ErpConfig, credentials: CredentialStore) -> Self {
-        Self { directory, pool_name: pool_name.into(), erp, credentials }
+    pub fn new(
+        directory: Directory,
+        pool_name: impl Into<String>,
+        erp: ErpConfig,
+        credentials: CredentialStore,
+    ) -> Self {
+        Self {
+            directory,
+            pool_name: pool_name.into(),
+            erp,
+            credentials,
+        }
     }
 
     async fn export_inner(&self, kind: Kind, scope: &Scope) -> Result<Vec<u8>, SourceError> {
-        let credentials = self.credentials.get(scope).ok_or_else(|| SourceError::NoCredentials(scope.to_string()))?;
+        let credentials = self
+            .credentials
+            .get(scope)
+            .ok_or_else(|| SourceError::NoCredentials(scope.to_string()))?;
         let pool = self
             .directory
             .get_ref::<BrowserPoolMessage<ChromiumLauncher>>(&self.pool_name)
@@ -107,7 +120,13 @@ impl ErpSource {
             .await
             .map_err(|e| SourceError::NoBrowser(e.to_string()))?;
         let result = async {
-            let tab = ErpTab::open(lease.browser().browser(), lease.context().id(), &self.erp, &credentials).await?;
+            let tab = ErpTab::open(
+                lease.browser().browser(),
+                lease.context().id(),
+                &self.erp,
+                &credentials,
+            )
+            .await?;
             tab.export_pdf(export_list(kind)).await
         }
         .await;
@@ -156,7 +175,10 @@ impl CredentialStore {
     }
 
     pub fn remove(&self, scope: &Scope) -> bool {
-        self.inner.write().map(|mut m| m.remove(scope).is_some()).unwrap_or(false)
+        self.inner
+            .write()
+            .map(|mut m| m.remove(scope).is_some())
+            .unwrap_or(false)
     }
 
     pub fn get(&self, scope: &Scope) -> Option<Credentials> {

@@ -49,7 +49,11 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             // Fast retries: tests exercise the logic, not the real-world delays.
-            retry: RetryPolicy { max_attempts: 2, base: Duration::from_millis(20), max: Duration::from_millis(100) },
+            retry: RetryPolicy {
+                max_attempts: 2,
+                base: Duration::from_millis(20),
+                max: Duration::from_millis(100),
+            },
             restart: RestartPolicy {
                 max_restarts: 5,
                 within: Duration::from_secs(60),
@@ -69,9 +73,12 @@ impl Harness {
     }
 
     pub async fn start_with(opts: Options) -> Harness {
-        let sim = Simulator::start(SimConfig { faults: opts.faults.clone(), ..SimConfig::default() })
-            .await
-            .expect("simulator starts");
+        let sim = Simulator::start(SimConfig {
+            faults: opts.faults.clone(),
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator starts");
         let credentials = CredentialStore::new();
         for a in sim.accounts() {
             let scope = match a.role {
@@ -87,7 +94,11 @@ impl Harness {
         let service = Service::start(
             ServiceConfig {
                 data: DataDir::new(data.path()),
-                source: SourceConfig::Erp { erp, chromium: ChromiumConfig::default(), browsers: opts.browsers },
+                source: SourceConfig::Erp {
+                    erp,
+                    chromium: ChromiumConfig::default(),
+                    browsers: opts.browsers,
+                },
                 agents: sim.agents(),
                 retry: opts.retry,
                 restart: opts.restart,
@@ -97,7 +108,9 @@ impl Harness {
         .await
         .expect("service starts");
         let service = Arc::new(service);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn({
@@ -106,11 +119,21 @@ impl Harness {
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                grpc::serve(listener, service, opts.auth, shutdown).await.expect("gRPC server");
+                grpc::serve(listener, service, opts.auth, shutdown)
+                    .await
+                    .expect("gRPC server");
             }
         });
         let client = connect(addr).await;
-        Harness { sim, service, client, addr, data, stop, server }
+        Harness {
+            sim,
+            service,
+            client,
+            addr,
+            data,
+            stop,
+            server,
+        }
     }
 
     pub fn customers_db(&self, agent: &str) -> std::path::PathBuf {
@@ -118,7 +141,12 @@ impl Harness {
     }
 
     /// Request a sync over gRPC and wait for its end (the RPC's `wait`).
-    pub async fn sync(&self, kind: pb::SyncKind, user: &str, mode: pb::SyncMode) -> pb::RequestSyncResponse {
+    pub async fn sync(
+        &self,
+        kind: pb::SyncKind,
+        user: &str,
+        mode: pb::SyncMode,
+    ) -> pb::RequestSyncResponse {
         let mut client = self.client.clone();
         let req = pb::RequestSyncRequest {
             kind: kind as i32,
@@ -148,13 +176,20 @@ impl Harness {
 }
 
 pub async fn connect(addr: std::net::SocketAddr) -> SyncServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{addr}")).expect("uri").connect().await.expect("connect");
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
     SyncServiceClient::new(channel)
 }
 
 /// The result of a run that must have succeeded.
 pub fn ok_result(resp: &pb::RequestSyncResponse) -> pb::RunResult {
-    let r = resp.result.clone().expect("a waited request carries the result");
+    let r = resp
+        .result
+        .clone()
+        .expect("a waited request carries the result");
     assert!(r.ok, "the run failed: {}", r.error);
     r
 }
@@ -168,9 +203,15 @@ pub fn counts(r: &pb::RunResult) -> (u64, u64, u64, u64) {
 /// sorted by key, read with a read-only connection like the PWA would.
 pub fn live_rows(db: &std::path::Path, kind: Kind, user: Option<&str>) -> Vec<Map<String, Value>> {
     let spec = TableSpec::for_kind(kind);
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open db");
     let cols: Vec<String> = spec.fields.iter().map(|f| format!("\"{f}\"")).collect();
-    let scope = if spec.user_scoped { format!(" AND user_id = '{}'", user.expect("user")) } else { String::new() };
+    let scope = if spec.user_scoped {
+        format!(" AND user_id = '{}'", user.expect("user"))
+    } else {
+        String::new()
+    };
     let sql = format!(
         "SELECT {} FROM {} WHERE deleted_at IS NULL{scope} ORDER BY \"{}\"",
         cols.join(", "),
@@ -201,9 +242,20 @@ pub fn live_rows(db: &std::path::Path, kind: Kind, user: Option<&str>) -> Vec<Ma
 
 /// Compare the database with the simulator's truth, field by field; panics naming the first
 /// difference.
-pub fn assert_equals_truth(label: &str, mut truth: Vec<Map<String, Value>>, db: Vec<Map<String, Value>>, key: &str) {
+pub fn assert_equals_truth(
+    label: &str,
+    mut truth: Vec<Map<String, Value>>,
+    db: Vec<Map<String, Value>>,
+    key: &str,
+) {
     truth.sort_by(|a, b| a[key].as_str().cmp(&b[key].as_str()));
-    assert_eq!(db.len(), truth.len(), "{label}: {} rows in the database, {} in the ERP", db.len(), truth.len());
+    assert_eq!(
+        db.len(),
+        truth.len(),
+        "{label}: {} rows in the database, {} in the ERP",
+        db.len(),
+        truth.len()
+    );
     for (got, want) in db.iter().zip(&truth) {
         for (field, w) in want {
             let g = got.get(field).unwrap_or(&Value::Null);
@@ -217,7 +269,10 @@ pub fn truth(sim: &SimHandle, kind: ReportKind, agent: Option<&str>) -> Vec<Map<
 }
 
 /// Wait (bounded) for the first event matching `pred`.
-pub async fn wait_event(events: &mut EventSubscription, pred: impl Fn(&SyncEvent) -> bool) -> SyncEvent {
+pub async fn wait_event(
+    events: &mut EventSubscription,
+    pred: impl Fn(&SyncEvent) -> bool,
+) -> SyncEvent {
     tokio::time::timeout(PATIENCE, async {
         loop {
             let e = events.recv().await.expect("event bus open");
