@@ -189,6 +189,15 @@ fn main() {
         changed.push(t.elapsed());
         last = Some((a, b, c));
     }
+    // The same rows in ONE transaction: what the page commits cost on top.
+    let mut single = Vec::new();
+    for i in 0..reps {
+        let mut conn = fresh_db(reps + i);
+        let all: Vec<RowImage> = pages.iter().flatten().cloned().collect();
+        let t = Instant::now();
+        apply(&mut conn, std::slice::from_ref(&all));
+        single.push(t.elapsed());
+    }
     let (a, b, c) = last.expect("ran");
     let row = |label: &str, d: Vec<Duration>, (counts, written): (tables::RowCounts, u64)| {
         println!(
@@ -202,6 +211,10 @@ fn main() {
     row("first load", first, a);
     row("unchanged re-sync", unchanged, b);
     row("25 edited", changed, c);
+    println!(
+        "   first load in ONE transaction: {} (the page commits cost the difference)",
+        ms(median(single))
+    );
     let hashing = time_n(reps, || {
         parsed.records().map(|r| r.md5()[0] as u64).sum::<u64>()
     });

@@ -92,6 +92,14 @@ async fn status_and_event_stream_follow_a_run() {
         })
         .collect();
     assert_eq!(names.first(), Some(&"queued"), "{names:?}");
+    let Some(pb::sync_event::Event::Queued(queued)) = &seen[0].event else {
+        unreachable!()
+    };
+    assert_eq!(
+        queued.trigger,
+        pb::Trigger::Manual as i32,
+        "the event says why the run was requested"
+    );
     assert!(
         names.contains(&"started") && names.contains(&"progress"),
         "{names:?}"

@@ -142,7 +142,10 @@ impl std::ops::Add for Counts {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventBody {
     /// The run was opened (a request that joined a running run publishes nothing).
-    Queued,
+    Queued {
+        /// Why it was requested.
+        trigger: crate::sync::Trigger,
+    },
     /// The run started working (or, `resumed`, picked up again after a restart).
     Started {
         /// Full or delta.
@@ -324,7 +327,12 @@ mod tests {
     async fn wait_for_run_skips_other_runs_and_non_terminal_events() {
         let bus = EventBus::new(16);
         let mut sub = bus.subscribe();
-        bus.publish(event(1, EventBody::Queued));
+        bus.publish(event(
+            1,
+            EventBody::Queued {
+                trigger: crate::sync::Trigger::Manual,
+            },
+        ));
         bus.publish(event(
             2,
             EventBody::Failed {
@@ -358,7 +366,12 @@ mod tests {
         let bus = EventBus::new(4);
         let mut slow = bus.subscribe();
         for i in 0..100 {
-            bus.publish(event(i, EventBody::Queued)); // never waits
+            bus.publish(event(
+                i,
+                EventBody::Queued {
+                    trigger: crate::sync::Trigger::Manual,
+                },
+            )); // never waits
         }
         assert_eq!(slow.recv().await, Err(EventError::Lagged { missed: 96 }));
         assert_eq!(slow.recv().await.unwrap().run_id, RunId(96));

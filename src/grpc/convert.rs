@@ -164,8 +164,8 @@ pub fn run_result(body: &EventBody) -> Option<pb::RunResult> {
 pub fn event_to_proto(e: &SyncEvent) -> pb::SyncEvent {
     use pb::sync_event::Event;
     let event = match &e.body {
-        EventBody::Queued => Event::Queued(pb::Queued {
-            trigger: pb::Trigger::Unspecified as i32,
+        EventBody::Queued { trigger } => Event::Queued(pb::Queued {
+            trigger: trigger_to_proto(*trigger) as i32,
         }),
         EventBody::Started { mode, resumed } => Event::Started(pb::Started {
             mode: mode_to_proto(*mode) as i32,

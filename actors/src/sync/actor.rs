@@ -399,7 +399,7 @@ impl<K: SyncKind> SyncActor<K> {
             attempt: 1,
         });
         state.slots.entry(scope.clone()).or_default().run = Some(run);
-        state.emit(run_id, &scope, EventBody::Queued);
+        state.emit(run_id, &scope, EventBody::Queued { trigger });
         let _ = reply.send(Ok(RequestAck {
             run_id,
             joined: false,

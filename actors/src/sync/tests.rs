@@ -297,7 +297,12 @@ async fn pages_are_applied_in_order_with_progress_events() {
         .unwrap();
     assert!(!ack.joined);
     let events = events_of(&mut sub, ack.run_id).await;
-    assert_eq!(events[0], EventBody::Queued);
+    assert_eq!(
+        events[0],
+        EventBody::Queued {
+            trigger: Trigger::Manual
+        }
+    );
     assert_eq!(
         events[1],
         EventBody::Started {
@@ -358,7 +363,10 @@ async fn a_second_request_joins_the_running_run() {
     let events = events_of(&mut sub, first.run_id).await;
     assert!(matches!(events.last(), Some(EventBody::Completed { .. })));
     assert_eq!(
-        events.iter().filter(|e| **e == EventBody::Queued).count(),
+        events
+            .iter()
+            .filter(|e| matches!(e, EventBody::Queued { .. }))
+            .count(),
         1,
         "the joining request opened nothing"
     );
