@@ -18,13 +18,14 @@ run: deps
 
 ## test: the whole suite (unit, simulator, PDF fixtures, real Chromium end to end, gRPC).
 ## cargo-nextest when present (parallel per test, one summary line), cargo test otherwise.
+## Doc tests first, so the run closes on the main runner's summary line.
 test: deps
+	$(CARGO) test --workspace --doc
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
-	$(CARGO) test --workspace --doc
 
 ## bench: the figures of the issues (release build, medians, side by side with pdftotext).
 bench:
