@@ -87,7 +87,7 @@ pub fn actor_name(kind: Kind) -> &'static str {
         Kind::Customers => "CustomerSync",
         Kind::Products => "ProductSync",
         Kind::Prices => "PriceSync",
-        Kind::Orders => "OrderSyncRegistry",
+        Kind::Orders => "OrderSync",
         Kind::Ddt => "DdtSync",
         Kind::Invoices => "InvoiceSync",
     }
@@ -238,7 +238,7 @@ impl Service {
                 ))
             }
         };
-        let kinds = [Kind::Customers];
+        let kinds = Kind::ALL;
         for kind in kinds {
             let sync = Arc::new(ExportSync::new(
                 kind,

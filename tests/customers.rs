@@ -21,7 +21,7 @@ async fn full_sync_equals_the_erp_then_a_second_sync_writes_nothing_then_edits_a
     let truth1 = truth(&h.sim, ReportKind::Customers, Some("agent1"));
     assert_eq!(truth1.len(), 5_700);
     assert_eq!(counts(&first), (5_700, 0, 0, 0));
-    assert_equals_truth("first sync", truth1, db_rows(&h, "agent1"), "code");
+    assert_equals_truth("first sync", Kind::Customers, truth1, db_rows(&h, "agent1"));
 
     // 2. Same data again (full, so the export is parsed and checked row by row): nothing written.
     let second = ok_result(&h.sync(SyncKind::Customers, "agent1", SyncMode::Full).await);
@@ -36,9 +36,9 @@ async fn full_sync_equals_the_erp_then_a_second_sync_writes_nothing_then_edits_a
     assert_eq!(counts(&third), (0, 25, 5_700 - 3 - 25, 3));
     assert_equals_truth(
         "after edits",
+        Kind::Customers,
         truth(&h.sim, ReportKind::Customers, Some("agent1")),
         db_rows(&h, "agent1"),
-        "code",
     );
     let conn = rusqlite::Connection::open(h.customers_db("agent1")).unwrap();
     for code in &removed {
@@ -170,9 +170,9 @@ async fn a_killed_customer_sync_is_restarted_and_resumes_from_its_checkpoint() {
     // ...and the database equals the ERP.
     assert_equals_truth(
         "after restart",
+        Kind::Customers,
         truth(&h.sim, ReportKind::Customers, Some("agent1")),
         db_rows(&h, "agent1"),
-        "code",
     );
     let tree = h.service.supervisor().list_tree().await.expect("tree");
     let node = tree

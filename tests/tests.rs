@@ -6,3 +6,4 @@ mod util;
 
 mod customers;
 mod grpc_api;
+mod kinds;

@@ -241,14 +241,26 @@ pub fn live_rows(db: &std::path::Path, kind: Kind, user: Option<&str>) -> Vec<Ma
 }
 
 /// Compare the database with the simulator's truth, field by field; panics naming the first
-/// difference.
+/// difference. Both sides are sorted by `kind`'s record key (a composite one for prices).
 pub fn assert_equals_truth(
     label: &str,
+    kind: Kind,
     mut truth: Vec<Map<String, Value>>,
-    db: Vec<Map<String, Value>>,
-    key: &str,
+    mut db: Vec<Map<String, Value>>,
 ) {
-    truth.sort_by(|a, b| a[key].as_str().cmp(&b[key].as_str()));
+    let key = |r: &Map<String, Value>| -> String {
+        kind.key_columns()
+            .iter()
+            .map(|&i| {
+                r.get(kind.columns()[i].field)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("\u{1f}")
+    };
+    truth.sort_by_key(key);
+    db.sort_by_key(key);
     assert_eq!(
         db.len(),
         truth.len(),
@@ -257,10 +269,24 @@ pub fn assert_equals_truth(
         truth.len()
     );
     for (got, want) in db.iter().zip(&truth) {
+        assert_eq!(
+            key(got),
+            key(want),
+            "{label}: the database and the ERP hold different records"
+        );
         for (field, w) in want {
             let g = got.get(field).unwrap_or(&Value::Null);
-            assert_eq!(g, w, "{label}: record {} field {field}", want[key]);
+            assert_eq!(g, w, "{label}: record {} field {field}", key(want));
         }
+    }
+}
+
+/// The SQLite file that holds `kind`'s rows (for `agent`, when per agent).
+pub fn db_of(h: &Harness, kind: Kind, agent: &str) -> std::path::PathBuf {
+    match kind {
+        Kind::Customers => h.customers_db(agent),
+        Kind::Products | Kind::Prices => h.data.path().join("products.db"),
+        Kind::Orders | Kind::Ddt | Kind::Invoices => h.data.path().join("orders.db"),
     }
 }
 
