@@ -240,12 +240,18 @@ impl Service {
         };
         let kinds = Kind::ALL;
         for kind in kinds {
-            let sync = Arc::new(ExportSync::new(
-                kind,
-                config.data.clone(),
-                router.clone(),
-                source.clone(),
-            ));
+            let mut sync =
+                ExportSync::new(kind, config.data.clone(), router.clone(), source.clone());
+            if kind == Kind::Prices {
+                // DESIGN.md: a price sync waits for a running product sync.
+                let products = SyncHandle::named(
+                    directory.clone(),
+                    actor_name(Kind::Products),
+                    events.clone(),
+                );
+                sync = sync.after(products);
+            }
+            let sync = Arc::new(sync);
             let args = SyncArguments {
                 ledger: ledger.clone(),
                 events: events.clone(),

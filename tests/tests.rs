@@ -7,3 +7,4 @@ mod util;
 mod customers;
 mod grpc_api;
 mod kinds;
+mod prices;

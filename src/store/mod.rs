@@ -8,13 +8,14 @@
 //!
 //! Layout of the data folder (DESIGN.md, "Data layout"):
 //! - `customers-{user}.db`: that agent's customers;
-//! - `products.db`: products, prices, price changes, unmatched prices;
+//! - `products.db`: products, prices matched to them (`prices`), price changes, unmatched prices;
 //! - `orders.db`: orders (with `user_id`), order lines, DDTs, invoices;
 //! - `sync.db`: runs (history, stats), freshness, schedules, order outbox;
 //! - `exports/{md5}.pdf`: the export a run is reading, kept until the run completes.
 
 pub mod ledger;
 pub mod paths;
+pub mod prices;
 pub mod schema;
 pub mod tables;
 

@@ -114,9 +114,16 @@ CREATE TABLE price_changes (
     price_list      TEXT,
     old_price       TEXT,
     new_price       TEXT,
-    changed_at      TEXT NOT NULL,
-    run_id          INTEGER
+    changed_at      TEXT NOT NULL
 );
+CREATE INDEX price_changes_by_key ON price_changes(record_key, id);
+-- Every price change is audited where it happens, whoever writes the row.
+CREATE TRIGGER prices_audit AFTER UPDATE OF unit_price ON prices
+WHEN OLD.unit_price IS NOT NEW.unit_price
+BEGIN
+    INSERT INTO price_changes (record_key, product_code, matched_code, price_list, old_price, new_price, changed_at)
+    VALUES (NEW.record_key, NEW.product_code, NEW.matched_code, NEW.price_list, OLD.unit_price, NEW.unit_price, NEW.updated_at);
+END;
 "
 )];
 

@@ -1,22 +1,28 @@
 //! `ExportSync`: the sync kind for every report that is "one export → one table" (customers,
-//! products, DDT, invoices; prices and orders build on it).
+//! products, prices, orders, DDT, invoices).
 //!
+//! Before anything, a kind with a dependency (`after`: prices after products) waits while
+//! that kind's catalogue run is in progress — cancellably, so a pause still stops it.
 //! prepare: resume the export a checkpoint names (content-addressed under `exports/`), or get
 //! a fresh one; a delta run on a byte-identical export stops there; otherwise parse it (off the
 //! async threads), refuse an incomplete export before touching anything, and plan one step per
 //! PDF page. apply_page: the page's rows (hash-gated) and the checkpoint, in one transaction.
 //! finish: soft-delete what the complete export no longer holds, forget the checkpoint,
-//! remember the export — one transaction — then drop the export file.
+//! remember the export and, for products and prices, match every price row to the catalogue
+//! again (`store::prices`) — one transaction — then drop the export file.
 //!
 //! Does not decide when to run, retry, or pause: the SyncActor does.
 
 use super::{DbRouter, ExportSource, scope_key, scope_user};
 use crate::records::{Kind, ParseError, parse_export};
+use crate::store::prices;
 use crate::store::tables::{self, Checkpoint, RowCounts, RowImage, TableSpec};
 use crate::store::{DataDir, StoreError, now_text};
 use blackant_actors::db_writer::DbHandle;
-use blackant_actors::events::{Counts, Mode};
-use blackant_actors::sync::{FinishCounts, PageCounts, Prepared, RunSpec, SyncError, SyncKind};
+use blackant_actors::events::{Counts, Mode, Scope};
+use blackant_actors::sync::{
+    FinishCounts, PageCounts, Prepared, RunSpec, RunState, SyncError, SyncHandle, SyncKind,
+};
 use md5::{Digest, Md5};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -30,6 +36,8 @@ pub struct ExportSync {
     data: DataDir,
     dbs: Arc<dyn DbRouter>,
     source: Arc<dyn ExportSource>,
+    /// The sync a run of this kind waits for (while it runs on the same scope).
+    after: Option<SyncHandle>,
 }
 
 /// A prepared run: the parsed export, page by page, and what `finish` needs.
@@ -58,11 +66,56 @@ impl ExportSync {
             data,
             dbs,
             source,
+            after: None,
         }
+    }
+
+    /// Runs of this kind wait while `sync` has a run in progress on the same scope (DESIGN.md,
+    /// "after": a price sync waits for a running product sync).
+    pub fn after(mut self, sync: SyncHandle) -> Self {
+        self.after = Some(sync);
+        self
     }
 
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// Wait until the `after` sync has no run in progress for `scope`. If that actor cannot be
+    /// asked (restarting, stopped) this run goes ahead rather than wait for ever.
+    async fn wait_for_dependency(
+        &self,
+        scope: &Scope,
+        cancel: &CancellationToken,
+    ) -> Result<(), SyncError> {
+        let Some(dep) = &self.after else {
+            return Ok(());
+        };
+        loop {
+            // Subscribe first: the dependency's end cannot slip between the status and the wait.
+            let mut events = dep.events().subscribe();
+            let status = match dep.status().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(kind = %self.kind, cause = %e, "cannot ask the sync this one follows; going ahead");
+                    return Ok(());
+                }
+            };
+            let running = status
+                .scope(scope)
+                .filter(|s| s.state != RunState::Idle)
+                .and_then(|s| s.run_id);
+            let Some(run) = running else { return Ok(()) };
+            tracing::info!(kind = %self.kind, waits_for = %status.kind, %run, "waiting for the run this sync follows");
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(SyncError::Cancelled),
+                ended = events.wait_for_run(run) => {
+                    if let Err(e) = ended {
+                        tracing::warn!(kind = %self.kind, cause = %e, "lost the events of the sync this one follows; asking again");
+                    }
+                }
+            }
+        }
     }
 
     async fn get_export(
@@ -124,6 +177,7 @@ impl SyncKind for ExportSync {
         run: &RunSpec,
         cancel: CancellationToken,
     ) -> Result<Prepared<ExportPlan>, SyncError> {
+        self.wait_for_dependency(&run.scope, &cancel).await?;
         let db = self.dbs.db_for(self.kind, &run.scope).await?;
         let (kind, scope) = (self.kind.name(), scope_key(&run.scope).to_string());
         let state = db
@@ -306,6 +360,7 @@ impl SyncKind for ExportSync {
             ..
         } = plan;
         let md5 = export_md5.clone();
+        let kind_enum = self.kind;
         let deleted = db
             .write(move |tx| {
                 let now = now_text();
@@ -317,6 +372,17 @@ impl SyncKind for ExportSync {
                     tables::mark_missing_deleted(tx, &spec, user.as_deref(), &keys, &now)?
                 };
                 tables::complete_export(tx, kind, &scope, &md5, records, &now)?;
+                // The catalogue or the price list changed: match every price row again (new
+                // products may claim prices that matched nothing so far).
+                if !unchanged_export && matches!(kind_enum, Kind::Products | Kind::Prices) {
+                    let m = prices::rematch(tx)?;
+                    tracing::info!(
+                        matched = m.matched,
+                        unmatched = m.unmatched,
+                        changed = m.changed,
+                        "prices matched to the catalogue"
+                    );
+                }
                 Ok::<u64, StoreError>(deleted)
             })
             .await

@@ -501,6 +501,11 @@ impl SyncHandle {
         }
     }
 
+    /// The bus this sync publishes on.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
     /// Change the call timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
