@@ -7,10 +7,18 @@
 //! RootSupervisor
 //! ├── DbWriter:sync.db        run history, freshness
 //! ├── DbWriter:customers-{u}  added the first time agent u syncs customers
+//! ├── DbWriter:products.db    products AND prices: their writes are serialized by construction
+//! ├── DbWriter:orders.db      every agent's orders, DDT, invoices (rows carry user_id)
 //! ├── BrowserPool             Chromium processes, per-agent contexts
-//! └── CustomerSync            SyncActor<ExportSync(customers)>
+//! ├── CustomerSync            SyncActor<ExportSync(customers)>
+//! ├── ProductSync             SyncActor<ExportSync(products)>
+//! ├── PriceSync               SyncActor<ExportSync(prices)>, waits for a running ProductSync
+//! ├── OrderSync               SyncActor<ExportSync(orders)>, one run per agent at a time
+//! ├── DdtSync                 SyncActor<ExportSync(ddt)>, follows each agent's order sync
+//! └── InvoiceSync             SyncActor<ExportSync(invoices)>, follows each agent's order sync
 //! ```
-//! This module knows nothing of protobuf or tonic; the actors never see it either.
+//! Follow-ups (DDT and invoices after an agent's orders) are requested by a task watching the
+//! event bus. This module knows nothing of protobuf or tonic; the actors never see it either.
 
 use crate::erp::ErpConfig;
 use crate::records::Kind;
@@ -112,6 +120,70 @@ pub struct Service {
     agents: Arc<RwLock<BTreeSet<String>>>,
     data: DataDir,
     syncs: Vec<(Kind, SyncHandle)>,
+    /// Starts the DDT and invoice syncs that follow each agent's order sync.
+    follow_ups: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.follow_ups.abort();
+    }
+}
+
+/// Kinds that follow a completed run of another kind for the same agent (DESIGN.md, "after"):
+/// the DDT and invoices of an agent are matched to its orders, so they sync after them.
+const FOLLOW_UPS: &[(Kind, &[Kind])] = &[(Kind::Orders, &[Kind::Ddt, Kind::Invoices])];
+
+/// Request the follow-up syncs of every completed run, until the bus closes. A follow-up that
+/// cannot be requested is logged, not retried: the schedule catches it up.
+fn spawn_follow_ups(
+    events: &EventBus,
+    syncs: Vec<(Kind, SyncHandle)>,
+) -> tokio::task::JoinHandle<()> {
+    let mut sub = events.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let event = match sub.recv().await {
+                Ok(e) => e,
+                Err(blackant_actors::events::EventError::Lagged { missed }) => {
+                    tracing::warn!(
+                        missed,
+                        "follow-ups fell behind the event bus; some follow-up syncs may wait for the schedule"
+                    );
+                    continue;
+                }
+                Err(_) => return,
+            };
+            if !matches!(
+                event.body,
+                blackant_actors::events::EventBody::Completed { .. }
+            ) {
+                continue;
+            }
+            let Some(kind) = Kind::from_name(&event.kind) else {
+                continue;
+            };
+            let Some((_, next)) = FOLLOW_UPS.iter().find(|(k, _)| *k == kind) else {
+                continue;
+            };
+            for follow in *next {
+                let Some((_, handle)) = syncs.iter().find(|(k, _)| k == follow) else {
+                    continue;
+                };
+                match handle
+                    .request(event.scope.clone(), Mode::Delta, Trigger::FollowUp)
+                    .await
+                {
+                    Ok(ack) => {
+                        tracing::info!(kind = %follow, scope = %event.scope, run = %ack.run_id, after = %event.run_id, "follow-up sync requested")
+                    }
+                    Err(e) => {
+                        tracing::warn!(kind = %follow, scope = %event.scope, cause = %e, "cannot request a follow-up sync")
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// Finds (or starts) the DbWriter of a kind's file for a scope.
@@ -274,7 +346,7 @@ impl Service {
         .map_err(|e| ServiceError::Unavailable(format!("starting the supervision tree: {e}")))?;
         let supervisor = SupervisorHandle::new(root.clone(), Duration::from_secs(30));
         let _ = router.supervisor.set(supervisor.clone());
-        let syncs = kinds
+        let syncs: Vec<(Kind, SyncHandle)> = kinds
             .iter()
             .map(|k| {
                 (
@@ -283,7 +355,9 @@ impl Service {
                 )
             })
             .collect();
+        let follow_ups = spawn_follow_ups(&events, syncs.clone());
         Ok(Service {
+            follow_ups,
             root,
             supervisor,
             directory,

@@ -6,11 +6,15 @@ use crate::util::*;
 use archibald_sim::ReportKind;
 use blackant::grpc::pb::{SyncKind, SyncMode};
 use blackant::records::Kind;
+use blackant_actors::events::{EventBody, RunId, Scope};
+use blackant_actors::sync::Trigger;
 
+/// DDT and invoices before orders: an order sync is followed by the agent's DDT and invoice
+/// syncs, which would otherwise race this test's own first DDT and invoice requests.
 const PER_AGENT: [(SyncKind, Kind, ReportKind); 3] = [
-    (SyncKind::Orders, Kind::Orders, ReportKind::Orders),
     (SyncKind::Ddt, Kind::Ddt, ReportKind::Ddt),
     (SyncKind::Invoices, Kind::Invoices, ReportKind::Invoices),
+    (SyncKind::Orders, Kind::Orders, ReportKind::Orders),
 ];
 
 const CATALOGUE: [(SyncKind, Kind, ReportKind); 2] = [
@@ -93,5 +97,61 @@ async fn every_kind_equals_the_erp_per_agent_and_an_unchanged_resync_writes_noth
         );
         assert_eq!(counts(&delta), (0, 0, 0, 0), "{pb_kind:?}");
     }
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_documents_are_matched_once_their_orders_arrive_and_ddt_and_invoices_follow_orders()
+{
+    let h = Harness::start().await;
+    let orphans = |view: &str| -> i64 {
+        let conn = rusqlite::Connection::open(db_of(&h, Kind::Orders, "agent3")).unwrap();
+        conn.query_row(
+            &format!("SELECT count(*) FROM {view} WHERE user_id = 'agent3'"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+
+    // DDT and invoices first: their orders are not known yet, so every one is an orphan, kept.
+    let ddt = ok_result(&h.sync(SyncKind::Ddt, "agent3", SyncMode::Full).await);
+    let invoices = ok_result(&h.sync(SyncKind::Invoices, "agent3", SyncMode::Full).await);
+    assert!(
+        counts(&ddt).0 > 0 && counts(&invoices).0 > 0,
+        "agent3 has DDT and invoices"
+    );
+    assert_eq!(orphans("orphan_ddts"), counts(&ddt).0 as i64);
+    assert_eq!(orphans("orphan_invoices"), counts(&invoices).0 as i64);
+
+    // The order sync brings their orders: no orphan is left, and the agent's DDT and invoice
+    // syncs follow on their own.
+    let mut events = h.service.subscribe();
+    ok_result(&h.sync(SyncKind::Orders, "agent3", SyncMode::Full).await);
+    assert_eq!(orphans("orphan_ddts"), 0);
+    assert_eq!(orphans("orphan_invoices"), 0);
+    // Both follow-ups are queued with the FollowUp trigger and complete.
+    let mut follow_ups: Vec<(String, RunId)> = Vec::new();
+    let mut ended = Vec::new();
+    while ended.len() < 2 {
+        let e = wait_event(&mut events, |e| e.scope == Scope::Agent("agent3".into())).await;
+        if let EventBody::Queued { trigger } = e.body
+            && (e.kind == "ddt" || e.kind == "invoices")
+        {
+            assert_eq!(trigger, Trigger::FollowUp, "{}", e.kind);
+            follow_ups.push((e.kind.clone(), e.run_id));
+        }
+        if e.body.is_terminal() && follow_ups.iter().any(|(_, r)| *r == e.run_id) {
+            assert!(
+                matches!(e.body, EventBody::Completed { .. }),
+                "{} follow-up: {:?}",
+                e.kind,
+                e.body
+            );
+            ended.push(e.kind.clone());
+        }
+    }
+    ended.sort();
+    assert_eq!(ended, ["ddt", "invoices"]);
     h.shutdown().await;
 }
