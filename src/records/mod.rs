@@ -13,6 +13,7 @@
 //! JSON requires), null for empty, integers as numbers, booleans as `true`/`false`, decimals
 //! and dates as strings. E.g. `["C00001","Rossi & C. S.r.l.",null,...]`.
 
+pub mod order_lines;
 pub mod value;
 
 use std::fmt;

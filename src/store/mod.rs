@@ -9,11 +9,12 @@
 //! Layout of the data folder (DESIGN.md, "Data layout"):
 //! - `customers-{user}.db`: that agent's customers;
 //! - `products.db`: products, prices matched to them (`prices`), price changes, unmatched prices;
-//! - `orders.db`: orders (with `user_id`), order lines, DDTs, invoices;
+//! - `orders.db`: orders (with `user_id`), their lines (`orders` module), DDTs, invoices;
 //! - `sync.db`: runs (history, stats), freshness, schedules, order outbox;
 //! - `exports/{md5}.pdf`: the export a run is reading, kept until the run completes.
 
 pub mod ledger;
+pub mod orders;
 pub mod paths;
 pub mod prices;
 pub mod schema;

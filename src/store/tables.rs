@@ -61,20 +61,21 @@ impl TableSpec {
     }
 }
 
+/// How a canonical value is stored: decimals and dates as their canonical text, booleans as 0/1.
+pub fn sql_value(v: &Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Text(s) | Value::Decimal(s) | Value::Date(s) => SqlValue::Text(s.clone()),
+        Value::Int(i) => SqlValue::Integer(*i),
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+    }
+}
+
 impl RowImage {
     /// A parsed record as stored: key, MD5 of its canonical fields, values in column order
     /// (decimals and dates as their canonical text, booleans as 0/1).
     pub fn from_record(record: &Record) -> RowImage {
-        let values = record
-            .values()
-            .iter()
-            .map(|v| match v {
-                Value::Null => SqlValue::Null,
-                Value::Text(s) | Value::Decimal(s) | Value::Date(s) => SqlValue::Text(s.clone()),
-                Value::Int(i) => SqlValue::Integer(*i),
-                Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-            })
-            .collect();
+        let values = record.values().iter().map(sql_value).collect();
         RowImage {
             key: record.key(),
             hash: record.md5_hex(),

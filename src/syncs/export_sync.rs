@@ -6,7 +6,9 @@
 //! prepare: resume the export a checkpoint names (content-addressed under `exports/`), or get
 //! a fresh one; a delta run on a byte-identical export stops there; otherwise parse it (off the
 //! async threads), refuse an incomplete export before touching anything, and plan one step per
-//! PDF page. apply_page: the page's rows (hash-gated) and the checkpoint, in one transaction.
+//! PDF page; for orders, read the detail pages of the new or changed orders (their lines).
+//! apply_page: the page's rows (hash-gated), the lines of its orders and the checkpoint, in
+//! one transaction.
 //! finish: soft-delete what the complete export no longer holds, forget the checkpoint,
 //! remember the export and, for products and prices, match every price row to the catalogue
 //! again (`store::prices`) — one transaction — then drop the export file.
@@ -14,17 +16,18 @@
 //! Does not decide when to run, retry, or pause: the SyncActor does.
 
 use super::{DbRouter, ExportSource, scope_key, scope_user};
+use crate::records::order_lines::OrderLine;
 use crate::records::{Kind, ParseError, parse_export};
-use crate::store::prices;
 use crate::store::tables::{self, Checkpoint, RowCounts, RowImage, TableSpec};
 use crate::store::{DataDir, StoreError, now_text};
+use crate::store::{orders, prices};
 use blackant_actors::db_writer::DbHandle;
 use blackant_actors::events::{Counts, Mode, Scope};
 use blackant_actors::sync::{
     FinishCounts, PageCounts, Prepared, RunSpec, RunState, SyncError, SyncHandle, SyncKind,
 };
 use md5::{Digest, Md5};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +54,8 @@ pub struct ExportPlan {
     records: u64,
     /// Delta run on a byte-identical export: nothing to apply.
     unchanged_export: bool,
+    /// Orders only: the lines read from the detail pages of the new or changed orders.
+    lines: Arc<HashMap<String, Vec<OrderLine>>>,
 }
 
 impl ExportSync {
@@ -79,6 +84,44 @@ impl ExportSync {
 
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// Read the detail page of every order on `pages` that is new or changed since its lines
+    /// were last read (its row hash differs from `lines_hash`); unchanged orders cost nothing.
+    async fn read_order_lines(
+        &self,
+        run: &RunSpec,
+        db: &DbHandle,
+        user: &str,
+        pages: &[Vec<RowImage>],
+        cancel: CancellationToken,
+    ) -> Result<HashMap<String, Vec<OrderLine>>, SyncError> {
+        let who = user.to_string();
+        let known = db
+            .read(move |conn| orders::lines_hashes(conn, &who))
+            .await
+            .map_err(store_err("reading which orders have their lines"))?;
+        let wanted: Vec<String> = pages
+            .iter()
+            .flatten()
+            .filter(|row| known.get(&row.key) != Some(&row.hash))
+            .map(|row| row.key.clone())
+            .collect();
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        tracing::info!(run = %run.run_id, scope = %run.scope, orders = wanted.len(), "reading the lines of new or changed orders");
+        self.source
+            .order_lines(&run.scope, wanted, cancel)
+            .await
+            .map_err(|e| {
+                let msg = format!("reading order lines: {e}");
+                if e.is_transient() {
+                    SyncError::transient(msg)
+                } else {
+                    SyncError::permanent(msg)
+                }
+            })
     }
 
     /// Wait until the `after` sync has no run in progress for `scope`. If that actor cannot be
@@ -211,7 +254,7 @@ impl SyncKind for ExportSync {
                 (bytes, cp.export_md5, cp.last_page as usize + 1, counts)
             }
             None => {
-                let bytes = self.get_export(run, cancel).await?;
+                let bytes = self.get_export(run, cancel.clone()).await?;
                 let md5 = md5_hex(&bytes);
                 if run.mode == Mode::Delta && state.last_export_md5.as_deref() == Some(md5.as_str())
                 {
@@ -223,6 +266,7 @@ impl SyncKind for ExportSync {
                             keys: Arc::default(),
                             records: state.last_records.unwrap_or(0),
                             unchanged_export: true,
+                            lines: Arc::default(),
                         },
                         pages: 0,
                         next_page: 0,
@@ -283,6 +327,13 @@ impl SyncKind for ExportSync {
         }
         let records = parsed.record_count() as u64;
         let page_count = pages.len();
+        let lines = match (self.kind, scope_user(&run.scope)) {
+            (Kind::Orders, Some(user)) => {
+                self.read_order_lines(run, &db, user, &pages[next_page.min(page_count)..], cancel)
+                    .await?
+            }
+            _ => HashMap::new(),
+        };
         Ok(Prepared {
             plan: ExportPlan {
                 db,
@@ -291,6 +342,7 @@ impl SyncKind for ExportSync {
                 keys: Arc::new(keys),
                 records,
                 unchanged_export: false,
+                lines: Arc::new(lines),
             },
             pages: page_count,
             next_page: next_page.min(page_count),
@@ -313,12 +365,21 @@ impl SyncKind for ExportSync {
         let run_id = run.run_id.0;
         let export_md5 = plan.export_md5.clone();
         let page_count = pages.len() as u32;
+        let lines = Arc::clone(&plan.lines);
         let counts = plan
             .db
             .write(move |tx| {
                 let rows = pages.get(index).map(Vec::as_slice).unwrap_or_default();
                 let now = now_text();
                 let page = tables::upsert_rows(tx, &spec, user.as_deref(), rows, &now)?;
+                // An order's lines go in with the order's row, or not at all.
+                if let Some(user) = user.as_deref() {
+                    for row in rows {
+                        if let Some(l) = lines.get(&row.key) {
+                            orders::replace_lines(tx, user, &row.key, &row.hash, l)?;
+                        }
+                    }
+                }
                 // Cumulative counts live in the checkpoint itself, so a resumed run reports the
                 // whole run's totals.
                 let mut total = tables::load_state(tx, kind, &scope)?

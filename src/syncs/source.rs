@@ -7,7 +7,10 @@
 
 use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab, ExportList};
 use crate::records::Kind;
-use blackant_actors::browser_pool::{BrowserPoolHandle, BrowserPoolMessage, ChromiumLauncher};
+use crate::records::order_lines::{self, LinesError, OrderLine};
+use blackant_actors::browser_pool::{
+    BrowserPoolHandle, BrowserPoolMessage, ChromiumLauncher, Lease,
+};
 use blackant_actors::directory::Directory;
 use blackant_actors::events::Scope;
 use futures::FutureExt;
@@ -27,6 +30,13 @@ pub enum SourceError {
     /// No browser could be leased (pool stopped, launch failed).
     #[error("no browser available: {0}")]
     NoBrowser(String),
+    /// An order's detail page does not hold a lines table we can read.
+    #[error("order {order}: {source}")]
+    Lines {
+        order: String,
+        #[source]
+        source: LinesError,
+    },
     #[error("cancelled")]
     Cancelled,
 }
@@ -35,7 +45,7 @@ impl SourceError {
     pub fn is_transient(&self) -> bool {
         match self {
             SourceError::Erp(e) => e.is_transient(),
-            SourceError::NoCredentials(_) => false,
+            SourceError::NoCredentials(_) | SourceError::Lines { .. } => false,
             SourceError::NoBrowser(_) | SourceError::Cancelled => true,
         }
     }
@@ -49,6 +59,15 @@ pub trait ExportSource: Send + Sync + 'static {
         scope: &'a Scope,
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<Vec<u8>, SourceError>>;
+
+    /// The lines of each order in `numbers`, read from its detail page (an order the ERP no
+    /// longer has is left out of the answer).
+    fn order_lines<'a>(
+        &'a self,
+        scope: &'a Scope,
+        numbers: Vec<String>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<HashMap<String, Vec<OrderLine>>, SourceError>>;
 }
 
 /// The list view whose export holds `kind`.
@@ -102,7 +121,12 @@ impl ErpSource {
         }
     }
 
-    async fn export_inner(&self, kind: Kind, scope: &Scope) -> Result<Vec<u8>, SourceError> {
+    /// Lease the browser context of `scope`'s account with `kind`'s priority.
+    async fn lease(
+        &self,
+        kind: Kind,
+        scope: &Scope,
+    ) -> Result<(Lease<ChromiumLauncher>, Credentials), SourceError> {
         let credentials = self
             .credentials
             .get(scope)
@@ -115,27 +139,80 @@ impl ErpSource {
             Scope::Agent(a) => a.as_str(),
             Scope::Catalogue => SERVICE_CONTEXT,
         };
-        let mut lease = BrowserPoolHandle::new(pool)
+        let lease = BrowserPoolHandle::new(pool)
             .lease(context_key, priority(kind))
             .await
             .map_err(|e| SourceError::NoBrowser(e.to_string()))?;
-        let result = async {
-            let tab = ErpTab::open(
-                lease.browser().browser(),
-                lease.context().id(),
-                &self.erp,
-                &credentials,
-            )
-            .await?;
-            tab.export_pdf(export_list(kind)).await
-        }
-        .await;
+        Ok((lease, credentials))
+    }
+
+    /// Hand a failed lease back marked broken when the browser itself is suspect.
+    fn check<T>(
+        lease: &mut Lease<ChromiumLauncher>,
+        result: Result<T, ErpError>,
+    ) -> Result<T, SourceError> {
         if let Err(e) = &result
             && e.browser_broken()
         {
             lease.mark_broken(e.to_string());
         }
         Ok(result?)
+    }
+
+    /// A tab in the leased context, logged in (when needed) as `credentials`.
+    async fn open_tab<'l>(
+        &self,
+        lease: &'l Lease<ChromiumLauncher>,
+        credentials: &Credentials,
+    ) -> Result<ErpTab<'l>, ErpError> {
+        ErpTab::open(
+            lease.browser().browser(),
+            lease.context().id(),
+            &self.erp,
+            credentials,
+        )
+        .await
+    }
+
+    async fn export_inner(&self, kind: Kind, scope: &Scope) -> Result<Vec<u8>, SourceError> {
+        let (mut lease, credentials) = self.lease(kind, scope).await?;
+        let result = async {
+            let tab = self.open_tab(&lease, &credentials).await?;
+            tab.export_pdf(export_list(kind)).await
+        }
+        .await;
+        Self::check(&mut lease, result)
+    }
+
+    /// One tab in the agent's context, one detail page after the other.
+    async fn order_lines_inner(
+        &self,
+        scope: &Scope,
+        numbers: &[String],
+    ) -> Result<HashMap<String, Vec<OrderLine>>, SourceError> {
+        let (mut lease, credentials) = self.lease(Kind::Orders, scope).await?;
+        let result = async {
+            let tab = self.open_tab(&lease, &credentials).await?;
+            let mut tables = Vec::with_capacity(numbers.len());
+            for number in numbers {
+                if let Some(table) = tab.order_lines(number).await? {
+                    tables.push((number.clone(), table));
+                }
+            }
+            Ok(tables)
+        }
+        .await;
+        let tables = Self::check(&mut lease, result)?;
+        drop(lease);
+        tables
+            .into_iter()
+            .map(
+                |(order, t)| match order_lines::from_table(&t.headers, &t.rows) {
+                    Ok(lines) => Ok((order, lines)),
+                    Err(source) => Err(SourceError::Lines { order, source }),
+                },
+            )
+            .collect()
     }
 }
 
@@ -150,6 +227,21 @@ impl ExportSource for ErpSource {
             tokio::select! {
                 _ = cancel.cancelled() => Err(SourceError::Cancelled),
                 got = self.export_inner(kind, scope) => got,
+            }
+        }
+        .boxed()
+    }
+
+    fn order_lines<'a>(
+        &'a self,
+        scope: &'a Scope,
+        numbers: Vec<String>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<HashMap<String, Vec<OrderLine>>, SourceError>> {
+        async move {
+            tokio::select! {
+                _ = cancel.cancelled() => Err(SourceError::Cancelled),
+                got = self.order_lines_inner(scope, &numbers) => got,
             }
         }
         .boxed()
