@@ -262,6 +262,7 @@ async fn end_to_end(warm_runs: usize) {
             agents: sim.agents(),
             retry: RetryPolicy::default(),
             restart: RestartPolicy::default(),
+            order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
         },
         credentials,
     )

@@ -13,7 +13,8 @@
 //! ├── CustomerSync            SyncActor<ExportSync(customers)>
 //! ├── ProductSync             SyncActor<ExportSync(products)>
 //! ├── PriceSync               SyncActor<ExportSync(prices)>, waits for a running ProductSync
-//! ├── OrderSync               SyncActor<ExportSync(orders)>, one run per agent at a time
+//! ├── OrderSyncRegistry       SyncRegistry<ExportSync(orders)>: one actor per agent
+//! │   └── OrderSync(u)        SyncActor, spawned on demand, supervised, stopped when idle
 //! ├── DdtSync                 SyncActor<ExportSync(ddt)>, follows each agent's order sync
 //! └── InvoiceSync             SyncActor<ExportSync(invoices)>, follows each agent's order sync
 //! ```
@@ -36,7 +37,8 @@ use blackant_actors::root::{
 };
 use blackant_actors::supervision::RestartPolicy;
 use blackant_actors::sync::{
-    RequestAck, RetryPolicy, SyncActor, SyncArguments, SyncHandle, SyncStatus, Trigger,
+    RequestAck, RetryPolicy, SyncActor, SyncArguments, SyncHandle, SyncRegistry,
+    SyncRegistryArguments, SyncStatus, Trigger,
 };
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -70,7 +72,13 @@ pub struct ServiceConfig {
     pub agents: Vec<String>,
     pub retry: RetryPolicy,
     pub restart: RestartPolicy,
+    /// An agent's OrderSync actor idle this long is stopped (spawned again when needed).
+    pub order_sync_idle: Duration,
 }
+
+/// Default of [`ServiceConfig::order_sync_idle`]: longer than the order sync interval, so an
+/// agent who is synced on schedule keeps its actor.
+pub const DEFAULT_ORDER_SYNC_IDLE: Duration = Duration::from_secs(15 * 60);
 
 /// Why an operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +103,7 @@ pub fn actor_name(kind: Kind) -> &'static str {
         Kind::Customers => "CustomerSync",
         Kind::Products => "ProductSync",
         Kind::Prices => "PriceSync",
-        Kind::Orders => "OrderSync",
+        Kind::Orders => "OrderSyncRegistry",
         Kind::Ddt => "DdtSync",
         Kind::Invoices => "InvoiceSync",
     }
@@ -329,12 +337,25 @@ impl Service {
                 events: events.clone(),
                 retry: config.retry,
                 jitter_seed: None,
+                only: None,
             };
-            children.push(ChildSpec::for_actor(
-                actor_name(kind),
-                config.restart,
-                move || (SyncActor::new(sync.clone()), args.clone()),
-            ));
+            let spec = if kind == Kind::Orders {
+                // One OrderSync actor per agent, spawned on demand and supervised here.
+                let registry = SyncRegistryArguments {
+                    sync: args,
+                    restart: config.restart,
+                    idle_after: config.order_sync_idle,
+                    label: "OrderSync".into(),
+                };
+                ChildSpec::for_actor(actor_name(kind), config.restart, move || {
+                    (SyncRegistry::new(sync.clone()), registry.clone())
+                })
+            } else {
+                ChildSpec::for_actor(actor_name(kind), config.restart, move || {
+                    (SyncActor::new(sync.clone()), args.clone())
+                })
+            };
+            children.push(spec);
         }
 
         let (root, _) = RootSupervisor::spawn(

@@ -4,7 +4,7 @@
 
 use crate::util::*;
 use archibald_sim::ReportKind;
-use blackant::grpc::pb::{SyncKind, SyncMode};
+use blackant::grpc::pb::{self, SyncKind, SyncMode};
 use blackant::records::Kind;
 use blackant_actors::events::{EventBody, RunId, Scope};
 use blackant_actors::sync::Trigger;
@@ -231,6 +231,65 @@ async fn order_lines_are_read_from_the_detail_pages_of_new_or_changed_orders_onl
     assert_eq!(
         stored_lines(&h, "agent2"),
         h.sim.order_lines_truth("agent2")
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_order_sync_per_agent_requests_for_the_same_agent_join_and_two_agents_run_side_by_side()
+{
+    let h = Harness::start_with(Options {
+        browsers: 2,
+        ..Options::default()
+    })
+    .await;
+    // The same agent twice at once: one run, both callers get its result.
+    let (x, y) = tokio::join!(
+        h.sync(SyncKind::Orders, "agent1", SyncMode::Full),
+        h.sync(SyncKind::Orders, "agent1", SyncMode::Full)
+    );
+    assert_eq!(x.run_id, y.run_id, "one run");
+    let mut outcomes = [x.outcome, y.outcome];
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            pb::request_sync_response::Outcome::Started as i32,
+            pb::request_sync_response::Outcome::Joined as i32
+        ]
+    );
+    assert_eq!(
+        ok_result(&x).counts,
+        ok_result(&y).counts,
+        "both callers get the run's result"
+    );
+
+    // Two agents at once: both complete, each in its own OrderSync actor.
+    let (one, two) = tokio::join!(
+        h.sync(SyncKind::Orders, "agent2", SyncMode::Full),
+        h.sync(SyncKind::Orders, "agent3", SyncMode::Full)
+    );
+    assert_ne!(one.run_id, two.run_id);
+    for (agent, r) in [("agent2", &one), ("agent3", &two)] {
+        ok_result(r);
+        let db = live_rows(&db_of(&h, Kind::Orders, agent), Kind::Orders, Some(agent));
+        assert_equals_truth(
+            &format!("orders {agent}"),
+            Kind::Orders,
+            truth(&h.sim, ReportKind::Orders, Some(agent)),
+            db,
+        );
+    }
+    let tree = h.service.supervisor().list_tree().await.expect("tree");
+    let registry = tree
+        .iter()
+        .find(|c| c.name == "OrderSyncRegistry")
+        .expect("the registry is in the tree");
+    assert_eq!(
+        registry.children.len(),
+        3,
+        "one OrderSync actor per agent: {:?}",
+        registry.children
     );
     h.shutdown().await;
 }

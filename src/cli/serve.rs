@@ -147,6 +147,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             agents: config.agents.clone(),
             retry: config.retry_policy(),
             restart: config.restart_policy(),
+            order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
         },
         credentials,
     )

@@ -102,6 +102,7 @@ impl Harness {
                 agents: sim.agents(),
                 retry: opts.retry,
                 restart: opts.restart,
+                order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
             },
             credentials,
         )

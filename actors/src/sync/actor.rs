@@ -28,7 +28,7 @@
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::SeedableRng;
@@ -68,6 +68,9 @@ pub struct SyncArguments {
     pub retry: RetryPolicy,
     /// Seed of the retry jitter (tests); random when `None`.
     pub jitter_seed: Option<u64>,
+    /// Serve this scope only (one actor per agent, under a [`super::SyncRegistry`]): resume
+    /// only its open runs, refuse requests for any other. `None`: every scope.
+    pub only: Option<Scope>,
 }
 
 /// Messages of [`SyncActor`]. Every sync kind uses the same type, so the Priority actor and
@@ -96,6 +99,15 @@ pub enum SyncMessage {
         /// The answer.
         reply: RpcReplyPort<SyncStatus>,
     },
+    /// Stop if no scope has a run and none ended less than `idle_for` ago; answers whether it
+    /// is stopping. A registry uses it to retire idle per-agent actors without a race: the
+    /// answer comes in mailbox order, after every request sent before it.
+    StopIfIdle {
+        /// How long the actor must have had nothing to do.
+        idle_for: Duration,
+        /// True: the actor is stopping.
+        reply: RpcReplyPort<bool>,
+    },
     /// The actor's messages to itself.
     #[doc(hidden)]
     Internal(Internal),
@@ -103,9 +115,11 @@ pub enum SyncMessage {
 
 /// The actor's messages to itself (opaque outside this module).
 #[doc(hidden)]
-pub struct Internal(InternalMsg);
+pub struct Internal(pub(super) InternalMsg);
 
-enum InternalMsg {
+pub(super) enum InternalMsg {
+    /// Timers of a [`super::SyncRegistry`] (which speaks `SyncMessage` too).
+    Registry(super::registry::RegistryTimer),
     /// A preparation task ended. The plan is type-erased so that `SyncMessage` is the same
     /// type for every kind.
     Prepared {
@@ -198,6 +212,9 @@ pub struct SyncState<P> {
     events: EventBus,
     retry: RetryPolicy,
     rng: StdRng,
+    only: Option<Scope>,
+    /// When the last run ended (or the actor started): what "idle for" is measured from.
+    last_activity: Instant,
     paused: bool,
     epoch: u64,
     slots: BTreeMap<Scope, Slot<P>>,
@@ -235,7 +252,10 @@ impl<K: SyncKind> Actor for SyncActor<K> {
         let name = self.kind.name().to_string();
         // If the ledger cannot be read the actor cannot know what to resume: fail the start,
         // the supervisor retries with backoff.
-        let open = args.ledger.open_runs(&name).await?;
+        let mut open = args.ledger.open_runs(&name).await?;
+        if let Some(only) = &args.only {
+            open.retain(|r| &r.scope == only);
+        }
         let mut state = SyncState {
             name,
             ledger: args.ledger,
@@ -245,6 +265,8 @@ impl<K: SyncKind> Actor for SyncActor<K> {
                 Some(seed) => StdRng::seed_from_u64(seed),
                 None => StdRng::from_os_rng(),
             },
+            only: args.only,
+            last_activity: Instant::now(),
             paused: false,
             epoch: 0,
             slots: BTreeMap::new(),
@@ -323,6 +345,14 @@ impl<K: SyncKind> Actor for SyncActor<K> {
             SyncMessage::Status { reply } => {
                 let _ = reply.send(status(state));
             }
+            SyncMessage::StopIfIdle { idle_for, reply } => {
+                let idle = state.slots.values().all(|slot| slot.run.is_none())
+                    && state.last_activity.elapsed() >= idle_for;
+                let _ = reply.send(idle);
+                if idle {
+                    myself.stop(Some("idle".into()));
+                }
+            }
             SyncMessage::Internal(Internal(msg)) => match msg {
                 InternalMsg::Prepared {
                     scope,
@@ -335,6 +365,7 @@ impl<K: SyncKind> Actor for SyncActor<K> {
                 InternalMsg::Step { scope, epoch } => {
                     self.on_step(&myself, state, scope, epoch).await
                 }
+                InternalMsg::Registry(_) => {}
                 InternalMsg::RetryDue { scope, epoch } => {
                     let due = current(state, &scope, epoch)
                         .is_some_and(|run| matches!(run.phase, Phase::RetryWait { .. }));
@@ -371,6 +402,11 @@ impl<K: SyncKind> SyncActor<K> {
         trigger: Trigger,
         reply: RpcReplyPort<Result<RequestAck, SyncError>>,
     ) {
+        if let Some(only) = state.only.as_ref().filter(|only| **only != scope) {
+            let why = format!("the {} sync actor of {only} cannot run {scope}", state.name);
+            let _ = reply.send(Err(SyncError::permanent(why)));
+            return;
+        }
         if let Some(run) = state.slots.get(&scope).and_then(|s| s.run.as_ref()) {
             let _ = reply.send(Ok(RequestAck {
                 run_id: run.spec.run_id,
@@ -693,6 +729,7 @@ impl<K: SyncKind> SyncActor<K> {
             return;
         };
         let run_id = run.spec.run_id;
+        state.last_activity = Instant::now();
         slot.last = Some(LastRun {
             run_id,
             outcome: outcome.clone(),

@@ -10,9 +10,11 @@
 //!
 //! This module must NOT know Archibald, PDFs or SQLite schemas: those live behind the traits.
 //!
-//! Layout: `mod.rs` (types, traits, [`SyncHandle`]), `actor.rs` (the actor), `tests.rs`.
+//! Layout: `mod.rs` (types, traits, [`SyncHandle`]), `actor.rs` (the actor), `registry.rs`
+//! ([`SyncRegistry`]: one actor per scope, the service's OrderSyncRegistry), `tests.rs`.
 
 mod actor;
+mod registry;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +29,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 pub use actor::{SyncActor, SyncArguments, SyncMessage, SyncState};
+pub use registry::{SyncRegistry, SyncRegistryArguments, SyncRegistryState};
 
 use crate::directory::{ActorTarget, Directory};
 use crate::events::{Counts, EventBus, EventError, Mode, ParseError, RunId, Scope, SyncEvent};

@@ -223,6 +223,7 @@ fn args(fx: &Fixture, retry: RetryPolicy) -> SyncArguments {
         events: fx.bus.clone(),
         retry,
         jitter_seed: Some(7),
+        only: None,
     }
 }
 
@@ -811,4 +812,197 @@ fn triggers_round_trip_through_strings() {
         assert_eq!(t.as_str().parse::<Trigger>().unwrap(), t);
     }
     assert!("cron".parse::<Trigger>().is_err());
+}
+
+// ---- SyncRegistry (the OrderSyncRegistry): one actor per scope ---------------------------
+
+fn registry_args(fx: &Fixture, idle_after: Duration) -> SyncRegistryArguments {
+    SyncRegistryArguments {
+        sync: args(fx, retry(3)),
+        restart: RestartPolicy {
+            max_restarts: 3,
+            within: Duration::from_secs(60),
+            backoff_base: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(100),
+        },
+        idle_after,
+        label: "FakeSync".into(),
+    }
+}
+
+async fn start_registry(
+    kind: FakeKind,
+    fx: &Fixture,
+    idle_after: Duration,
+) -> (ActorRef<SyncMessage>, SyncHandle) {
+    let (actor, _) = Actor::spawn(
+        None,
+        SyncRegistry::new(Arc::new(kind)),
+        registry_args(fx, idle_after),
+    )
+    .await
+    .unwrap();
+    (actor.clone(), SyncHandle::new(actor, fx.bus.clone()))
+}
+
+#[tokio::test]
+async fn the_registry_runs_each_scope_in_its_own_actor_and_coalesces_requests_per_scope() {
+    let (kind, mut fx) = fixture(2, &[a(), b()], &[]);
+    let mut sub = fx.bus.subscribe();
+    let (registry, sync) = start_registry(kind, &fx, Duration::from_secs(600)).await;
+    let first_a = sync
+        .request(a(), Mode::Full, Trigger::Manual)
+        .await
+        .unwrap();
+    let again_a = sync
+        .request(a(), Mode::Delta, Trigger::Manual)
+        .await
+        .unwrap();
+    let first_b = sync
+        .request(b(), Mode::Full, Trigger::Manual)
+        .await
+        .unwrap();
+    assert_eq!(
+        again_a,
+        RequestAck {
+            run_id: first_a.run_id,
+            joined: true
+        },
+        "same agent: one run"
+    );
+    assert!(!first_b.joined);
+    assert_ne!(first_b.run_id, first_a.run_id);
+    assert_eq!(registry.get_children().len(), 2, "one actor per scope");
+
+    // Both prepare at the same time, each in its own actor.
+    let mut entered = vec![fx.probe().await, fx.probe().await];
+    entered.sort_by_key(|p| format!("{p:?}"));
+    assert_eq!(
+        entered,
+        [Probe::PrepareEntered(a()), Probe::PrepareEntered(b())]
+    );
+    let status = sync.status().await.unwrap();
+    assert_eq!(status.scopes.len(), 2);
+    assert!(status.scopes.iter().all(|s| s.state == RunState::Preparing));
+
+    fx.open(&a());
+    fx.open(&b());
+    let mut sub_b = fx.bus.subscribe();
+    assert!(completed(Counts {
+        inserted: 20,
+        deleted: 1,
+        ..Counts::default()
+    })(
+        events_of(&mut sub, first_a.run_id).await.last().unwrap()
+    ));
+    let ended_b = events_of(&mut sub_b, first_b.run_id).await;
+    assert!(matches!(ended_b.last(), Some(EventBody::Completed { .. })));
+    assert_eq!(
+        fx.ledger.rows().len(),
+        2,
+        "the joined request opened no run"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_killed_scope_actor_is_restarted_by_the_registry_and_resumes_its_run() {
+    let (kind, mut fx) = fixture(4, &[], &[a()]);
+    let mut sub = fx.bus.subscribe();
+    let (registry, sync) = start_registry(kind, &fx, Duration::from_secs(600)).await;
+    let ack = sync
+        .request(a(), Mode::Full, Trigger::Manual)
+        .await
+        .unwrap();
+    fx.allow_pages(&a(), 1);
+    fx.until(Probe::PageEntered(a(), 1)).await;
+
+    let victim = registry.get_children().pop().unwrap();
+    victim.kill();
+    victim.wait(None).await.unwrap();
+    fx.until(Probe::PrepareEntered(a())).await;
+    let children = registry.get_children();
+    assert_eq!(children.len(), 1);
+    assert_ne!(children[0].get_id(), victim.get_id(), "a new incarnation");
+    fx.allow_pages(&a(), 100);
+    let events = events_of(&mut sub, ack.run_id).await;
+    assert!(events.contains(&EventBody::Started {
+        mode: Mode::Full,
+        resumed: true
+    }));
+    assert_eq!(
+        fx.applied(&a()),
+        [0, 1, 2, 3],
+        "no page applied twice, none lost"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_scope_actor_is_stopped_and_spawned_again_on_the_next_request() {
+    let (kind, fx) = fixture(1, &[], &[]);
+    let mut sub = fx.bus.subscribe();
+    let idle = Duration::from_secs(60);
+    let (registry, sync) = start_registry(kind, &fx, idle).await;
+    let first = sync
+        .request(a(), Mode::Full, Trigger::Manual)
+        .await
+        .unwrap();
+    events_of(&mut sub, first.run_id).await;
+    let child = registry.get_children().pop().expect("the scope's actor");
+    // The idle check runs on the (paused, auto-advancing) clock: the child stops by itself.
+    tokio::time::timeout(idle * 3, child.wait(None))
+        .await
+        .expect("retired while idle")
+        .unwrap();
+    assert!(registry.get_children().is_empty());
+
+    let second = sync
+        .request(a(), Mode::Full, Trigger::Manual)
+        .await
+        .unwrap();
+    assert!(!second.joined);
+    assert!(matches!(
+        events_of(&mut sub, second.run_id).await.last(),
+        Some(EventBody::Completed { .. })
+    ));
+    assert_eq!(registry.get_children().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scope_actor_that_keeps_dying_is_escalated_alone_and_refused_with_the_reason() {
+    let (kind, mut fx) = fixture(3, &[a()], &[]);
+    let (registry, sync) = start_registry(kind, &fx, Duration::from_secs(600)).await;
+    sync.request(a(), Mode::Full, Trigger::Manual)
+        .await
+        .unwrap();
+    // max_restarts is 3: the fourth death within the window escalates.
+    for _ in 0..4 {
+        fx.until(Probe::PrepareEntered(a())).await;
+        let victim = registry
+            .get_children()
+            .pop()
+            .expect("a running incarnation");
+        victim.kill();
+        victim.wait(None).await.unwrap();
+    }
+    let refused = sync.request(a(), Mode::Full, Trigger::Manual).await;
+    let err = format!("{:?}", refused.expect_err("escalated: refused"));
+    assert!(
+        err.contains("FakeSync(") && err.contains("repeated failures"),
+        "{err}"
+    );
+    // Another scope is not affected.
+    let b_run = sync
+        .request(b(), Mode::Full, Trigger::Manual)
+        .await
+        .unwrap();
+    assert!(!b_run.joined);
+    let status = sync.status().await.unwrap();
+    let a_status = status.scope(&a()).expect("the escalated scope is reported");
+    assert!(
+        a_status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("escalated")),
+        "{a_status:?}"
+    );
 }
