@@ -28,8 +28,10 @@ test: deps
 	fi
 
 ## bench: the figures of the issues (release build, medians, side by side with pdftotext).
+## (the order-load part runs `blackant sim` in its own process, hence the binary first)
 bench:
 	bash scripts/ensure-deps.sh --bench
+	$(CARGO) build --release --bin blackant
 	$(CARGO) bench --bench figures
 
 deps:

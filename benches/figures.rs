@@ -22,6 +22,7 @@ use blackant::erp::{Credentials, ErpConfig};
 use blackant::records::{Kind, parse_export};
 use blackant::service::{Service, ServiceConfig, SourceConfig};
 use blackant::store::DataDir;
+use blackant::store::prices::ProductIndex;
 use blackant::store::tables::{self, RowImage, TableSpec};
 use blackant::syncs::CredentialStore;
 use blackant_actors::browser_pool::ChromiumConfig;
@@ -68,7 +69,12 @@ fn pdftotext(file: &Path) -> Option<()> {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--order-load") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(20);
+        return order_load(n);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 3 } else { 11 };
     let tmp = tempfile::tempdir().expect("temp dir");
 
@@ -220,13 +226,281 @@ fn main() {
     });
     println!("   MD5 of the 5,700 canonical records: {}", ms(hashing));
 
-    // ---- 3. end to end ---------------------------------------------------------------
-    println!("\n== 3. end-to-end customer sync of agent1 (simulator, zero latency, real Chromium)");
+    // ---- 2b. price matching --------------------------------------------------------------
+    println!(
+        "\n== 2b. price matching (code, normalised code, name, normalised name), median of {reps}"
+    );
+    let products = || {
+        world
+            .products
+            .iter()
+            .map(|p| (p.code.as_str(), Some(p.name.as_str())))
+    };
+    let index = ProductIndex::new(products());
+    let rows: Vec<(&str, &str)> = world
+        .prices
+        .iter()
+        .map(|p| (p.product_code.as_str(), p.product_name.as_str()))
+        .collect();
+    let all = time_n(reps, || {
+        rows.iter()
+            .filter(|(c, n)| index.find(c, Some(n)).is_some())
+            .count()
+    });
+    let differ = world
+        .prices
+        .iter()
+        .filter(|p| {
+            index
+                .find(&p.product_code, Some(&p.product_name))
+                .map(|(c, _)| c.to_string())
+                != p.real_product
+        })
+        .count();
+    let build = time_n(reps, || ProductIndex::new(products()));
+    println!(
+        "   {} rows against {} products: {:.0} ns per item ({} in all; index build {}); {} matched unlike the ERP",
+        rows.len(),
+        world.products.len(),
+        all.as_secs_f64() * 1e9 / rows.len() as f64,
+        ms(all),
+        ms(build),
+        differ
+    );
+
+    // ---- 3.-5. through the real service ---------------------------------------------------
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    println!("\n== 3. end-to-end customer sync of agent1 (simulator, zero latency, real Chromium)");
     rt.block_on(end_to_end(if quick { 2 } else { 5 }));
+    println!("\n== 4. all six kinds for agent1 at once, 2 browsers (order lines included)");
+    rt.block_on(six_kinds());
+    drop(rt);
+    println!("\n== 5. 20 agents' order syncs at once, 2 browsers, simulator in its own process");
+    order_load_in_child(if quick { 6 } else { 20 });
+}
+
+/// The service against `sim`'s accounts, with `browsers` Chromium processes.
+async fn start_service(
+    sim: &archibald_sim::SimHandle,
+    browsers: usize,
+) -> (Service, tempfile::TempDir) {
+    let accounts: Vec<(String, String, bool)> = sim
+        .accounts()
+        .into_iter()
+        .map(|a| (a.username, a.password, a.role == Role::Service))
+        .collect();
+    start_service_at(sim.base_url(), &accounts, browsers).await
+}
+
+/// The service against the ERP at `url`; accounts are (user, password, is the service account).
+async fn start_service_at(
+    url: &str,
+    accounts: &[(String, String, bool)],
+    browsers: usize,
+) -> (Service, tempfile::TempDir) {
+    let credentials = CredentialStore::new();
+    let mut agents = Vec::new();
+    for (user, password, service) in accounts {
+        let scope = if *service {
+            Scope::Catalogue
+        } else {
+            Scope::Agent(user.clone())
+        };
+        if !service {
+            agents.push(user.clone());
+        }
+        credentials.set(scope, Credentials::new(user, password));
+    }
+    let data = tempfile::tempdir().expect("data dir");
+    let mut erp = ErpConfig::new(url);
+    erp.page_timeout = Duration::from_secs(120);
+    let service = Service::start(
+        ServiceConfig {
+            data: DataDir::new(data.path()),
+            source: SourceConfig::Erp {
+                erp,
+                chromium: ChromiumConfig::default(),
+                browsers,
+            },
+            agents,
+            retry: RetryPolicy::default(),
+            restart: RestartPolicy::default(),
+            order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
+        },
+        credentials,
+    )
+    .await
+    .expect("service");
+    (service, data)
+}
+
+/// Request every `(kind, scope)` at once and wait until all have ended; the wall time and
+/// the records inserted.
+async fn run_all(service: &Service, runs: &[(Kind, Scope)], mode: Mode) -> (Duration, u64) {
+    let mut events = service.subscribe();
+    let t = Instant::now();
+    let mut pending = std::collections::HashSet::new();
+    for (kind, scope) in runs {
+        let ack = service
+            .request_sync(*kind, scope.clone(), mode, Trigger::Manual)
+            .await
+            .expect("request");
+        pending.insert(ack.run_id);
+    }
+    let mut inserted = 0;
+    while !pending.is_empty() {
+        let e = events.recv().await.expect("events");
+        if e.body.is_terminal() && pending.remove(&e.run_id) {
+            match &e.body {
+                EventBody::Completed { counts, .. } => inserted += counts.inserted,
+                other => panic!("{} {} failed: {other:?}", e.kind, e.scope),
+            }
+        }
+    }
+    (t.elapsed(), inserted)
+}
+
+async fn six_kinds() {
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    let (service, _data) = start_service(&sim, 2).await;
+    let agent = Scope::Agent("agent1".into());
+    let runs: Vec<(Kind, Scope)> = Kind::ALL
+        .iter()
+        .map(|k| {
+            (
+                *k,
+                if blackant::service::per_agent(*k) {
+                    agent.clone()
+                } else {
+                    Scope::Catalogue
+                },
+            )
+        })
+        .collect();
+    let (first, records) = run_all(&service, &runs, Mode::Full).await;
+    let (again, _) = run_all(&service, &runs, Mode::Delta).await;
+    println!("   {records} records inserted");
+    println!(
+        "   first sync (Chromium launch, logins, 6 exports, ~200 order detail pages): wall {}",
+        ms(first)
+    );
+    println!(
+        "   again, nothing changed (6 exports, no parsing, no writes):              wall {}",
+        ms(again)
+    );
+    service.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// (VmRSS, VmHWM) of this process in MiB, from /proc.
+fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Re-run this benchmark as a child doing only the order load, so that its RSS is the
+/// service's alone (the simulator runs as `blackant sim` in a third process, Chromium in its own).
+fn order_load_in_child(agents: usize) {
+    let exe = std::env::current_exe().expect("own path");
+    let out = Command::new(exe)
+        .arg("--order-load")
+        .arg(agents.to_string())
+        .output()
+        .expect("run the order load");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        println!(
+            "   the order load failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+}
+
+/// `--order-load N`: start `blackant sim` with enough agents, then N agents' order syncs at once.
+fn order_load(agents: usize) {
+    let blackant = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent()?.parent().map(|d| d.join("blackant")))
+        .filter(|p| p.exists())
+        .expect("target/release/blackant (make bench builds it)");
+    let scale = agents.div_ceil(3).to_string();
+    let mut sim = Command::new(blackant)
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "42",
+            "--scale",
+            &scale,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start blackant sim");
+    let mut url = String::new();
+    let mut accounts = Vec::new();
+    {
+        use std::io::BufRead;
+        let stdout = sim.stdout.take().expect("sim stdout");
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.expect("sim output");
+            if let Some(u) = line.strip_prefix("Archibald simulator at ") {
+                url = u.trim().to_string();
+            } else if line.starts_with("controls:") {
+                break;
+            } else if let [user, role, "password", password] =
+                line.split_whitespace().collect::<Vec<_>>()[..]
+            {
+                accounts.push((user.to_string(), password.to_string(), role == "service"));
+            }
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (service, _data) = start_service_at(&url, &accounts, 2).await;
+        let (idle_rss, _) = rss_mib();
+        let runs: Vec<(Kind, Scope)> = accounts
+            .iter()
+            .filter(|(_, _, service)| !service)
+            .take(agents)
+            .map(|(u, _, _)| (Kind::Orders, Scope::Agent(u.clone())))
+            .collect();
+        let (first, orders) = run_all(&service, &runs, Mode::Full).await;
+        let (_, first_peak) = rss_mib();
+        let (again, _) = run_all(&service, &runs, Mode::Delta).await;
+        let (after, peak) = rss_mib();
+        println!(
+            "   {} agents, first sync ({orders} orders, each one's detail page): wall {}, service RSS peak {:.0} MiB (idle {:.0} MiB)",
+            runs.len(),
+            ms(first),
+            first_peak,
+            idle_rss
+        );
+        println!("   again, nothing changed: wall {}, RSS now {:.0} MiB, peak {:.0} MiB", ms(again), after, peak);
+        service.shutdown().await;
+    });
+    let _ = sim.kill();
+    let _ = sim.wait();
 }
 
 /// Stage split of one run, from its events' timestamps.
@@ -242,32 +516,7 @@ async fn end_to_end(warm_runs: usize) {
     let sim = Simulator::start(SimConfig::default())
         .await
         .expect("simulator");
-    let credentials = CredentialStore::new();
-    for a in sim.accounts() {
-        let scope = match a.role {
-            Role::Service => Scope::Catalogue,
-            Role::Agent => Scope::Agent(a.username.clone()),
-        };
-        credentials.set(scope, Credentials::new(&a.username, &a.password));
-    }
-    let data = tempfile::tempdir().expect("data dir");
-    let service = Service::start(
-        ServiceConfig {
-            data: DataDir::new(data.path()),
-            source: SourceConfig::Erp {
-                erp: ErpConfig::new(sim.base_url()),
-                chromium: ChromiumConfig::default(),
-                browsers: 1,
-            },
-            agents: sim.agents(),
-            retry: RetryPolicy::default(),
-            restart: RestartPolicy::default(),
-            order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
-        },
-        credentials,
-    )
-    .await
-    .expect("service");
+    let (service, _data) = start_service(&sim, 1).await;
 
     let run = async |mode: Mode| -> Stages {
         let mut events = service.subscribe();
