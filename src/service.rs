@@ -10,6 +10,7 @@
 //! ├── DbWriter:products.db    products AND prices: their writes are serialized by construction
 //! ├── DbWriter:orders.db      every agent's orders, DDT, invoices (rows carry user_id)
 //! ├── BrowserPool             Chromium processes, per-agent contexts
+//! ├── ImageFetcher            product images in the background, after each product sync
 //! ├── CustomerSync            SyncActor<ExportSync(customers)>
 //! ├── ProductSync             SyncActor<ExportSync(products)>
 //! ├── PriceSync               SyncActor<ExportSync(prices)>, waits for a running ProductSync
@@ -18,13 +19,14 @@
 //! ├── DdtSync                 SyncActor<ExportSync(ddt)>, follows each agent's order sync
 //! └── InvoiceSync             SyncActor<ExportSync(invoices)>, follows each agent's order sync
 //! ```
-//! Follow-ups (DDT and invoices after an agent's orders) are requested by a task watching the
-//! event bus. This module knows nothing of protobuf or tonic; the actors never see it either.
+//! Follow-ups (DDT and invoices after an agent's orders, image downloads after products) are
+//! requested by a task watching the event bus. This module knows nothing of protobuf or tonic; the actors never see it either.
 
 use crate::erp::ErpConfig;
 use crate::records::Kind;
 use crate::store::ledger::SyncDbLedger;
 use crate::store::{DataDir, schema};
+use crate::syncs::images::{HttpImageSource, ProductImageSink, products_without_image};
 use crate::syncs::{CredentialStore, DbRouter, ErpSource, ExportSource, ExportSync};
 use blackant_actors::browser_pool::{
     BrowserPool, BrowserPoolArguments, ChromiumConfig, ChromiumLauncher,
@@ -32,6 +34,7 @@ use blackant_actors::browser_pool::{
 use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments};
 use blackant_actors::directory::Directory;
 use blackant_actors::events::{EventBus, EventSubscription, Mode, Scope};
+use blackant_actors::image_fetcher::{ImageFetcher, ImageFetcherArguments, ImageFetcherMessage};
 use blackant_actors::root::{
     ChildSpec, RootSupervisor, RootSupervisorArguments, RootSupervisorMessage, SupervisorHandle,
 };
@@ -147,6 +150,8 @@ const FOLLOW_UPS: &[(Kind, &[Kind])] = &[(Kind::Orders, &[Kind::Ddt, Kind::Invoi
 fn spawn_follow_ups(
     events: &EventBus,
     syncs: Vec<(Kind, SyncHandle)>,
+    directory: Directory,
+    data: DataDir,
 ) -> tokio::task::JoinHandle<()> {
     let mut sub = events.subscribe();
     tokio::spawn(async move {
@@ -171,6 +176,9 @@ fn spawn_follow_ups(
             let Some(kind) = Kind::from_name(&event.kind) else {
                 continue;
             };
+            if kind == Kind::Products {
+                enqueue_images(&directory, &data).await;
+            }
             let Some((_, next)) = FOLLOW_UPS.iter().find(|(k, _)| *k == kind) else {
                 continue;
             };
@@ -192,6 +200,32 @@ fn spawn_follow_ups(
             }
         }
     })
+}
+
+/// Name of the ImageFetcher in the Directory and the operators' tree.
+pub const IMAGE_FETCHER: &str = "ImageFetcher";
+
+/// Downloads at once of the ImageFetcher (the ERP's image server is slow, not busy).
+const IMAGE_DOWNLOADS: usize = 4;
+
+/// After a product sync: hand the products that have no image yet to the ImageFetcher, which
+/// downloads them in the background (the sync is already over and never waits for it).
+async fn enqueue_images(directory: &Directory, data: &DataDir) {
+    let Ok(fetcher) = directory.get_ref::<ImageFetcherMessage>(IMAGE_FETCHER) else {
+        return; // no ERP to fetch from (tests with a custom source)
+    };
+    let path = data.products_db();
+    match tokio::task::spawn_blocking(move || products_without_image(&path)).await {
+        Ok(Ok(codes)) if codes.is_empty() => {}
+        Ok(Ok(codes)) => {
+            tracing::info!(images = codes.len(), "product images queued for download");
+            if let Err(e) = fetcher.cast(ImageFetcherMessage::Enqueue(codes)) {
+                tracing::warn!(cause = %e, "cannot queue product images");
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(cause = %e, "cannot list the products without an image"),
+        Err(e) => tracing::warn!(cause = %e, "listing the products without an image"),
+    }
 }
 
 /// Finds (or starts) the DbWriter of a kind's file for a scope.
@@ -310,6 +344,25 @@ impl Service {
                     config.restart,
                     move || (BrowserPool::<ChromiumLauncher>::new(), args.clone()),
                 ));
+                let images =
+                    HttpImageSource::new(&erp.base_url, erp.page_timeout).map_err(|e| {
+                        ServiceError::Unavailable(format!("building the image client: {e}"))
+                    })?;
+                let fetcher = ImageFetcherArguments {
+                    source: Arc::new(images),
+                    sink: Arc::new(ProductImageSink::new(DbHandle::named(
+                        directory.clone(),
+                        db_writer_name("products.db"),
+                    ))),
+                    dir: config.data.images_dir(),
+                    concurrency: IMAGE_DOWNLOADS,
+                    retry: config.retry,
+                };
+                children.push(ChildSpec::for_actor(
+                    IMAGE_FETCHER,
+                    config.restart,
+                    move || (ImageFetcher, fetcher.clone()),
+                ));
                 Arc::new(ErpSource::new(
                     directory.clone(),
                     BROWSER_POOL,
@@ -376,7 +429,12 @@ impl Service {
                 )
             })
             .collect();
-        let follow_ups = spawn_follow_ups(&events, syncs.clone());
+        let follow_ups = spawn_follow_ups(
+            &events,
+            syncs.clone(),
+            directory.clone(),
+            config.data.clone(),
+        );
         Ok(Service {
             follow_ups,
             root,

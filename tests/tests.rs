@@ -6,5 +6,6 @@ mod util;
 
 mod customers;
 mod grpc_api;
+mod images;
 mod kinds;
 mod prices;

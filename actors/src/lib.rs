@@ -29,16 +29,20 @@
 //! - [`root`]: [`RootSupervisor`], [`ChildSpec`], operator messages, [`SupervisorHandle`].
 //! - [`browser_pool`]: [`BrowserPool`] over a [`Launcher`], [`Lease`], the real
 //!   [`ChromiumLauncher`].
+//! - [`image_fetcher`]: [`image_fetcher::ImageFetcher`], background downloads into
+//!   content-addressed files, behind the [`image_fetcher::ImageSource`] and
+//!   [`image_fetcher::ImageSink`] traits.
 //! - [`testing`]: test doubles for other crates ([`testing::MemoryLedger`]).
 //!
+//! [`SyncRegistry`] runs one [`SyncActor`] per scope (the service's OrderSyncRegistry).
 //! Later (the design is ready for them): Priority (pause every sync through
-//! [`SyncMessage::Pause`]), Scheduler, OrderSyncRegistry (one [`SyncActor`] per agent,
-//! supervised with [`RestartTracker`]).
+//! [`SyncMessage::Pause`]) and the Scheduler.
 
 pub mod browser_pool;
 pub mod db_writer;
 pub mod directory;
 pub mod events;
+pub mod image_fetcher;
 pub mod root;
 pub mod supervision;
 pub mod sync;
@@ -62,5 +66,5 @@ pub use supervision::{RestartDecision, RestartPolicy, RestartTracker};
 pub use sync::{
     FinishCounts, LedgerError, OpenRun, PageCounts, Prepared, RequestAck, RetryPolicy, RunLedger,
     RunOutcome, RunSpec, RunState, SyncActor, SyncArguments, SyncError, SyncHandle, SyncKind,
-    SyncMessage, SyncStatus, Trigger,
+    SyncMessage, SyncRegistry, SyncRegistryArguments, SyncStatus, Trigger,
 };

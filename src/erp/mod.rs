@@ -45,6 +45,20 @@ impl ErpConfig {
     }
 }
 
+/// One URL path segment for an ERP key (`ORD/2026/00123` → `ORD%2F2026%2F00123`, a product
+/// code with spaces or slashes alike): everything but unreserved ASCII is percent-encoded.
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// What can go wrong talking to Archibald. `is_transient` tells a retry from a dead end.
 #[derive(Debug, thiserror::Error)]
 pub enum ErpError {
@@ -107,5 +121,16 @@ impl ErpError {
     ) -> impl FnOnce(chromiumoxide::error::CdpError) -> Self {
         let doing = doing.into();
         move |source| ErpError::Browser { doing, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_segment;
+
+    #[test]
+    fn keys_are_one_path_segment() {
+        assert_eq!(path_segment("ORD/2026/00123"), "ORD%2F2026%2F00123");
+        assert_eq!(path_segment("KX 1234.001&à"), "KX%201234.001%26%C3%A0");
     }
 }

@@ -3,7 +3,7 @@
 //! cell texts with their column titles. Turning cells into values is `records::order_lines`'
 //! job, not this module's.
 
-use super::{ErpError, ErpTab};
+use super::{ErpError, ErpTab, path_segment};
 use serde::Deserialize;
 
 /// The lines table of one detail page, as shown.
@@ -35,24 +35,11 @@ const READ_LINES_JS: &str = r#"(() => {
   return null;
 })()"#;
 
-/// `ORD/2026/00123` → `ORD%2F2026%2F00123` (the path segment of the detail page).
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 impl ErpTab<'_> {
     /// The lines of order `number`, or `None` when the ERP says the order does not exist (any
     /// more: it may have been removed since the export was made).
     pub async fn order_lines(&self, number: &str) -> Result<Option<LinesTable>, ErpError> {
-        let path = format!("/ordini/{}", encode_segment(number));
+        let path = format!("/ordini/{}", path_segment(number));
         match self.visit(&path).await {
             Ok(_) => {}
             Err(ErpError::Http { status: 404, .. }) => return Ok(None),
@@ -74,16 +61,5 @@ impl ErpTab<'_> {
             url: self.config.url(&path),
             what: "no lines table (a table titled \"Codice articolo\" ... \"Quantità\")".into(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::encode_segment;
-
-    #[test]
-    fn order_numbers_are_one_path_segment() {
-        assert_eq!(encode_segment("ORD/2026/00123"), "ORD%2F2026%2F00123");
-        assert_eq!(encode_segment("A B&C"), "A%20B%26C");
     }
 }

@@ -8,6 +8,7 @@
 //! pause anything (the actors do), and never holds credentials longer than a call.
 
 mod export_sync;
+pub mod images;
 mod source;
 
 pub use export_sync::{ExportPlan, ExportSync};
