@@ -4,6 +4,7 @@
 
 mod util;
 
+mod cli;
 mod customers;
 mod grpc_api;
 mod images;
