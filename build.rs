@@ -5,7 +5,10 @@
 use prost::Message;
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["proto/blackant/v1/sync.proto"];
+const PROTOS: &[&str] = &[
+    "proto/blackant/v1/sync.proto",
+    "proto/blackant/v1/admin.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");

@@ -186,5 +186,178 @@ async fn health_and_reflection_work_out_of_the_box() {
         names.contains(&"grpc.health.v1.Health".to_string()),
         "{names:?}"
     );
+    assert!(
+        names.contains(&"blackant.v1.AdminService".to_string()),
+        "{names:?}"
+    );
+    h.shutdown().await;
+}
+
+fn with_token<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
+    use blackant::grpc::{AuthConfig, Role, TokenEntry};
+    let auth = AuthConfig::new(&[
+        TokenEntry {
+            token: "op-secret".into(),
+            role: Role::Operator,
+            agent: None,
+        },
+        TokenEntry {
+            token: "a1-secret".into(),
+            role: Role::Agent,
+            agent: Some("agent1".into()),
+        },
+    ])
+    .unwrap();
+    let h = Harness::start_with(Options {
+        auth,
+        ..Options::default()
+    })
+    .await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", h.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut admin = pb::admin_service_client::AdminServiceClient::new(channel.clone());
+    let mut sync = pb::sync_service_client::SyncServiceClient::new(channel);
+
+    let e = admin
+        .list_actors(with_token("a1-secret", pb::ListActorsRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{}", e.message());
+    let e = admin
+        .list_actors(pb::ListActorsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{}", e.message());
+
+    let actors = admin
+        .list_actors(with_token("op-secret", pb::ListActorsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .actors;
+    let names: Vec<&str> = actors.iter().map(|a| a.name.as_str()).collect();
+    for want in [
+        "CustomerSync",
+        "ProductSync",
+        "PriceSync",
+        "OrderSyncRegistry",
+        "DdtSync",
+        "InvoiceSync",
+        "BrowserPool",
+        "ImageFetcher",
+        "DbWriter:sync.db",
+    ] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    assert!(
+        actors
+            .iter()
+            .all(|a| a.state == pb::actor::State::Running as i32 && a.restarts == 0),
+        "{actors:?}"
+    );
+    let before = actors
+        .iter()
+        .find(|a| a.name == "CustomerSync")
+        .unwrap()
+        .actor_id
+        .clone();
+
+    let restarted = admin
+        .restart_actor(with_token(
+            "op-secret",
+            pb::ActorRequest {
+                name: "CustomerSync".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .actor
+        .unwrap();
+    assert_eq!(
+        (restarted.state, restarted.restarts),
+        (pb::actor::State::Running as i32, 1)
+    );
+    assert_ne!(restarted.actor_id, before, "a new incarnation");
+
+    let stopped = admin
+        .stop_actor(with_token(
+            "op-secret",
+            pb::ActorRequest {
+                name: "CustomerSync".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .actor
+        .unwrap();
+    assert_eq!(stopped.state, pb::actor::State::Stopped as i32);
+    let req = pb::RequestSyncRequest {
+        kind: SyncKind::Customers as i32,
+        user: "agent1".into(),
+        wait: true,
+        ..Default::default()
+    };
+    let e = sync
+        .request_sync(with_token("a1-secret", req.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::Unavailable,
+        "a stopped sync: {}",
+        e.message()
+    );
+
+    admin
+        .start_actor(with_token(
+            "op-secret",
+            pb::ActorRequest {
+                name: "CustomerSync".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let done = sync
+        .request_sync(with_token("a1-secret", req))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        done.result.is_some_and(|r| r.ok),
+        "the started actor syncs again"
+    );
+
+    let e = admin
+        .restart_actor(with_token(
+            "op-secret",
+            pb::ActorRequest {
+                name: "NoSuchSync".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(e.message().contains("NoSuchSync"), "{}", e.message());
+    let e = admin
+        .stop_actor(with_token(
+            "op-secret",
+            pb::ActorRequest { name: " ".into() },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
     h.shutdown().await;
 }

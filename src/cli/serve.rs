@@ -40,7 +40,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1)]
     sim_scale: u32,
     /// A sync to run at start and show with a progress bar: `KIND[:AGENT]`, e.g.
-    /// `customers:agent1` (repeatable). With --sim and none given: customers of the first agent.
+    /// `customers:agent1` (repeatable). With --sim and none given: the first agent's customers
+    /// and orders, and the catalogue's products and prices.
     #[arg(long = "first-sync", value_name = "KIND[:AGENT]")]
     first_sync: Vec<String>,
     /// Run no sync at start.
@@ -177,7 +178,16 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             && args.sim
             && let Some(agent) = config.agents.first()
         {
-            first.push((Kind::Customers, agent.clone()));
+            // Every kind once: the first agent's customers and orders (its DDT and invoices
+            // follow the orders), and the catalogue (prices wait for products).
+            for kind in [Kind::Customers, Kind::Orders, Kind::Products, Kind::Prices] {
+                let user = if per_agent(kind) {
+                    agent.clone()
+                } else {
+                    String::new()
+                };
+                first.push((kind, user));
+            }
         }
     }
     let first_syncs = first_syncs(&service, first);

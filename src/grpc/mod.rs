@@ -1,10 +1,12 @@
-//! The gRPC surface (DESIGN.md, "gRPC surface"): `blackant.v1.SyncService`, standard health
+//! The gRPC surface (DESIGN.md, "gRPC surface"): `blackant.v1.SyncService`,
+//! `blackant.v1.AdminService` (operators: the actor tree, restart / stop / start), standard health
 //! (`grpc.health.v1`) and reflection, so `grpcurl` works out of the box.
 //!
 //! Layers, as in STYLE.md: `pb` is generated code only; `convert` maps proto ↔ domain types;
 //! `auth` turns bearer tokens into principals; each service file is a thin adapter over
 //! `crate::service::Service`. The actors never see a tonic type.
 
+mod admin_service;
 mod auth;
 mod convert;
 pub mod pb;
@@ -45,12 +47,19 @@ pub async fn serve(
     health
         .set_serving::<pb::sync_service_server::SyncServiceServer<sync_service::SyncApi>>()
         .await;
+    health
+        .set_serving::<pb::admin_service_server::AdminServiceServer<admin_service::AdminApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let interceptor = move |req| auth.intercept(req);
     let streams_end = CancellationToken::new();
+    let admin = pb::admin_service_server::AdminServiceServer::with_interceptor(
+        admin_service::AdminApi::new(service.clone()),
+        interceptor.clone(),
+    );
     let sync = pb::sync_service_server::SyncServiceServer::with_interceptor(
         sync_service::SyncApi::new(service, streams_end.clone()),
         interceptor,
@@ -63,6 +72,7 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(sync)
+        .add_service(admin)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -1,0 +1,162 @@
+//! `blackant.v1.AdminService`: a thin adapter for operators over the root supervisor — list
+//! the actor tree with restart counts, restart / stop / start an actor by name. Only the
+//! operator role passes; the supervision logic itself lives in `blackant_actors::root`.
+
+use super::auth::principal;
+use super::convert::timestamp;
+use super::pb;
+use crate::service::Service;
+use blackant_actors::root::{ActorNode, ChildInfo, ChildState, SupervisorError};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct AdminApi {
+    service: Arc<Service>,
+}
+
+impl AdminApi {
+    pub fn new(service: Arc<Service>) -> Self {
+        Self { service }
+    }
+
+    async fn actor(&self, name: &str) -> Result<pb::Actor, Status> {
+        let tree = self
+            .service
+            .supervisor()
+            .list_tree()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        tree.iter()
+            .find(|c| c.name == name)
+            .map(actor_to_proto)
+            .ok_or_else(|| Status::not_found(format!("no actor named {name:?}")))
+    }
+}
+
+fn operator<T>(req: &Request<T>) -> Result<(), Status> {
+    if principal(req)?.is_operator() {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(
+            "admin RPCs need a token with the operator role",
+        ))
+    }
+}
+
+fn name_of(req: &pb::ActorRequest) -> Result<String, Status> {
+    let name = req.name.trim();
+    if name.is_empty() {
+        return Err(Status::invalid_argument(
+            "say which actor: `name` is empty (ListActors shows the names)",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn node_to_proto(n: &ActorNode) -> pb::ActorNode {
+    pb::ActorNode {
+        name: n.name.clone(),
+        id: n.id.clone(),
+        children: n.children.iter().map(node_to_proto).collect(),
+    }
+}
+
+fn actor_to_proto(c: &ChildInfo) -> pb::Actor {
+    use pb::actor::State;
+    let state = match c.state {
+        ChildState::Running => State::Running,
+        ChildState::Restarting => State::Restarting,
+        ChildState::Stopping => State::Stopping,
+        ChildState::Stopped => State::Stopped,
+        ChildState::Escalated => State::Escalated,
+    };
+    pb::Actor {
+        name: c.name.clone(),
+        state: state as i32,
+        restarts: c.restarts,
+        last_failure: c.last_failure.clone().unwrap_or_default(),
+        started_at: c.started_at.map(timestamp),
+        actor_id: c.actor_id.clone().unwrap_or_default(),
+        children: c.children.iter().map(node_to_proto).collect(),
+    }
+}
+
+fn operation_status(e: SupervisorError) -> Status {
+    match e {
+        SupervisorError::UnknownChild { .. } => Status::not_found(e.to_string()),
+        SupervisorError::StartFailed { .. } => Status::unavailable(e.to_string()),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::admin_service_server::AdminService for AdminApi {
+    async fn list_actors(
+        &self,
+        request: Request<pb::ListActorsRequest>,
+    ) -> Result<Response<pb::ListActorsResponse>, Status> {
+        operator(&request)?;
+        let tree = self
+            .service
+            .supervisor()
+            .list_tree()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::ListActorsResponse {
+            actors: tree.iter().map(actor_to_proto).collect(),
+        }))
+    }
+
+    async fn restart_actor(
+        &self,
+        request: Request<pb::ActorRequest>,
+    ) -> Result<Response<pb::ActorResponse>, Status> {
+        operator(&request)?;
+        let name = name_of(request.get_ref())?;
+        tracing::info!(actor = %name, "operator restart");
+        self.service
+            .supervisor()
+            .restart(&name)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?
+            .map_err(operation_status)?;
+        Ok(Response::new(pb::ActorResponse {
+            actor: Some(self.actor(&name).await?),
+        }))
+    }
+
+    async fn stop_actor(
+        &self,
+        request: Request<pb::ActorRequest>,
+    ) -> Result<Response<pb::ActorResponse>, Status> {
+        operator(&request)?;
+        let name = name_of(request.get_ref())?;
+        tracing::info!(actor = %name, "operator stop");
+        self.service
+            .supervisor()
+            .stop(&name)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?
+            .map_err(operation_status)?;
+        Ok(Response::new(pb::ActorResponse {
+            actor: Some(self.actor(&name).await?),
+        }))
+    }
+
+    async fn start_actor(
+        &self,
+        request: Request<pb::ActorRequest>,
+    ) -> Result<Response<pb::ActorResponse>, Status> {
+        operator(&request)?;
+        let name = name_of(request.get_ref())?;
+        tracing::info!(actor = %name, "operator start");
+        self.service
+            .supervisor()
+            .start(&name)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?
+            .map_err(operation_status)?;
+        Ok(Response::new(pb::ActorResponse {
+            actor: Some(self.actor(&name).await?),
+        }))
+    }
+}
