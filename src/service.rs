@@ -5,6 +5,7 @@
 //! Tree (names are the Directory keys operators see):
 //! ```text
 //! RootSupervisor
+//! ├── Priority                pauses / resumes every sync, serializes priority operations
 //! ├── DbWriter:sync.db        run history, freshness
 //! ├── DbWriter:customers-{u}  added the first time agent u syncs customers
 //! ├── DbWriter:products.db    products AND prices: their writes are serialized by construction
@@ -35,6 +36,9 @@ use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments};
 use blackant_actors::directory::Directory;
 use blackant_actors::events::{EventBus, EventSubscription, Mode, Scope};
 use blackant_actors::image_fetcher::{ImageFetcher, ImageFetcherArguments, ImageFetcherMessage};
+use blackant_actors::priority::{
+    PauseMetrics, PauseReport, Priority, PriorityArguments, PriorityMessage, PrioritySync,
+};
 use blackant_actors::root::{
     ChildSpec, RootSupervisor, RootSupervisorArguments, RootSupervisorMessage, SupervisorHandle,
 };
@@ -201,6 +205,13 @@ fn spawn_follow_ups(
         }
     })
 }
+
+/// Name of the Priority actor in the Directory and the operators' tree.
+pub const PRIORITY: &str = "Priority";
+
+/// How long Priority waits for one sync to acknowledge a pause (it answers at its next page
+/// boundary: a page takes milliseconds, so this only catches a sync that is stuck).
+pub const PAUSE_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Name of the ImageFetcher in the Directory and the operators' tree.
 pub const IMAGE_FETCHER: &str = "ImageFetcher";
@@ -429,6 +440,35 @@ impl Service {
                 )
             })
             .collect();
+        // Priority pauses every sync; it restarts one that does not acknowledge, so it is
+        // added once the supervisor it asks runs.
+        let priority = PriorityArguments {
+            syncs: syncs
+                .iter()
+                .map(|(k, h)| PrioritySync {
+                    name: actor_name(*k).to_string(),
+                    handle: h.clone(),
+                })
+                .collect(),
+            ack_timeout: PAUSE_ACK_TIMEOUT,
+            supervisor: Some(supervisor.clone()),
+        };
+        let spec = ChildSpec::for_actor(PRIORITY, config.restart, move || {
+            (Priority, priority.clone())
+        });
+        match supervisor.add_child(spec).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(ServiceError::Unavailable(format!(
+                    "starting {PRIORITY}: {e}"
+                )));
+            }
+            Err(e) => {
+                return Err(ServiceError::Unavailable(format!(
+                    "starting {PRIORITY}: {e}"
+                )));
+            }
+        }
         let follow_ups = spawn_follow_ups(
             &events,
             syncs.clone(),
@@ -538,6 +578,35 @@ impl Service {
             out.push((*kind, handle.status().await.map_err(|e| e.to_string())));
         }
         out
+    }
+
+    /// Pause every sync at its next page boundary (through the Priority actor); they stay
+    /// paused until [`Service::resume_syncs`]. Pauses are serialized.
+    pub async fn pause_syncs(&self) -> Result<PauseReport, ServiceError> {
+        let priority = self.priority()?;
+        // A queued pause waits for the one before to be resumed: no deadline but the caller's.
+        ractor::call!(priority, PriorityMessage::Pause)
+            .map_err(|e| ServiceError::Unavailable(format!("{PRIORITY}: {e}")))
+    }
+
+    /// End the current pause.
+    pub fn resume_syncs(&self) -> Result<(), ServiceError> {
+        self.priority()?
+            .cast(PriorityMessage::Resume)
+            .map_err(|e| ServiceError::Unavailable(format!("{PRIORITY}: {e}")))
+    }
+
+    /// Pause metrics since start.
+    pub async fn pause_metrics(&self) -> Result<PauseMetrics, ServiceError> {
+        let priority = self.priority()?;
+        ractor::call_t!(priority, PriorityMessage::Metrics, 5_000)
+            .map_err(|e| ServiceError::Unavailable(format!("{PRIORITY}: {e}")))
+    }
+
+    fn priority(&self) -> Result<ractor::ActorRef<PriorityMessage>, ServiceError> {
+        self.directory
+            .get_ref::<PriorityMessage>(PRIORITY)
+            .map_err(|e| ServiceError::Unavailable(format!("{PRIORITY}: {e}")))
     }
 
     /// The kinds this build syncs.

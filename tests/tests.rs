@@ -10,3 +10,4 @@ mod grpc_api;
 mod images;
 mod kinds;
 mod prices;
+mod priority;

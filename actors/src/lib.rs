@@ -35,14 +35,15 @@
 //! - [`testing`]: test doubles for other crates ([`testing::MemoryLedger`]).
 //!
 //! [`SyncRegistry`] runs one [`SyncActor`] per scope (the service's OrderSyncRegistry).
-//! Later (the design is ready for them): Priority (pause every sync through
-//! [`SyncMessage::Pause`]) and the Scheduler.
+//! [`priority::Priority`] pauses every sync at its next page boundary and resumes them,
+//! serializing priority operations. Later: the Scheduler.
 
 pub mod browser_pool;
 pub mod db_writer;
 pub mod directory;
 pub mod events;
 pub mod image_fetcher;
+pub mod priority;
 pub mod root;
 pub mod supervision;
 pub mod sync;

@@ -1,9 +1,10 @@
-//! `blackant.v1.AdminService`: a thin adapter for operators over the root supervisor — list
-//! the actor tree with restart counts, restart / stop / start an actor by name. Only the
-//! operator role passes; the supervision logic itself lives in `blackant_actors::root`.
+//! `blackant.v1.AdminService` and `blackant.v1.PriorityService`: thin adapters for operators
+//! over the root supervisor (list the actor tree with restart counts, restart / stop / start
+//! an actor by name) and the Priority actor (pause / resume every sync, pause metrics). Only
+//! the operator role passes; the logic lives in `blackant_actors::{root, priority}`.
 
 use super::auth::principal;
-use super::convert::timestamp;
+use super::convert::{duration, timestamp};
 use super::pb;
 use crate::service::Service;
 use blackant_actors::root::{ActorNode, ChildInfo, ChildState, SupervisorError};
@@ -157,6 +158,71 @@ impl pb::admin_service_server::AdminService for AdminApi {
             .map_err(operation_status)?;
         Ok(Response::new(pb::ActorResponse {
             actor: Some(self.actor(&name).await?),
+        }))
+    }
+}
+
+/// `blackant.v1.PriorityService`: pause / resume every sync, pause metrics (operator role).
+pub struct PriorityApi {
+    service: Arc<Service>,
+}
+
+impl PriorityApi {
+    pub fn new(service: Arc<Service>) -> Self {
+        Self { service }
+    }
+}
+
+fn unavailable(e: crate::service::ServiceError) -> Status {
+    Status::unavailable(e.to_string())
+}
+
+#[tonic::async_trait]
+impl pb::priority_service_server::PriorityService for PriorityApi {
+    async fn pause_syncs(
+        &self,
+        request: Request<pb::PauseSyncsRequest>,
+    ) -> Result<Response<pb::PauseSyncsResponse>, Status> {
+        operator(&request)?;
+        let r = self.service.pause_syncs().await.map_err(unavailable)?;
+        Ok(Response::new(pb::PauseSyncsResponse {
+            waited: Some(duration(r.waited)),
+            acked: r
+                .acked
+                .iter()
+                .map(|a| pb::SyncAck {
+                    name: a.name.clone(),
+                    waited: Some(duration(a.waited)),
+                    paused_runs: a.paused.iter().map(|p| p.run_id.0.max(0) as u64).collect(),
+                })
+                .collect(),
+            timed_out: r.timed_out,
+            slowest: r.slowest.unwrap_or_default(),
+        }))
+    }
+
+    async fn resume_syncs(
+        &self,
+        request: Request<pb::ResumeSyncsRequest>,
+    ) -> Result<Response<pb::ResumeSyncsResponse>, Status> {
+        operator(&request)?;
+        self.service.resume_syncs().map_err(unavailable)?;
+        Ok(Response::new(pb::ResumeSyncsResponse {}))
+    }
+
+    async fn get_pause_metrics(
+        &self,
+        request: Request<pb::GetPauseMetricsRequest>,
+    ) -> Result<Response<pb::PauseMetrics>, Status> {
+        operator(&request)?;
+        let m = self.service.pause_metrics().await.map_err(unavailable)?;
+        Ok(Response::new(pb::PauseMetrics {
+            pauses: m.pauses,
+            wait_p50: Some(duration(m.wait_p50)),
+            wait_p95: Some(duration(m.wait_p95)),
+            wait_max: Some(duration(m.wait_max)),
+            slowest: m.slowest.unwrap_or_default(),
+            timeouts: m.timeouts.into_iter().collect(),
         }))
     }
 }

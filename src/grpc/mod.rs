@@ -60,6 +60,10 @@ pub async fn serve(
         admin_service::AdminApi::new(service.clone()),
         interceptor.clone(),
     );
+    let priority = pb::priority_service_server::PriorityServiceServer::with_interceptor(
+        admin_service::PriorityApi::new(service.clone()),
+        interceptor.clone(),
+    );
     let sync = pb::sync_service_server::SyncServiceServer::with_interceptor(
         sync_service::SyncApi::new(service, streams_end.clone()),
         interceptor,
@@ -73,6 +77,7 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(sync)
         .add_service(admin)
+        .add_service(priority)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

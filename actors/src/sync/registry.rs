@@ -326,13 +326,13 @@ impl<K: SyncKind> Actor for SyncRegistry<K> {
                 state.paused = true;
                 let children = Self::running(state);
                 tokio::spawn(async move {
+                    // All at once: the pause waits for the slowest agent's page, not their sum.
+                    let asks = children.iter().map(|child| async move {
+                        ractor::call_t!(child, |reply| SyncMessage::Pause { reply }, 5_000)
+                    });
                     let mut ack = PauseAck { paused: Vec::new() };
-                    for child in children {
-                        if let Ok(a) =
-                            ractor::call_t!(child, |reply| SyncMessage::Pause { reply }, 5_000)
-                        {
-                            ack.paused.extend(a.paused);
-                        }
+                    for a in futures::future::join_all(asks).await.into_iter().flatten() {
+                        ack.paused.extend(a.paused);
                     }
                     let _ = reply.send(ack);
                 });
@@ -354,13 +354,12 @@ impl<K: SyncKind> Actor for SyncRegistry<K> {
                     .map(|(scope, c)| down_status(scope, c))
                     .collect();
                 tokio::spawn(async move {
+                    let asks = children.iter().map(|child| async move {
+                        ractor::call_t!(child, |reply| SyncMessage::Status { reply }, 5_000)
+                    });
                     let mut scopes = down;
-                    for child in children {
-                        if let Ok(s) =
-                            ractor::call_t!(child, |reply| SyncMessage::Status { reply }, 5_000)
-                        {
-                            scopes.extend(s.scopes);
-                        }
+                    for s in futures::future::join_all(asks).await.into_iter().flatten() {
+                        scopes.extend(s.scopes);
                     }
                     scopes.sort_by(|a, b| a.scope.cmp(&b.scope));
                     let _ = reply.send(SyncStatus {
