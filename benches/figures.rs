@@ -277,6 +277,8 @@ fn main() {
     rt.block_on(end_to_end(if quick { 2 } else { 5 }));
     println!("\n== 4. all six kinds for agent1 at once, 2 browsers (order lines included)");
     rt.block_on(six_kinds());
+    println!("\n== 4b. pause latency with all six syncs running (Priority: pause, then resume)");
+    rt.block_on(pause_latency(if quick { 10 } else { 60 }));
     drop(rt);
     println!("\n== 5. 20 agents' order syncs at once, 2 browsers, simulator in its own process");
     order_load_in_child(if quick { 6 } else { 20 });
@@ -393,6 +395,61 @@ async fn six_kinds() {
         "   again, nothing changed (6 exports, no parsing, no writes):              wall {}",
         ms(again)
     );
+    service.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Pause and resume `n` times while all six kinds run full syncs (restarted as they end).
+async fn pause_latency(n: usize) {
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    let (service, _data) = start_service(&sim, 2).await;
+    let agent = Scope::Agent("agent1".into());
+    let kinds: Vec<(Kind, Scope)> = Kind::ALL
+        .iter()
+        .map(|k| {
+            (
+                *k,
+                if blackant::service::per_agent(*k) {
+                    agent.clone()
+                } else {
+                    Scope::Catalogue
+                },
+            )
+        })
+        .collect();
+    let mut waits = Vec::with_capacity(n);
+    let mut slowest: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut working = Vec::with_capacity(n);
+    for _ in 0..n {
+        // Keep every kind busy: a request joins a running run or starts a new full one.
+        for (kind, scope) in &kinds {
+            service
+                .request_sync(*kind, scope.clone(), Mode::Full, Trigger::Manual)
+                .await
+                .expect("request");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let report = service.pause_syncs().await.expect("pause");
+        waits.push(report.waited);
+        working.push(report.acked.iter().map(|a| a.paused.len()).sum::<usize>());
+        if let Some(s) = report.slowest {
+            *slowest.entry(s).or_default() += 1;
+        }
+        service.resume_syncs().expect("resume");
+    }
+    waits.sort();
+    let pct = |p: f64| waits[((p * waits.len() as f64).ceil() as usize).clamp(1, waits.len()) - 1];
+    working.sort();
+    println!(
+        "   {n} pauses, {} runs working at the median pause: p50 {}  p99 {}  max {}",
+        working[working.len() / 2],
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        ms(*waits.last().expect("pauses"))
+    );
+    println!("   the sync each pause waited for last: {slowest:?}");
     service.shutdown().await;
     sim.shutdown().await;
 }
