@@ -365,25 +365,27 @@ async fn run_all(service: &Service, runs: &[(Kind, Scope)], mode: Mode) -> (Dura
     (t.elapsed(), inserted)
 }
 
+/// Every kind once: per-agent kinds for `agent`, catalogue kinds for the catalogue.
+fn every_kind_of(agent: &str) -> Vec<(Kind, Scope)> {
+    Kind::ALL
+        .iter()
+        .map(|k| {
+            let scope = if blackant::service::per_agent(*k) {
+                Scope::Agent(agent.into())
+            } else {
+                Scope::Catalogue
+            };
+            (*k, scope)
+        })
+        .collect()
+}
+
 async fn six_kinds() {
     let sim = Simulator::start(SimConfig::default())
         .await
         .expect("simulator");
     let (service, _data) = start_service(&sim, 2).await;
-    let agent = Scope::Agent("agent1".into());
-    let runs: Vec<(Kind, Scope)> = Kind::ALL
-        .iter()
-        .map(|k| {
-            (
-                *k,
-                if blackant::service::per_agent(*k) {
-                    agent.clone()
-                } else {
-                    Scope::Catalogue
-                },
-            )
-        })
-        .collect();
+    let runs = every_kind_of("agent1");
     let (first, records) = run_all(&service, &runs, Mode::Full).await;
     let (again, _) = run_all(&service, &runs, Mode::Delta).await;
     println!("   {records} records inserted");
@@ -405,20 +407,7 @@ async fn pause_latency(n: usize) {
         .await
         .expect("simulator");
     let (service, _data) = start_service(&sim, 2).await;
-    let agent = Scope::Agent("agent1".into());
-    let kinds: Vec<(Kind, Scope)> = Kind::ALL
-        .iter()
-        .map(|k| {
-            (
-                *k,
-                if blackant::service::per_agent(*k) {
-                    agent.clone()
-                } else {
-                    Scope::Catalogue
-                },
-            )
-        })
-        .collect();
+    let kinds = every_kind_of("agent1");
     let mut waits = Vec::with_capacity(n);
     let mut slowest: std::collections::BTreeMap<String, usize> = Default::default();
     let mut working = Vec::with_capacity(n);
