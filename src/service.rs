@@ -23,7 +23,7 @@
 //! Follow-ups (DDT and invoices after an agent's orders, image downloads after products) are
 //! requested by a task watching the event bus. This module knows nothing of protobuf or tonic; the actors never see it either.
 
-use crate::erp::ErpConfig;
+use crate::erp::{Credentials, ErpConfig};
 use crate::records::Kind;
 use crate::store::ledger::SyncDbLedger;
 use crate::store::{DataDir, schema};
@@ -205,6 +205,34 @@ fn spawn_follow_ups(
         }
     })
 }
+
+/// What a freshness-gated request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// The data is younger than the threshold: nothing was run.
+    Fresh { age: Duration },
+    /// A run was requested (or joined); `age` of the data before it (None: never synced).
+    Requested {
+        ack: RequestAck,
+        age: Option<Duration>,
+    },
+}
+
+/// A kind's default freshness threshold: its schedule interval (DESIGN.md: orders 10 min,
+/// customers, prices, invoices 30 min, DDT 45 min, products 90 min). `EnsureFresh` and
+/// reconnects use it.
+pub fn default_max_age(kind: Kind) -> Duration {
+    let minutes = match kind {
+        Kind::Orders => 10,
+        Kind::Customers | Kind::Prices | Kind::Invoices => 30,
+        Kind::Ddt => 45,
+        Kind::Products => 90,
+    };
+    Duration::from_secs(minutes * 60)
+}
+
+/// A login syncs the agent's customers and orders when they are older than this (DESIGN.md).
+pub const LOGIN_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
 
 /// Name of the Priority actor in the Directory and the operators' tree.
 pub const PRIORITY: &str = "Priority";
@@ -578,6 +606,66 @@ impl Service {
             out.push((*kind, handle.status().await.map_err(|e| e.to_string())));
         }
         out
+    }
+
+    /// How old `kind`'s data for `scope` is: since its last successful run (`None`: never).
+    pub async fn data_age(
+        &self,
+        kind: Kind,
+        scope: &Scope,
+    ) -> Result<Option<Duration>, ServiceError> {
+        let path = self.data.sync_db();
+        let (name, key) = (kind.name(), crate::syncs::scope_key(scope).to_string());
+        let last = tokio::task::spawn_blocking(move || -> Result<Option<String>, String> {
+            if !path.exists() {
+                return Ok(None);
+            }
+            let conn = blackant_actors::db_writer::open_reader(&path).map_err(|e| e.to_string())?;
+            crate::store::ledger::last_success(&conn, name, &key).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("reading freshness: {e}")))?
+        .map_err(|e| ServiceError::Unavailable(format!("reading freshness: {e}")))?;
+        Ok(last
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| {
+                let age = chrono::Utc::now().signed_duration_since(t);
+                age.to_std().unwrap_or_default()
+            }))
+    }
+
+    /// Sync `kind` for `scope` only if its data is older than `max_age` (or was never synced).
+    pub async fn request_if_older(
+        &self,
+        kind: Kind,
+        scope: Scope,
+        max_age: Duration,
+        trigger: Trigger,
+    ) -> Result<Freshness, ServiceError> {
+        let age = self.data_age(kind, &scope).await?;
+        if let Some(age) = age.filter(|a| *a < max_age) {
+            return Ok(Freshness::Fresh { age });
+        }
+        let ack = self.request_sync(kind, scope, Mode::Delta, trigger).await?;
+        Ok(Freshness::Requested { ack, age })
+    }
+
+    /// An agent opened a PWA session: keep their ERP credentials (memory only) and make them a
+    /// known agent.
+    pub fn open_session(&self, user: &str, credentials: Credentials) -> Result<(), ServiceError> {
+        crate::store::paths::validate_user(user)
+            .map_err(|e| ServiceError::Refused(e.to_string()))?;
+        self.credentials
+            .set(Scope::Agent(user.to_string()), credentials);
+        if let Ok(mut agents) = self.agents.write() {
+            agents.insert(user.to_string());
+        }
+        Ok(())
+    }
+
+    /// An agent closed their session: forget their credentials. True if there were some.
+    pub fn close_session(&self, user: &str) -> bool {
+        self.credentials.remove(&Scope::Agent(user.to_string()))
     }
 
     /// Pause every sync at its next page boundary (through the Priority actor); they stay

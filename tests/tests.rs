@@ -11,3 +11,4 @@ mod images;
 mod kinds;
 mod prices;
 mod priority;
+mod sessions;

@@ -7,11 +7,11 @@ use super::auth::{Principal, principal};
 use super::convert::{self, kind_filter, kind_from_proto, mode_from_proto};
 use super::pb;
 use crate::records::Kind;
-use crate::service::{Service, ServiceError, per_agent};
+use crate::service::{Freshness, LOGIN_MAX_AGE, Service, ServiceError, default_max_age, per_agent};
 use crate::store::ledger;
 use blackant_actors::db_writer::open_reader;
-use blackant_actors::events::{Scope, SyncEvent};
-use blackant_actors::sync::Trigger;
+use blackant_actors::events::{EventSubscription, Scope, SyncEvent};
+use blackant_actors::sync::{RequestAck, Trigger};
 use futures::Stream;
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -83,32 +83,91 @@ impl pb::sync_service_server::SyncService for SyncApi {
             tracing::info!(kind = %kind, scope = %scope, reason = %req.reason, "sync requested");
         }
         // Subscribe before asking, so the run's end cannot slip past us.
-        let mut events = req.wait.then(|| self.service.subscribe());
+        let events = req.wait.then(|| self.service.subscribe());
         let ack = self
             .service
             .request_sync(kind, scope, mode, Trigger::Manual)
             .await
             .map_err(status_of)?;
-        let outcome = if ack.joined {
-            pb::request_sync_response::Outcome::Joined
-        } else {
-            pb::request_sync_response::Outcome::Started
+        Ok(Response::new(answer(ack, None, events).await?))
+    }
+
+    async fn ensure_fresh(
+        &self,
+        request: Request<pb::EnsureFreshRequest>,
+    ) -> Result<Response<pb::RequestSyncResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let kind = kind_from_proto(req.kind)?;
+        let scope = self
+            .service
+            .scope_for(kind, req.user.trim())
+            .map_err(status_of)?;
+        authorize(&who, kind, &scope)?;
+        let max_age = match req.max_age {
+            None => default_max_age(kind),
+            Some(d) => std::time::Duration::try_from(d)
+                .map_err(|_| Status::invalid_argument("max_age must be a non-negative duration"))?,
         };
-        let result = match events.as_mut() {
-            Some(events) => {
-                let end = events.wait_for_run(ack.run_id).await.map_err(|e| {
-                    Status::unavailable(format!("waiting for run {}: {e}", ack.run_id))
-                })?;
-                convert::run_result(&end.body)
-            }
-            None => None,
-        };
-        Ok(Response::new(pb::RequestSyncResponse {
-            outcome: outcome as i32,
-            run_id: ack.run_id.0.max(0) as u64,
-            data_age: None,
-            result,
-        }))
+        let events = req.wait.then(|| self.service.subscribe());
+        let fresh = self
+            .service
+            .request_if_older(kind, scope, max_age, Trigger::EnsureFresh)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(freshness_answer(fresh, events).await?))
+    }
+
+    async fn open_session(
+        &self,
+        request: Request<pb::OpenSessionRequest>,
+    ) -> Result<Response<pb::SessionResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let user = req.user.trim().to_string();
+        if user.is_empty() || req.erp_username.trim().is_empty() || req.erp_password.is_empty() {
+            return Err(Status::invalid_argument(
+                "user, erp_username and erp_password are all required",
+            ));
+        }
+        if !who.may_access_agent(&user) {
+            return Err(Status::permission_denied(format!(
+                "this token may not open a session for agent {user:?}"
+            )));
+        }
+        let credentials = crate::erp::Credentials::new(req.erp_username.trim(), req.erp_password);
+        self.service
+            .open_session(&user, credentials)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        tracing::info!(agent = %user, "session opened");
+        let syncs = self
+            .session_syncs(&user, Trigger::Login, |_| LOGIN_MAX_AGE)
+            .await?;
+        Ok(Response::new(pb::SessionResponse { syncs }))
+    }
+
+    async fn reconnect_session(
+        &self,
+        request: Request<pb::SessionRequest>,
+    ) -> Result<Response<pb::SessionResponse>, Status> {
+        let who = principal(&request)?;
+        let user = self.session_user(&who, request.get_ref())?;
+        let syncs = self
+            .session_syncs(&user, Trigger::Reconnect, default_max_age)
+            .await?;
+        Ok(Response::new(pb::SessionResponse { syncs }))
+    }
+
+    async fn close_session(
+        &self,
+        request: Request<pb::SessionRequest>,
+    ) -> Result<Response<pb::SessionResponse>, Status> {
+        let who = principal(&request)?;
+        let user = self.session_user(&who, request.get_ref())?;
+        if self.service.close_session(&user) {
+            tracing::info!(agent = %user, "session closed");
+        }
+        Ok(Response::new(pb::SessionResponse { syncs: Vec::new() }))
     }
 
     async fn get_sync_status(
@@ -232,6 +291,93 @@ impl pb::sync_service_server::SyncService for SyncApi {
         let stream =
             futures::StreamExt::take_until(stream, self.streams_end.clone().cancelled_owned());
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// The answer to a request that ran (or joined) `ack`: with `events` (subscribed before the
+/// request), wait for the run's end and include its result.
+async fn answer(
+    ack: RequestAck,
+    data_age: Option<std::time::Duration>,
+    events: Option<EventSubscription>,
+) -> Result<pb::RequestSyncResponse, Status> {
+    let outcome = if ack.joined {
+        pb::request_sync_response::Outcome::Joined
+    } else {
+        pb::request_sync_response::Outcome::Started
+    };
+    let result = match events {
+        Some(mut events) => {
+            let end = events
+                .wait_for_run(ack.run_id)
+                .await
+                .map_err(|e| Status::unavailable(format!("waiting for run {}: {e}", ack.run_id)))?;
+            convert::run_result(&end.body)
+        }
+        None => None,
+    };
+    Ok(pb::RequestSyncResponse {
+        outcome: outcome as i32,
+        run_id: ack.run_id.0.max(0) as u64,
+        data_age: data_age.map(convert::duration),
+        result,
+    })
+}
+
+async fn freshness_answer(
+    fresh: Freshness,
+    events: Option<EventSubscription>,
+) -> Result<pb::RequestSyncResponse, Status> {
+    match fresh {
+        Freshness::Fresh { age } => Ok(pb::RequestSyncResponse {
+            outcome: pb::request_sync_response::Outcome::SkippedFresh as i32,
+            run_id: 0,
+            data_age: Some(convert::duration(age)),
+            result: None,
+        }),
+        Freshness::Requested { ack, age } => answer(ack, age, events).await,
+    }
+}
+
+impl SyncApi {
+    /// A known agent this principal may act for.
+    fn session_user(&self, who: &Principal, req: &pb::SessionRequest) -> Result<String, Status> {
+        let user = req.user.trim().to_string();
+        if user.is_empty() {
+            return Err(Status::invalid_argument("say which agent: `user` is empty"));
+        }
+        if !self.service.is_known_agent(&user) {
+            return Err(Status::not_found(format!("unknown agent {user:?}")));
+        }
+        if !who.may_access_agent(&user) {
+            return Err(Status::permission_denied(format!(
+                "this token may not reach agent {user:?}'s data"
+            )));
+        }
+        Ok(user)
+    }
+
+    /// The agent's customers and orders, each synced if older than `max_age(kind)`.
+    async fn session_syncs(
+        &self,
+        user: &str,
+        trigger: Trigger,
+        max_age: impl Fn(Kind) -> std::time::Duration,
+    ) -> Result<Vec<pb::TriggeredSync>, Status> {
+        let mut out = Vec::new();
+        for kind in [Kind::Customers, Kind::Orders] {
+            let scope = Scope::Agent(user.to_string());
+            let fresh = self
+                .service
+                .request_if_older(kind, scope, max_age(kind), trigger)
+                .await
+                .map_err(status_of)?;
+            out.push(pb::TriggeredSync {
+                kind: convert::kind_to_proto(kind) as i32,
+                response: Some(freshness_answer(fresh, None).await?),
+            });
+        }
+        Ok(out)
     }
 }
 
