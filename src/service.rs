@@ -27,6 +27,7 @@ use crate::erp::{Credentials, ErpConfig};
 use crate::records::Kind;
 use crate::store::ledger::SyncDbLedger;
 use crate::store::{DataDir, schema};
+use crate::syncs::breaker::{self, BreakerPolicy, BreakerState, Breakers};
 use crate::syncs::images::{HttpImageSource, ProductImageSink, products_without_image};
 use crate::syncs::{CredentialStore, DbRouter, ErpSource, ExportSource, ExportSync};
 use blackant_actors::browser_pool::{
@@ -81,6 +82,8 @@ pub struct ServiceConfig {
     pub restart: RestartPolicy,
     /// An agent's OrderSync actor idle this long is stopped (spawned again when needed).
     pub order_sync_idle: Duration,
+    /// Circuit breakers of the ERP and of each account's logins.
+    pub breaker: BreakerPolicy,
 }
 
 /// Default of [`ServiceConfig::order_sync_idle`]: longer than the order sync interval, so an
@@ -135,6 +138,7 @@ pub struct Service {
     agents: Arc<RwLock<BTreeSet<String>>>,
     data: DataDir,
     syncs: Vec<(Kind, SyncHandle)>,
+    breakers: Arc<Breakers>,
     /// Starts the DDT and invoice syncs that follow each agent's order sync.
     follow_ups: tokio::task::JoinHandle<()>,
 }
@@ -367,6 +371,7 @@ impl Service {
 
         let mut children =
             vec![router.writer_spec(sync_db, config.data.sync_db(), schema::SYNC_DB)];
+        let breakers = Arc::new(Breakers::new(config.breaker));
         let source: Arc<dyn ExportSource> = match &config.source {
             SourceConfig::Custom(source) => source.clone(),
             SourceConfig::Erp {
@@ -407,6 +412,7 @@ impl Service {
                     BROWSER_POOL,
                     erp.clone(),
                     credentials.clone(),
+                    breakers.clone(),
                 ))
             }
         };
@@ -504,6 +510,7 @@ impl Service {
             config.data.clone(),
         );
         Ok(Service {
+            breakers,
             follow_ups,
             root,
             supervisor,
@@ -655,6 +662,9 @@ impl Service {
     pub fn open_session(&self, user: &str, credentials: Credentials) -> Result<(), ServiceError> {
         crate::store::paths::validate_user(user)
             .map_err(|e| ServiceError::Refused(e.to_string()))?;
+        // New credentials deserve a fresh try: the login breaker counted the old ones.
+        self.breakers
+            .success(&breaker::login_key(&credentials.username));
         self.credentials
             .set(Scope::Agent(user.to_string()), credentials);
         if let Ok(mut agents) = self.agents.write() {
@@ -666,6 +676,18 @@ impl Service {
     /// An agent closed their session: forget their credentials. True if there were some.
     pub fn close_session(&self, user: &str) -> bool {
         self.credentials.remove(&Scope::Agent(user.to_string()))
+    }
+
+    /// The worse of the ERP's breaker and the breaker of the account `scope` logs in with.
+    pub fn breaker_state(&self, scope: &Scope) -> BreakerState {
+        let erp = self.breakers.state(breaker::ERP);
+        let login = self
+            .credentials
+            .get(scope)
+            .map_or(BreakerState::Closed, |c| {
+                self.breakers.state(&breaker::login_key(&c.username))
+            });
+        erp.max(login)
     }
 
     /// Pause every sync at its next page boundary (through the Priority actor); they stay

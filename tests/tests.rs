@@ -4,6 +4,7 @@
 
 mod util;
 
+mod breaker;
 mod cli;
 mod customers;
 mod grpc_api;

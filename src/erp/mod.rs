@@ -111,6 +111,24 @@ impl ErpError {
         }
     }
 
+    /// Says the ERP is unwell (circuit breaker of the ERP): 5xx, 429, timeouts.
+    pub fn counts_against_erp(&self) -> bool {
+        match self {
+            ErpError::Http { status, .. } => *status >= 500 || *status == 429,
+            ErpError::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Says the account's logins fail (circuit breaker of the login): refused credentials, a
+    /// session that dies right after logging in.
+    pub fn counts_against_login(&self) -> bool {
+        matches!(
+            self,
+            ErpError::BadCredentials { .. } | ErpError::SessionExpired { .. }
+        )
+    }
+
     /// The browser itself is suspect: the lease should be marked broken so the pool replaces it.
     pub fn browser_broken(&self) -> bool {
         matches!(self, ErpError::Browser { .. })

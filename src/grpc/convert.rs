@@ -202,6 +202,15 @@ pub fn event_to_proto(e: &SyncEvent) -> pb::SyncEvent {
     }
 }
 
+pub fn breaker_to_proto(state: crate::syncs::breaker::BreakerState) -> pb::BreakerState {
+    use crate::syncs::breaker::BreakerState;
+    match state {
+        BreakerState::Closed => pb::BreakerState::Closed,
+        BreakerState::HalfOpen => pb::BreakerState::HalfOpen,
+        BreakerState::Open => pb::BreakerState::Open,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

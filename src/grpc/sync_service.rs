@@ -218,7 +218,7 @@ impl pb::sync_service_server::SyncService for SyncApi {
                     user,
                     state: pb::sync_status::State::Idle as i32,
                     last_success,
-                    breaker: pb::BreakerState::Closed as i32,
+                    breaker: convert::breaker_to_proto(self.service.breaker_state(&scope)) as i32,
                     ..Default::default()
                 };
                 match &status {

@@ -7,6 +7,7 @@
 //! folder. This module does not drive Chromium itself (`erp` does), does not schedule or
 //! pause anything (the actors do), and never holds credentials longer than a call.
 
+pub mod breaker;
 mod export_sync;
 pub mod images;
 mod source;

@@ -5,6 +5,7 @@
 //! Owns the in-memory credential store (agents' ERP passwords never touch disk or logs).
 //! Does not parse, store or retry: the caller's run decides what an error means.
 
+use super::breaker::{self, BreakerOpen, Breakers, login_key};
 use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab, ExportList};
 use crate::records::Kind;
 use crate::records::order_lines::{self, LinesError, OrderLine};
@@ -37,6 +38,9 @@ pub enum SourceError {
         #[source]
         source: LinesError,
     },
+    /// A circuit breaker is open: the call was not made.
+    #[error(transparent)]
+    BreakerOpen(#[from] BreakerOpen),
     #[error("cancelled")]
     Cancelled,
 }
@@ -46,7 +50,9 @@ impl SourceError {
         match self {
             SourceError::Erp(e) => e.is_transient(),
             SourceError::NoCredentials(_) | SourceError::Lines { .. } => false,
-            SourceError::NoBrowser(_) | SourceError::Cancelled => true,
+            SourceError::NoBrowser(_) | SourceError::Cancelled | SourceError::BreakerOpen(_) => {
+                true
+            }
         }
     }
 }
@@ -104,6 +110,7 @@ pub struct ErpSource {
     pool_name: String,
     erp: ErpConfig,
     credentials: CredentialStore,
+    breakers: Arc<Breakers>,
 }
 
 impl ErpSource {
@@ -112,12 +119,33 @@ impl ErpSource {
         pool_name: impl Into<String>,
         erp: ErpConfig,
         credentials: CredentialStore,
+        breakers: Arc<Breakers>,
     ) -> Self {
         Self {
             directory,
             pool_name: pool_name.into(),
             erp,
             credentials,
+            breakers,
+        }
+    }
+
+    /// The breakers an ERP call for `credentials`' account goes through.
+    fn breaker_keys(credentials: &Credentials) -> [String; 2] {
+        [breaker::ERP.to_string(), login_key(&credentials.username)]
+    }
+
+    /// Record a call's outcome in the ERP's and the account's breakers.
+    fn record<T>(&self, credentials: &Credentials, result: &Result<T, ErpError>) {
+        let [erp, login] = Self::breaker_keys(credentials);
+        match result {
+            Ok(_) => {
+                self.breakers.success(&erp);
+                self.breakers.success(&login);
+            }
+            Err(e) if e.counts_against_erp() => self.breakers.failure(&erp),
+            Err(e) if e.counts_against_login() => self.breakers.failure(&login),
+            Err(_) => {}
         }
     }
 
@@ -139,6 +167,10 @@ impl ErpSource {
             Scope::Agent(a) => a.as_str(),
             Scope::Catalogue => SERVICE_CONTEXT,
         };
+        // A tripped breaker fails the call before it takes a browser or touches the ERP.
+        for key in Self::breaker_keys(&credentials) {
+            self.breakers.check(&key)?;
+        }
         let lease = BrowserPoolHandle::new(pool)
             .lease(context_key, priority(kind))
             .await
@@ -181,6 +213,7 @@ impl ErpSource {
             tab.export_pdf(export_list(kind)).await
         }
         .await;
+        self.record(&credentials, &result);
         Self::check(&mut lease, result)
     }
 
@@ -202,6 +235,7 @@ impl ErpSource {
             Ok(tables)
         }
         .await;
+        self.record(&credentials, &result);
         let tables = Self::check(&mut lease, result)?;
         drop(lease);
         tables

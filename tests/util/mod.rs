@@ -43,6 +43,7 @@ pub struct Options {
     pub browsers: usize,
     pub auth: AuthConfig,
     pub faults: Faults,
+    pub breaker: blackant::syncs::breaker::BreakerPolicy,
 }
 
 impl Default for Options {
@@ -63,6 +64,7 @@ impl Default for Options {
             browsers: 1,
             auth: AuthConfig::default(),
             faults: Faults::default(),
+            breaker: Default::default(),
         }
     }
 }
@@ -103,6 +105,7 @@ impl Harness {
                 retry: opts.retry,
                 restart: opts.restart,
                 order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
+                breaker: opts.breaker,
             },
             credentials,
         )
