@@ -6,6 +6,7 @@ mod util;
 
 mod breaker;
 mod cli;
+mod crash;
 mod customers;
 mod grpc_api;
 mod images;
