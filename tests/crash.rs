@@ -69,6 +69,17 @@ fn serve(config: &std::path::Path, data: &std::path::Path) -> (Proc, String) {
     (child, addr)
 }
 
+/// `GET {sim}/_sim/{path}` as JSON (the simulator's controls; the engine never calls them).
+async fn sim_json<T: serde::de::DeserializeOwned>(sim: &str, path: &str) -> T {
+    let text = reqwest::get(format!("{sim}/_sim/{path}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 async fn client(
     addr: &str,
 ) -> pb::sync_service_client::SyncServiceClient<tonic::transport::Channel> {
@@ -82,27 +93,14 @@ async fn client(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_killed_mid_sync_resumes_from_its_checkpoint_and_ends_equal_to_the_erp() {
-    let (sim, url, accounts) = start(
+    let (sim, url, _) = start(
         &["sim", "--listen", "127.0.0.1:0", "--seed", "42"],
         "Archibald simulator at ",
         false,
     );
-    let _ = accounts;
     let truth: Vec<serde_json::Map<String, serde_json::Value>> =
-        reqwest::get(format!("{url}/_sim/truth/customers?agent=agent1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .map(|t| serde_json::from_str(&t).unwrap())
-            .unwrap();
-    let passwords: Vec<serde_json::Value> = reqwest::get(format!("{url}/_sim/accounts"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .map(|t| serde_json::from_str(&t).unwrap())
-        .unwrap();
+        sim_json(&url, "truth/customers?agent=agent1").await;
+    let passwords: Vec<serde_json::Value> = sim_json(&url, "accounts").await;
     let password = passwords
         .iter()
         .find(|a| a["username"] == "agent1")
