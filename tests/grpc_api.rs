@@ -266,6 +266,7 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
             .all(|a| a.state == pb::actor::State::Running as i32 && a.restarts == 0),
         "{actors:?}"
     );
+    let op = |name: &str| with_token("op-secret", pb::ActorRequest { name: name.into() });
     let before = actors
         .iter()
         .find(|a| a.name == "CustomerSync")
@@ -274,12 +275,7 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
         .clone();
 
     let restarted = admin
-        .restart_actor(with_token(
-            "op-secret",
-            pb::ActorRequest {
-                name: "CustomerSync".into(),
-            },
-        ))
+        .restart_actor(op("CustomerSync"))
         .await
         .unwrap()
         .into_inner()
@@ -292,12 +288,7 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
     assert_ne!(restarted.actor_id, before, "a new incarnation");
 
     let stopped = admin
-        .stop_actor(with_token(
-            "op-secret",
-            pb::ActorRequest {
-                name: "CustomerSync".into(),
-            },
-        ))
+        .stop_actor(op("CustomerSync"))
         .await
         .unwrap()
         .into_inner()
@@ -321,15 +312,7 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
         e.message()
     );
 
-    admin
-        .start_actor(with_token(
-            "op-secret",
-            pb::ActorRequest {
-                name: "CustomerSync".into(),
-            },
-        ))
-        .await
-        .unwrap();
+    admin.start_actor(op("CustomerSync")).await.unwrap();
     let done = sync
         .request_sync(with_token("a1-secret", req))
         .await
@@ -340,24 +323,10 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
         "the started actor syncs again"
     );
 
-    let e = admin
-        .restart_actor(with_token(
-            "op-secret",
-            pb::ActorRequest {
-                name: "NoSuchSync".into(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let e = admin.restart_actor(op("NoSuchSync")).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     assert!(e.message().contains("NoSuchSync"), "{}", e.message());
-    let e = admin
-        .stop_actor(with_token(
-            "op-secret",
-            pb::ActorRequest { name: " ".into() },
-        ))
-        .await
-        .unwrap_err();
+    let e = admin.stop_actor(op(" ")).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     h.shutdown().await;
 }

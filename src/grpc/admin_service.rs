@@ -20,18 +20,51 @@ impl AdminApi {
         Self { service }
     }
 
-    async fn actor(&self, name: &str) -> Result<pb::Actor, Status> {
-        let tree = self
-            .service
+    async fn tree(&self) -> Result<Vec<ChildInfo>, Status> {
+        self.service
             .supervisor()
             .list_tree()
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        tree.iter()
+            .map_err(|e| Status::unavailable(e.to_string()))
+    }
+
+    async fn actor(&self, name: &str) -> Result<pb::Actor, Status> {
+        self.tree()
+            .await?
+            .iter()
             .find(|c| c.name == name)
             .map(actor_to_proto)
             .ok_or_else(|| Status::not_found(format!("no actor named {name:?}")))
     }
+
+    /// Restart, stop or start the named actor; answer with the actor afterwards.
+    async fn operate(
+        &self,
+        request: Request<pb::ActorRequest>,
+        op: Operation,
+    ) -> Result<Response<pb::ActorResponse>, Status> {
+        operator(&request)?;
+        let name = name_of(request.get_ref())?;
+        tracing::info!(actor = %name, operation = ?op, "operator request");
+        let supervisor = self.service.supervisor();
+        let done = match op {
+            Operation::Restart => supervisor.restart(&name).await,
+            Operation::Stop => supervisor.stop(&name).await,
+            Operation::Start => supervisor.start(&name).await,
+        };
+        done.map_err(|e| Status::unavailable(e.to_string()))?
+            .map_err(operation_status)?;
+        Ok(Response::new(pb::ActorResponse {
+            actor: Some(self.actor(&name).await?),
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Operation {
+    Restart,
+    Stop,
+    Start,
 }
 
 fn operator<T>(req: &Request<T>) -> Result<(), Status> {
@@ -96,12 +129,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         request: Request<pb::ListActorsRequest>,
     ) -> Result<Response<pb::ListActorsResponse>, Status> {
         operator(&request)?;
-        let tree = self
-            .service
-            .supervisor()
-            .list_tree()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let tree = self.tree().await?;
         Ok(Response::new(pb::ListActorsResponse {
             actors: tree.iter().map(actor_to_proto).collect(),
         }))
@@ -111,54 +139,21 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         request: Request<pb::ActorRequest>,
     ) -> Result<Response<pb::ActorResponse>, Status> {
-        operator(&request)?;
-        let name = name_of(request.get_ref())?;
-        tracing::info!(actor = %name, "operator restart");
-        self.service
-            .supervisor()
-            .restart(&name)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?
-            .map_err(operation_status)?;
-        Ok(Response::new(pb::ActorResponse {
-            actor: Some(self.actor(&name).await?),
-        }))
+        self.operate(request, Operation::Restart).await
     }
 
     async fn stop_actor(
         &self,
         request: Request<pb::ActorRequest>,
     ) -> Result<Response<pb::ActorResponse>, Status> {
-        operator(&request)?;
-        let name = name_of(request.get_ref())?;
-        tracing::info!(actor = %name, "operator stop");
-        self.service
-            .supervisor()
-            .stop(&name)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?
-            .map_err(operation_status)?;
-        Ok(Response::new(pb::ActorResponse {
-            actor: Some(self.actor(&name).await?),
-        }))
+        self.operate(request, Operation::Stop).await
     }
 
     async fn start_actor(
         &self,
         request: Request<pb::ActorRequest>,
     ) -> Result<Response<pb::ActorResponse>, Status> {
-        operator(&request)?;
-        let name = name_of(request.get_ref())?;
-        tracing::info!(actor = %name, "operator start");
-        self.service
-            .supervisor()
-            .start(&name)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?
-            .map_err(operation_status)?;
-        Ok(Response::new(pb::ActorResponse {
-            actor: Some(self.actor(&name).await?),
-        }))
+        self.operate(request, Operation::Start).await
     }
 }
 

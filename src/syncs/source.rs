@@ -178,11 +178,15 @@ impl ErpSource {
         Ok((lease, credentials))
     }
 
-    /// Hand a failed lease back marked broken when the browser itself is suspect.
-    fn check<T>(
+    /// Settle an ERP call: record its outcome in the breakers, and hand a failed lease back
+    /// marked broken when the browser itself is suspect.
+    fn settle<T>(
+        &self,
         lease: &mut Lease<ChromiumLauncher>,
+        credentials: &Credentials,
         result: Result<T, ErpError>,
     ) -> Result<T, SourceError> {
+        self.record(credentials, &result);
         if let Err(e) = &result
             && e.browser_broken()
         {
@@ -213,8 +217,7 @@ impl ErpSource {
             tab.export_pdf(export_list(kind)).await
         }
         .await;
-        self.record(&credentials, &result);
-        Self::check(&mut lease, result)
+        self.settle(&mut lease, &credentials, result)
     }
 
     /// One tab in the agent's context, one detail page after the other.
@@ -235,8 +238,7 @@ impl ErpSource {
             Ok(tables)
         }
         .await;
-        self.record(&credentials, &result);
-        let tables = Self::check(&mut lease, result)?;
+        let tables = self.settle(&mut lease, &credentials, result)?;
         drop(lease);
         tables
             .into_iter()
