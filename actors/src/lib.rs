@@ -36,7 +36,8 @@
 //!
 //! [`SyncRegistry`] runs one [`SyncActor`] per scope (the service's OrderSyncRegistry).
 //! [`priority::Priority`] pauses every sync at its next page boundary and resumes them,
-//! serializing priority operations. Later: the Scheduler.
+//! serializing priority operations. [`scheduler::Scheduler`] decides when each kind runs:
+//! per-kind grids persisted through [`scheduler::ScheduleStore`], priorities, dependencies.
 
 pub mod browser_pool;
 pub mod db_writer;
@@ -45,6 +46,7 @@ pub mod events;
 pub mod image_fetcher;
 pub mod priority;
 pub mod root;
+pub mod scheduler;
 pub mod supervision;
 pub mod sync;
 pub mod testing;

@@ -207,15 +207,162 @@ pub fn all_freshness(conn: &Connection) -> Result<Vec<(String, String, String)>,
         .map_err(StoreError::sql("reading freshness"))
 }
 
+/// A request joined run `run_id` rather than opening one.
+pub fn note_joined(tx: &Transaction<'_>, run_id: i64) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE runs SET joined = joined + 1 WHERE id = ?1",
+        params![run_id],
+    )
+    .map_err(StoreError::sql(format!(
+        "counting a request joining run {run_id}"
+    )))?;
+    Ok(())
+}
+
+/// Run-history figures of one kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindMetrics {
+    pub kind: String,
+    /// Runs ended (completed or failed) in the window.
+    pub runs: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Delta runs that found a byte-identical export (no parse, no write).
+    pub unchanged_exports: u64,
+    /// Requests that joined a running run instead of starting one.
+    pub joined: u64,
+    /// Duration percentiles of completed runs, in milliseconds (None: no completed run).
+    pub p50_ms: Option<u64>,
+    pub p95_ms: Option<u64>,
+    pub p99_ms: Option<u64>,
+    pub max_ms: Option<u64>,
+}
+
+/// How many of each kind's newest ended runs the metrics cover.
+pub const METRICS_WINDOW: u32 = 10_000;
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// Per kind, over its newest [`METRICS_WINDOW`] ended runs: counts and duration percentiles.
+pub fn run_metrics(conn: &Connection) -> Result<Vec<KindMetrics>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT kind, state, duration_ms, joined, unchanged_export FROM (
+                 SELECT *, ROW_NUMBER() OVER (PARTITION BY kind ORDER BY id DESC) AS n
+                 FROM runs WHERE state != 'open')
+             WHERE n <= ?1 ORDER BY kind",
+        )
+        .map_err(StoreError::sql("reading run metrics"))?;
+    let rows = stmt
+        .query_map(params![METRICS_WINDOW], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<bool>>(4)?,
+            ))
+        })
+        .map_err(StoreError::sql("reading run metrics"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::sql("reading run metrics"))?;
+    let mut out: Vec<(KindMetrics, Vec<u64>)> = Vec::new();
+    for (kind, state, duration, joined, unchanged) in rows {
+        if out.last().is_none_or(|(m, _)| m.kind != kind) {
+            out.push((
+                KindMetrics {
+                    kind: kind.clone(),
+                    ..KindMetrics::default()
+                },
+                Vec::new(),
+            ));
+        }
+        let Some((m, durations)) = out.last_mut() else {
+            continue;
+        };
+        m.runs += 1;
+        m.joined += joined.max(0) as u64;
+        if state == "completed" {
+            m.completed += 1;
+            m.unchanged_exports += u64::from(unchanged == Some(true));
+            durations.push(duration.unwrap_or(0).max(0) as u64);
+        } else {
+            m.failed += 1;
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(mut m, mut d)| {
+            d.sort_unstable();
+            m.p50_ms = percentile(&d, 50.0);
+            m.p95_ms = percentile(&d, 95.0);
+            m.p99_ms = percentile(&d, 99.0);
+            m.max_ms = d.last().copied();
+            m
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::schema;
 
-    fn db() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(schema::SYNC_DB[0]).unwrap();
-        conn
+    use schema::memory_sync_db as db;
+
+    #[test]
+    fn metrics_count_runs_failures_joins_and_percentiles() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let done = |u| RunEnd::Completed {
+            inserted: 0,
+            updated: 0,
+            unchanged: 1,
+            deleted: 0,
+            unchanged_export: u,
+        };
+        // 100 completed orders runs of 1..=100 ms, two failed, one still open.
+        for ms in 1..=100 {
+            let id = open_run(&tx, "orders", "a1", "delta", "scheduled").unwrap();
+            close_run(&tx, id, &done(ms % 2 == 0), ms).unwrap();
+            if ms <= 3 {
+                note_joined(&tx, id).unwrap();
+            }
+        }
+        for _ in 0..2 {
+            let id = open_run(&tx, "orders", "a1", "delta", "manual").unwrap();
+            let failed = RunEnd::Failed {
+                error: "HTTP 500".into(),
+                permanent: false,
+            };
+            close_run(&tx, id, &failed, 7).unwrap();
+        }
+        open_run(&tx, "orders", "a2", "delta", "manual").unwrap();
+        let id = open_run(&tx, "products", "", "full", "manual").unwrap();
+        close_run(&tx, id, &done(false), 900).unwrap();
+        tx.commit().unwrap();
+
+        let m = run_metrics(&conn).unwrap();
+        assert_eq!(m.len(), 2);
+        let orders = &m[0];
+        assert_eq!(orders.kind, "orders");
+        assert_eq!(
+            (orders.runs, orders.completed, orders.failed),
+            (102, 100, 2)
+        );
+        assert_eq!((orders.joined, orders.unchanged_exports), (3, 50));
+        assert_eq!(
+            (orders.p50_ms, orders.p95_ms, orders.p99_ms, orders.max_ms),
+            (Some(50), Some(95), Some(99), Some(100))
+        );
+        assert_eq!((m[1].kind.as_str(), m[1].p99_ms), ("products", Some(900)));
     }
 
     #[test]
@@ -295,13 +442,6 @@ mod ledger_impl {
     use futures::FutureExt;
     use futures::future::BoxFuture;
 
-    fn scope_text(scope: &Scope) -> String {
-        match scope {
-            Scope::Catalogue => String::new(),
-            Scope::Agent(a) => a.clone(),
-        }
-    }
-
     fn failed(operation: &'static str) -> impl FnOnce(StoreError) -> LedgerError {
         move |e| LedgerError {
             operation,
@@ -317,7 +457,10 @@ mod ledger_impl {
             mode: Mode,
             trigger: Trigger,
         ) -> BoxFuture<'a, Result<RunId, LedgerError>> {
-            let (kind, scope) = (kind.to_string(), scope_text(scope));
+            let (kind, scope) = (
+                kind.to_string(),
+                crate::store::scope_text(scope).to_string(),
+            );
             async move {
                 self.db
                     .write(move |tx| {
@@ -373,6 +516,20 @@ mod ledger_impl {
             .boxed()
         }
 
+        fn note_joined(
+            &self,
+            run_id: RunId,
+            _trigger: Trigger,
+        ) -> BoxFuture<'_, Result<(), LedgerError>> {
+            async move {
+                self.db
+                    .write(move |tx| note_joined(tx, run_id.0))
+                    .await
+                    .map_err(failed("note_joined"))
+            }
+            .boxed()
+        }
+
         fn open_runs<'a>(
             &'a self,
             kind: &'a str,
@@ -392,11 +549,7 @@ mod ledger_impl {
                         };
                         Ok(OpenRun {
                             run_id: RunId(r.id),
-                            scope: if r.scope.is_empty() {
-                                Scope::Catalogue
-                            } else {
-                                Scope::Agent(r.scope.clone())
-                            },
+                            scope: crate::store::scope_of(r.scope.clone()),
                             mode: r.mode.parse().map_err(bad)?,
                             trigger: r.trigger.parse().map_err(bad)?,
                         })

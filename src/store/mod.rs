@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod orders;
 pub mod paths;
 pub mod prices;
+pub mod schedules;
 pub mod schema;
 pub mod tables;
 
@@ -68,4 +69,21 @@ impl StoreError {
 /// as text.
 pub fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// How a scope is stored in `sync.db`'s `scope` columns: the agent id, or '' for the catalogue.
+pub fn scope_text(scope: &blackant_actors::events::Scope) -> &str {
+    match scope {
+        blackant_actors::events::Scope::Catalogue => "",
+        blackant_actors::events::Scope::Agent(a) => a,
+    }
+}
+
+/// The scope a stored `scope` column names (see [`scope_text`]).
+pub fn scope_of(text: String) -> blackant_actors::events::Scope {
+    if text.is_empty() {
+        blackant_actors::events::Scope::Catalogue
+    } else {
+        blackant_actors::events::Scope::Agent(text)
+    }
 }

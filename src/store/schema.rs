@@ -207,8 +207,11 @@ CREATE VIEW orphan_invoices AS
 "
 )];
 
-/// `sync.db`: run history and freshness (schedules and the order outbox come with their issues).
-pub const SYNC_DB: &[&str] = &["
+/// `sync.db`: run history and freshness; then (migration 2) the Scheduler's schedules, its
+/// anchor and last dispatches, and the count of requests that joined each run. The order
+/// outbox comes with its issue.
+pub const SYNC_DB: &[&str] = &[
+    "
 CREATE TABLE runs (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     kind             TEXT NOT NULL,
@@ -236,4 +239,37 @@ CREATE TABLE freshness (
     last_run_id      INTEGER NOT NULL,
     PRIMARY KEY (kind, scope)
 );
-"];
+",
+    "
+ALTER TABLE runs ADD COLUMN joined INTEGER NOT NULL DEFAULT 0;  -- requests that joined this run
+CREATE TABLE schedules (
+    kind          TEXT PRIMARY KEY,
+    interval_ms   INTEGER NOT NULL,
+    stagger_ms    INTEGER NOT NULL,
+    jitter_ms     INTEGER NOT NULL,
+    priority      INTEGER NOT NULL,
+    enabled       INTEGER NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+CREATE TABLE schedule_dispatches (
+    kind          TEXT NOT NULL,
+    scope         TEXT NOT NULL,           -- agent id, or '' for the catalogue
+    dispatched_at TEXT NOT NULL,           -- last time the Scheduler started it
+    PRIMARY KEY (kind, scope)
+);
+CREATE TABLE scheduler_state (
+    key           TEXT PRIMARY KEY,        -- 'anchor': the Scheduler's first start
+    value         TEXT NOT NULL
+);
+",
+];
+
+/// A fresh in-memory `sync.db` with every migration applied, for the store's unit tests.
+#[cfg(test)]
+pub(crate) fn memory_sync_db() -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open_in_memory().expect("in-memory SQLite");
+    for m in SYNC_DB {
+        conn.execute_batch(m).expect("sync.db migrations");
+    }
+    conn
+}

@@ -39,6 +39,4 @@ pub fn scope_user(scope: &Scope) -> Option<&str> {
 }
 
 /// The `scope` column value stored in `sync_state` and `sync.db`.
-pub fn scope_key(scope: &Scope) -> &str {
-    scope_user(scope).unwrap_or("")
-}
+pub use crate::store::scope_text as scope_key;

@@ -408,10 +408,14 @@ impl<K: SyncKind> SyncActor<K> {
             return;
         }
         if let Some(run) = state.slots.get(&scope).and_then(|s| s.run.as_ref()) {
+            let run_id = run.spec.run_id;
             let _ = reply.send(Ok(RequestAck {
-                run_id: run.spec.run_id,
+                run_id,
                 joined: true,
             }));
+            if let Err(e) = state.ledger.note_joined(run_id, trigger).await {
+                warn!(kind = %state.name, %scope, run = %run_id, cause = %e, "cannot count a joined request");
+            }
             return;
         }
         let run_id = match state

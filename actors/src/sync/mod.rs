@@ -307,6 +307,17 @@ pub trait RunLedger: Send + Sync + 'static {
 
     /// The runs of `kind` that were opened and never closed.
     fn open_runs<'a>(&'a self, kind: &'a str) -> BoxFuture<'a, Result<Vec<OpenRun>, LedgerError>>;
+
+    /// A request joined run `run_id` instead of opening one (counted in the run history).
+    /// The default records nothing.
+    fn note_joined(
+        &self,
+        run_id: RunId,
+        trigger: Trigger,
+    ) -> BoxFuture<'_, Result<(), LedgerError>> {
+        let _ = (run_id, trigger);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Retry rules for transient errors within a run.
