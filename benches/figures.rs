@@ -331,6 +331,7 @@ async fn start_service_at(
             retry: RetryPolicy::default(),
             restart: RestartPolicy::default(),
             order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
+            schedule: None,
             breaker: Default::default(),
         },
         credentials,

@@ -27,6 +27,7 @@ pub struct Config {
     pub browsers: BrowsersSection,
     pub retry: RetrySection,
     pub supervision: SupervisionSection,
+    pub schedule: ScheduleSection,
     pub auth: AuthSection,
 }
 
@@ -40,6 +41,7 @@ impl Default for Config {
             browsers: BrowsersSection::default(),
             retry: RetrySection::default(),
             supervision: SupervisionSection::default(),
+            schedule: ScheduleSection::default(),
             auth: AuthSection::default(),
         }
     }
@@ -124,6 +126,27 @@ impl Default for SupervisionSection {
     }
 }
 
+/// `[schedule]`: whether the Scheduler runs, and the stale-data limit. The per-kind schedules
+/// themselves are in `sync.db` (defaults from DESIGN.md), read and changed over gRPC
+/// (`SchedulerService`), so they survive restarts and need no restart to change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSection {
+    /// False: nothing syncs by itself (only on request).
+    pub enabled: bool,
+    /// Data older than this many hours syncs at once.
+    pub stale_after_hours: u64,
+}
+
+impl Default for ScheduleSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            stale_after_hours: 72,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
@@ -180,6 +203,11 @@ impl Config {
                 "retry.max_attempts must be at least 1".into(),
             ));
         }
+        if self.schedule.stale_after_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "schedule.stale_after_hours must be at least 1".into(),
+            ));
+        }
         for a in &self.agents {
             crate::store::paths::validate_user(a)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -204,6 +232,15 @@ impl Config {
         }
     }
 
+    /// The Scheduler's settings, `None` when `[schedule] enabled = false`.
+    pub fn schedule_settings(&self) -> Option<crate::service::ScheduleSettings> {
+        self.schedule
+            .enabled
+            .then(|| crate::service::ScheduleSettings {
+                stale_after: Duration::from_secs(self.schedule.stale_after_hours * 3600),
+            })
+    }
+
     pub fn erp_config(&self, base_url: &str) -> crate::erp::ErpConfig {
         let mut erp = crate::erp::ErpConfig::new(base_url);
         erp.page_timeout = Duration::from_secs(self.erp.page_timeout_secs);
@@ -222,7 +259,13 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
         assert_eq!(c.browsers.size, 2);
         assert_eq!(c.retry_policy().max_attempts, 5);
+        assert_eq!(
+            c.schedule_settings().map(|s| s.stale_after),
+            Some(Duration::from_secs(3 * 24 * 3600))
+        );
         c.validate().unwrap();
+        let off: Config = toml::from_str("[schedule]\nenabled = false").unwrap();
+        assert_eq!(off.schedule_settings(), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ```text
 //! RootSupervisor
 //! ├── Priority                pauses / resumes every sync, serializes priority operations
+//! ├── Scheduler               per-kind timers and the stale-data trigger (not in tests)
 //! ├── DbWriter:sync.db        run history, freshness
 //! ├── DbWriter:customers-{u}  added the first time agent u syncs customers
 //! ├── DbWriter:products.db    products AND prices: their writes are serialized by construction
@@ -25,7 +26,9 @@
 
 use crate::erp::{Credentials, ErpConfig};
 use crate::records::Kind;
+use crate::store::ledger::KindMetrics;
 use crate::store::ledger::SyncDbLedger;
+use crate::store::schedules::SyncDbSchedules;
 use crate::store::{DataDir, schema};
 use crate::syncs::breaker::{self, BreakerPolicy, BreakerState, Breakers};
 use crate::syncs::images::{HttpImageSource, ProductImageSink, products_without_image};
@@ -42,6 +45,10 @@ use blackant_actors::priority::{
 };
 use blackant_actors::root::{
     ChildSpec, RootSupervisor, RootSupervisorArguments, RootSupervisorMessage, SupervisorHandle,
+};
+use blackant_actors::scheduler::{
+    KindSchedule, SchedulePatch, ScheduleView, ScheduledKind, Scheduler, SchedulerArguments,
+    SchedulerError, SchedulerMessage, SystemClock,
 };
 use blackant_actors::supervision::RestartPolicy;
 use blackant_actors::sync::{
@@ -84,6 +91,56 @@ pub struct ServiceConfig {
     pub order_sync_idle: Duration,
     /// Circuit breakers of the ERP and of each account's logins.
     pub breaker: BreakerPolicy,
+    /// The Scheduler's settings; `None` runs no Scheduler (syncs only on request: tests).
+    pub schedule: Option<ScheduleSettings>,
+}
+
+/// How the Scheduler runs (the schedules themselves live in `sync.db`, changed over gRPC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleSettings {
+    /// Data older than this syncs at once (DESIGN.md: 3 days).
+    pub stale_after: Duration,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        Self {
+            stale_after: blackant_actors::scheduler::DEFAULT_STALE_AFTER,
+        }
+    }
+}
+
+/// Name of the Scheduler in the Directory and the operators' tree.
+pub const SCHEDULER: &str = "Scheduler";
+
+/// A kind's default schedule (DESIGN.md, "Syncs, triggers and schedule"): interval, stagger
+/// (minutes after the grid's anchor), priority (higher first); 30 s of jitter spreads agents.
+pub fn default_schedule(kind: Kind) -> KindSchedule {
+    let (stagger_min, priority) = match kind {
+        Kind::Orders => (0, 4),
+        Kind::Customers => (5, 3),
+        Kind::Prices => (10, 5),
+        Kind::Invoices => (15, 4),
+        Kind::Ddt => (20, 2),
+        Kind::Products => (30, 2),
+    };
+    KindSchedule {
+        kind: kind.name().to_string(),
+        interval: default_max_age(kind),
+        stagger: Duration::from_secs(stagger_min * 60),
+        jitter: Duration::from_secs(30),
+        priority,
+        enabled: true,
+    }
+}
+
+/// Kinds that must run first for the same scope when both are due (DESIGN.md, "after").
+pub fn runs_after(kind: Kind) -> &'static [Kind] {
+    match kind {
+        Kind::Prices => &[Kind::Products],
+        Kind::Ddt | Kind::Invoices => &[Kind::Orders],
+        Kind::Orders | Kind::Customers | Kind::Products => &[],
+    }
 }
 
 /// Default of [`ServiceConfig::order_sync_idle`]: longer than the order sync interval, so an
@@ -105,6 +162,9 @@ pub enum ServiceError {
     Unavailable(String),
     #[error("{0}")]
     Refused(String),
+    /// The request's values are out of bounds (e.g. a schedule's interval).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Name of the actor syncing `kind` in the Directory and in the operators' tree.
@@ -237,6 +297,9 @@ pub fn default_max_age(kind: Kind) -> Duration {
 
 /// A login syncs the agent's customers and orders when they are older than this (DESIGN.md).
 pub const LOGIN_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
+
+/// Longest the Scheduler sleeps between two looks (new agents are seen at the latest then).
+const SCHEDULER_MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Name of the Priority actor in the Directory and the operators' tree.
 pub const PRIORITY: &str = "Priority";
@@ -490,18 +553,40 @@ impl Service {
         let spec = ChildSpec::for_actor(PRIORITY, config.restart, move || {
             (Priority, priority.clone())
         });
-        match supervisor.add_child(spec).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Err(ServiceError::Unavailable(format!(
-                    "starting {PRIORITY}: {e}"
-                )));
-            }
-            Err(e) => {
-                return Err(ServiceError::Unavailable(format!(
-                    "starting {PRIORITY}: {e}"
-                )));
-            }
+        Self::add(&supervisor, spec, PRIORITY).await?;
+        if let Some(settings) = config.schedule {
+            let args = SchedulerArguments {
+                kinds: syncs
+                    .iter()
+                    .map(|(k, h)| ScheduledKind {
+                        default: default_schedule(*k),
+                        per_agent: per_agent(*k),
+                        after: runs_after(*k)
+                            .iter()
+                            .map(|a| a.name().to_string())
+                            .collect(),
+                        runner: Arc::new(h.clone()),
+                    })
+                    .collect(),
+                scopes: {
+                    let credentials = credentials.clone();
+                    Arc::new(move || credentials.agents())
+                },
+                store: Arc::new(SyncDbSchedules::new(DbHandle::named(
+                    directory.clone(),
+                    db_writer_name("sync.db"),
+                ))),
+                clock: Arc::new(SystemClock),
+                max_running: match &config.source {
+                    SourceConfig::Erp { browsers, .. } => (*browsers).max(1),
+                    SourceConfig::Custom(_) => 2,
+                },
+                stale_after: settings.stale_after,
+                max_sleep: SCHEDULER_MAX_SLEEP,
+            };
+            let spec =
+                ChildSpec::for_actor(SCHEDULER, config.restart, move || (Scheduler, args.clone()));
+            Self::add(&supervisor, spec, SCHEDULER).await?;
         }
         let follow_ups = spawn_follow_ups(
             &events,
@@ -521,6 +606,21 @@ impl Service {
             data: config.data,
             syncs,
         })
+    }
+
+    /// Add a child to the running tree.
+    async fn add(
+        supervisor: &SupervisorHandle,
+        spec: ChildSpec,
+        name: &str,
+    ) -> Result<(), ServiceError> {
+        let failed = |e: String| ServiceError::Unavailable(format!("starting {name}: {e}"));
+        supervisor
+            .add_child(spec)
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(())
     }
 
     pub fn events(&self) -> &EventBus {
@@ -670,6 +770,8 @@ impl Service {
         if let Ok(mut agents) = self.agents.write() {
             agents.insert(user.to_string());
         }
+        // The Scheduler takes the agent's kinds on from now.
+        self.refresh_schedule();
         Ok(())
     }
 
@@ -688,6 +790,76 @@ impl Service {
                 self.breakers.state(&breaker::login_key(&c.username))
             });
         erp.max(login)
+    }
+
+    fn scheduler(&self) -> Result<ActorRef<SchedulerMessage>, ServiceError> {
+        self.directory
+            .get_ref::<SchedulerMessage>(SCHEDULER)
+            .map_err(|e| ServiceError::Unavailable(format!("{SCHEDULER}: {e}")))
+    }
+
+    /// Every kind's schedule and the Scheduler's plan for it.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleView>, ServiceError> {
+        let scheduler = self.scheduler()?;
+        ractor::call_t!(scheduler, SchedulerMessage::Get, 10_000)
+            .map_err(|e| ServiceError::Unavailable(format!("{SCHEDULER}: {e}")))
+    }
+
+    /// Change a kind's schedule (stored in sync.db, in effect at once).
+    pub async fn update_schedule(
+        &self,
+        kind: Kind,
+        patch: SchedulePatch,
+    ) -> Result<KindSchedule, ServiceError> {
+        let scheduler = self.scheduler()?;
+        let kind = kind.name().to_string();
+        ractor::call_t!(
+            scheduler,
+            |reply| SchedulerMessage::Update { kind, patch, reply },
+            10_000
+        )
+        .map_err(|e| ServiceError::Unavailable(format!("{SCHEDULER}: {e}")))?
+        .map_err(|e| match e {
+            SchedulerError::Store(e) => ServiceError::Unavailable(e.to_string()),
+            other => ServiceError::Invalid(other.to_string()),
+        })
+    }
+
+    /// A kind's interval: what EnsureFresh and reconnects call fresh. The Scheduler's current
+    /// schedule when it runs, else the default.
+    pub async fn interval(&self, kind: Kind) -> Duration {
+        if self.directory.get(SCHEDULER).is_none() {
+            return default_max_age(kind);
+        }
+        match self.schedules().await {
+            Ok(views) => views
+                .into_iter()
+                .find(|v| v.schedule.kind == kind.name())
+                .map_or(default_max_age(kind), |v| v.schedule.interval),
+            Err(_) => default_max_age(kind),
+        }
+    }
+
+    /// Tell the Scheduler to look again now (an agent's session opened).
+    pub fn refresh_schedule(&self) {
+        if let Ok(scheduler) = self.scheduler() {
+            let _ = scheduler.cast(SchedulerMessage::Refresh);
+        }
+    }
+
+    /// Run-history metrics per kind (durations, runs, failures, joined requests).
+    pub async fn run_metrics(&self) -> Result<Vec<KindMetrics>, ServiceError> {
+        let path = self.data.sync_db();
+        tokio::task::spawn_blocking(move || -> Result<Vec<KindMetrics>, String> {
+            if !path.exists() {
+                return Ok(Vec::new());
+            }
+            let conn = blackant_actors::db_writer::open_reader(&path).map_err(|e| e.to_string())?;
+            crate::store::ledger::run_metrics(&conn).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("reading run metrics: {e}")))?
+        .map_err(|e| ServiceError::Unavailable(format!("reading run metrics: {e}")))
     }
 
     /// Pause every sync at its next page boundary (through the Priority actor); they stay

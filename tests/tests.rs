@@ -13,4 +13,5 @@ mod images;
 mod kinds;
 mod prices;
 mod priority;
+mod schedule;
 mod sessions;

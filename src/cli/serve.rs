@@ -149,6 +149,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             retry: config.retry_policy(),
             restart: config.restart_policy(),
             order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
+            schedule: config.schedule_settings(),
             breaker: Default::default(),
         },
         credentials,

@@ -1,7 +1,8 @@
 //! `blackant.v1.AdminService` and `blackant.v1.PriorityService`: thin adapters for operators
 //! over the root supervisor (list the actor tree with restart counts, restart / stop / start
 //! an actor by name) and the Priority actor (pause / resume every sync, pause metrics). Only
-//! the operator role passes; the logic lives in `blackant_actors::{root, priority}`.
+//! the operator role passes; the logic lives in `blackant_actors::{root, priority}`. Run-history
+//! metrics come from sync.db (`store::ledger::run_metrics`).
 
 use super::auth::principal;
 use super::convert::{duration, timestamp};
@@ -67,7 +68,8 @@ enum Operation {
     Start,
 }
 
-fn operator<T>(req: &Request<T>) -> Result<(), Status> {
+/// Only the operator role passes.
+pub(super) fn operator<T>(req: &Request<T>) -> Result<(), Status> {
     if principal(req)?.is_operator() {
         Ok(())
     } else {
@@ -154,6 +156,34 @@ impl pb::admin_service_server::AdminService for AdminApi {
         request: Request<pb::ActorRequest>,
     ) -> Result<Response<pb::ActorResponse>, Status> {
         self.operate(request, Operation::Start).await
+    }
+
+    async fn get_run_metrics(
+        &self,
+        request: Request<pb::GetRunMetricsRequest>,
+    ) -> Result<Response<pb::GetRunMetricsResponse>, Status> {
+        operator(&request)?;
+        let metrics = self.service.run_metrics().await.map_err(unavailable)?;
+        let ms = |v: Option<u64>| v.map(|m| duration(std::time::Duration::from_millis(m)));
+        let kinds = metrics
+            .into_iter()
+            .filter_map(|m| {
+                let kind = crate::records::Kind::from_name(&m.kind)?;
+                Some(pb::KindRunMetrics {
+                    kind: super::convert::kind_to_proto(kind) as i32,
+                    runs: m.runs,
+                    completed: m.completed,
+                    failed: m.failed,
+                    unchanged_exports: m.unchanged_exports,
+                    joined: m.joined,
+                    duration_p50: ms(m.p50_ms),
+                    duration_p95: ms(m.p95_ms),
+                    duration_p99: ms(m.p99_ms),
+                    duration_max: ms(m.max_ms),
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::GetRunMetricsResponse { kinds }))
     }
 }
 

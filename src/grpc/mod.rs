@@ -1,5 +1,7 @@
 //! The gRPC surface (DESIGN.md, "gRPC surface"): `blackant.v1.SyncService`,
-//! `blackant.v1.AdminService` (operators: the actor tree, restart / stop / start), standard health
+//! `blackant.v1.AdminService` (operators: the actor tree, restart / stop / start, run metrics),
+//! `blackant.v1.PriorityService` (pause / resume every sync), `blackant.v1.SchedulerService`
+//! (read and change schedules), standard health
 //! (`grpc.health.v1`) and reflection, so `grpcurl` works out of the box.
 //!
 //! Layers, as in STYLE.md: `pb` is generated code only; `convert` maps proto ↔ domain types;
@@ -10,6 +12,7 @@ mod admin_service;
 mod auth;
 mod convert;
 pub mod pb;
+mod scheduler_service;
 mod sync_service;
 
 pub use auth::{AuthConfig, AuthConfigError, Principal, Role, TokenEntry};
@@ -50,6 +53,9 @@ pub async fn serve(
     health
         .set_serving::<pb::admin_service_server::AdminServiceServer<admin_service::AdminApi>>()
         .await;
+    health
+        .set_serving::<pb::scheduler_service_server::SchedulerServiceServer<scheduler_service::SchedulerApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -62,6 +68,10 @@ pub async fn serve(
     );
     let priority = pb::priority_service_server::PriorityServiceServer::with_interceptor(
         admin_service::PriorityApi::new(service.clone()),
+        interceptor.clone(),
+    );
+    let scheduler = pb::scheduler_service_server::SchedulerServiceServer::with_interceptor(
+        scheduler_service::SchedulerApi::new(service.clone()),
         interceptor.clone(),
     );
     let sync = pb::sync_service_server::SyncServiceServer::with_interceptor(
@@ -78,6 +88,7 @@ pub async fn serve(
         .add_service(sync)
         .add_service(admin)
         .add_service(priority)
+        .add_service(scheduler)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

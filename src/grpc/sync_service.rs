@@ -7,7 +7,7 @@ use super::auth::{Principal, principal};
 use super::convert::{self, kind_filter, kind_from_proto, mode_from_proto};
 use super::pb;
 use crate::records::Kind;
-use crate::service::{Freshness, LOGIN_MAX_AGE, Service, ServiceError, default_max_age, per_agent};
+use crate::service::{Freshness, LOGIN_MAX_AGE, Service, ServiceError, per_agent};
 use crate::store::ledger;
 use blackant_actors::db_writer::open_reader;
 use blackant_actors::events::{EventSubscription, Scope, SyncEvent};
@@ -41,9 +41,9 @@ impl SyncApi {
 pub fn status_of(e: ServiceError) -> Status {
     match e {
         ServiceError::UnknownAgent(_) => Status::not_found(e.to_string()),
-        ServiceError::AgentRequired { .. } | ServiceError::AgentNotAllowed { .. } => {
-            Status::invalid_argument(e.to_string())
-        }
+        ServiceError::AgentRequired { .. }
+        | ServiceError::AgentNotAllowed { .. }
+        | ServiceError::Invalid(_) => Status::invalid_argument(e.to_string()),
         ServiceError::KindNotAvailable(_) => Status::unimplemented(e.to_string()),
         ServiceError::Unavailable(_) => Status::unavailable(e.to_string()),
         ServiceError::Refused(_) => Status::internal(e.to_string()),
@@ -105,7 +105,7 @@ impl pb::sync_service_server::SyncService for SyncApi {
             .map_err(status_of)?;
         authorize(&who, kind, &scope)?;
         let max_age = match req.max_age {
-            None => default_max_age(kind),
+            None => self.service.interval(kind).await,
             Some(d) => std::time::Duration::try_from(d)
                 .map_err(|_| Status::invalid_argument("max_age must be a non-negative duration"))?,
         };
@@ -141,7 +141,7 @@ impl pb::sync_service_server::SyncService for SyncApi {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         tracing::info!(agent = %user, "session opened");
         let syncs = self
-            .session_syncs(&user, Trigger::Login, |_| LOGIN_MAX_AGE)
+            .session_syncs(&user, Trigger::Login, Some(LOGIN_MAX_AGE))
             .await?;
         Ok(Response::new(pb::SessionResponse { syncs }))
     }
@@ -152,9 +152,7 @@ impl pb::sync_service_server::SyncService for SyncApi {
     ) -> Result<Response<pb::SessionResponse>, Status> {
         let who = principal(&request)?;
         let user = self.session_user(&who, request.get_ref())?;
-        let syncs = self
-            .session_syncs(&user, Trigger::Reconnect, default_max_age)
-            .await?;
+        let syncs = self.session_syncs(&user, Trigger::Reconnect, None).await?;
         Ok(Response::new(pb::SessionResponse { syncs }))
     }
 
@@ -189,6 +187,8 @@ impl pb::sync_service_server::SyncService for SyncApi {
             }
         }
         let freshness = read_freshness(&self.service);
+        // The Scheduler's plan (absent when it does not run).
+        let plan = self.service.schedules().await.unwrap_or_default();
         let mut statuses = Vec::new();
         for (kind, status) in self.service.status().await {
             if kind_wanted.is_some_and(|k| k != kind) {
@@ -219,6 +219,11 @@ impl pb::sync_service_server::SyncService for SyncApi {
                     state: pb::sync_status::State::Idle as i32,
                     last_success,
                     breaker: convert::breaker_to_proto(self.service.breaker_state(&scope)) as i32,
+                    next_run: plan
+                        .iter()
+                        .find(|v| v.schedule.kind == kind.name())
+                        .and_then(|v| v.next.iter().find(|(s, _)| *s == scope))
+                        .map(|(_, t)| convert::timestamp(*t)),
                     ..Default::default()
                 };
                 match &status {
@@ -362,14 +367,19 @@ impl SyncApi {
         &self,
         user: &str,
         trigger: Trigger,
-        max_age: impl Fn(Kind) -> std::time::Duration,
+        max_age: Option<std::time::Duration>,
     ) -> Result<Vec<pb::TriggeredSync>, Status> {
         let mut out = Vec::new();
         for kind in [Kind::Customers, Kind::Orders] {
             let scope = Scope::Agent(user.to_string());
+            // Reconnects: stale means older than the kind's (current) interval.
+            let max_age = match max_age {
+                Some(age) => age,
+                None => self.service.interval(kind).await,
+            };
             let fresh = self
                 .service
-                .request_if_older(kind, scope, max_age(kind), trigger)
+                .request_if_older(kind, scope, max_age, trigger)
                 .await
                 .map_err(status_of)?;
             out.push(pb::TriggeredSync {

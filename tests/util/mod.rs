@@ -32,7 +32,8 @@ pub struct Harness {
     pub service: Arc<Service>,
     pub client: SyncServiceClient<Channel>,
     pub addr: std::net::SocketAddr,
-    pub data: tempfile::TempDir,
+    /// The data folder (shared with a later harness to restart the service on the same data).
+    pub data: Arc<tempfile::TempDir>,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -44,6 +45,12 @@ pub struct Options {
     pub auth: AuthConfig,
     pub faults: Faults,
     pub breaker: blackant::syncs::breaker::BreakerPolicy,
+    /// Run the Scheduler (off by default: tests start the syncs they look at).
+    pub schedule: Option<blackant::service::ScheduleSettings>,
+    /// Only these agents get credentials (empty: every simulator agent).
+    pub agents: Vec<String>,
+    /// Reuse this data folder (a service restarted on the same data).
+    pub data: Option<Arc<tempfile::TempDir>>,
 }
 
 impl Default for Options {
@@ -65,6 +72,9 @@ impl Default for Options {
             auth: AuthConfig::default(),
             faults: Faults::default(),
             breaker: Default::default(),
+            schedule: None,
+            agents: Vec::new(),
+            data: None,
         }
     }
 }
@@ -83,13 +93,21 @@ impl Harness {
         .expect("simulator starts");
         let credentials = CredentialStore::new();
         for a in sim.accounts() {
+            if a.role == Role::Agent
+                && !opts.agents.is_empty()
+                && !opts.agents.contains(&a.username)
+            {
+                continue;
+            }
             let scope = match a.role {
                 Role::Service => Scope::Catalogue,
                 Role::Agent => Scope::Agent(a.username.clone()),
             };
             credentials.set(scope, Credentials::new(&a.username, &a.password));
         }
-        let data = tempfile::tempdir().expect("temp dir");
+        let data = opts
+            .data
+            .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
         let mut erp = blackant::erp::ErpConfig::new(sim.base_url());
         erp.page_timeout = Duration::from_secs(60);
         erp.export_timeout = Duration::from_secs(120);
@@ -101,10 +119,15 @@ impl Harness {
                     chromium: ChromiumConfig::default(),
                     browsers: opts.browsers,
                 },
-                agents: sim.agents(),
+                agents: if opts.agents.is_empty() {
+                    sim.agents()
+                } else {
+                    opts.agents.clone()
+                },
                 retry: opts.retry,
                 restart: opts.restart,
                 order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
+                schedule: opts.schedule,
                 breaker: opts.breaker,
             },
             credentials,

@@ -460,7 +460,8 @@ async fn cookie(lease: &Lease<ChromiumLauncher>, url: &str, script: &str) -> Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_chromium_isolates_users_keeps_their_sessions_and_shuts_down_cleanly() {
-    let exe = resolve_executable(None).expect("this test needs Chromium (see BRIEF.md)");
+    let exe = resolve_executable(None)
+        .expect("this test needs Chromium: `make test` installs it (scripts/ensure-deps.sh)");
     let root = tempfile::tempdir().unwrap();
     let launcher = Arc::new(ChromiumLauncher::new(ChromiumConfig {
         executable: Some(exe),
