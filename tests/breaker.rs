@@ -1,7 +1,7 @@
 //! The ERP's circuit breaker against the simulator: consecutive HTTP 500s open it, a run then
-//! fails saying so, later calls fail at once without reaching the ERP, and status shows it.
-//! (Half-open after the cool-down and the closing probe: `syncs::breaker` unit tests, on a
-//! paused clock.)
+//! fails saying so, later calls fail at once without reaching the ERP, and status shows it;
+//! after the cool-down one probe goes through and, when it succeeds, closes it. (The same
+//! transitions on a paused clock: `syncs::breaker` unit tests.)
 
 use crate::util::*;
 use archibald_sim::Faults;
@@ -43,17 +43,8 @@ async fn three_consecutive_http_500s_open_the_breaker_and_no_call_reaches_the_er
         r.error
     );
 
-    let mut c = h.client.clone();
-    let status = c
-        .get_sync_status(pb::GetSyncStatusRequest {
-            kind: SyncKind::Customers as i32,
-            user: "agent2".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        status.statuses[0].breaker,
+        h.status(SyncKind::Customers, "agent2").await.breaker,
         pb::BreakerState::Open as i32,
         "status shows the open breaker"
     );
@@ -70,6 +61,65 @@ async fn three_consecutive_http_500s_open_the_breaker_and_no_call_reaches_the_er
         h.sim.stats().requests,
         before,
         "the open breaker kept every call away from the ERP"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_cool_down_one_probe_closes_the_breaker_and_the_run_completes() {
+    // Three HTTP 500s (attempts 1-3) open the breaker. Retry delays are uniform in [d/2, d]
+    // with d = 1, 2, 4, 8 s: attempt 4 comes 2-4 s after the opening, inside the 5 s
+    // cool-down, and is refused without a request; attempt 5 comes 6-12 s after, when the
+    // breaker is half-open: it is the probe, it succeeds, the breaker closes.
+    let opts = Options {
+        retry: RetryPolicy {
+            max_attempts: 6,
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+        },
+        breaker: BreakerPolicy {
+            failures_to_open: 3,
+            cool_down: Duration::from_secs(5),
+        },
+        faults: Faults {
+            fail_next: 3,
+            ..Faults::default()
+        },
+        ..Options::default()
+    };
+    let h = Harness::start_with(opts).await;
+    let mut events = h.service.subscribe();
+    let r = h
+        .sync(SyncKind::Customers, "agent3", SyncMode::Full)
+        .await
+        .result
+        .expect("result");
+    assert!(r.ok, "the probe's run completes: {}", r.error);
+
+    // The run's events, buffered on the subscription up to its end.
+    let mut retries = Vec::new();
+    loop {
+        let e = events.recv().await.expect("events");
+        match e.body {
+            blackant_actors::events::EventBody::Retrying { reason, .. } => retries.push(reason),
+            body if body.is_terminal() => break,
+            _ => {}
+        }
+    }
+    assert_eq!(retries.len(), 4, "{retries:#?}");
+    assert!(
+        retries[..3].iter().all(|r| r.contains("500")),
+        "three HTTP 500s: {retries:#?}"
+    );
+    assert!(
+        retries[3].contains("circuit breaker erp is open"),
+        "attempt 4 was refused by the open breaker: {}",
+        retries[3]
+    );
+    assert_eq!(
+        h.status(SyncKind::Customers, "agent3").await.breaker,
+        pb::BreakerState::Closed as i32,
+        "the successful probe closed the breaker"
     );
     h.shutdown().await;
 }

@@ -112,16 +112,7 @@ async fn status_and_event_stream_follow_a_run() {
     assert_eq!(p.page, p.pages, "the last progress event is the last page");
     assert_eq!(p.items, counts(&result).0, "items = records in the export");
 
-    let status = c
-        .get_sync_status(pb::GetSyncStatusRequest {
-            kind: SyncKind::Customers as i32,
-            user: "agent3".into(),
-        })
-        .await
-        .expect("status")
-        .into_inner();
-    assert_eq!(status.statuses.len(), 1);
-    let s = &status.statuses[0];
+    let s = &h.status(SyncKind::Customers, "agent3").await;
     assert_eq!(s.state, pb::sync_status::State::Idle as i32);
     assert!(
         s.last_success.is_some(),

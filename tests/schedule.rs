@@ -189,6 +189,49 @@ async fn the_scheduler_syncs_every_kind_at_first_start_follows_grpc_changes_and_
         .into_inner();
     assert!(!disabled.enabled && disabled.next.is_empty());
 
+    // Run history over gRPC: a second request while an order sync runs joins it, and counts.
+    let mut events = h.service.subscribe();
+    let scope = blackant_actors::events::Scope::Agent(AGENT.into());
+    let mode = blackant_actors::events::Mode::Delta;
+    let first = h
+        .service
+        .request_sync(Kind::Orders, scope.clone(), mode, Trigger::Manual)
+        .await
+        .expect("orders");
+    let second = h
+        .service
+        .request_sync(Kind::Orders, scope, mode, Trigger::Manual)
+        .await
+        .expect("orders again");
+    assert!(!first.joined && second.joined && second.run_id == first.run_id);
+    tokio::time::timeout(PATIENCE, events.wait_for_run(first.run_id))
+        .await
+        .expect("the order sync ends")
+        .expect("events");
+    let mut metrics_client = blackant::grpc::pb::admin_service_client::AdminServiceClient::connect(
+        format!("http://{}", h.addr),
+    )
+    .await
+    .expect("connect");
+    let metrics = metrics_client
+        .get_run_metrics(pb::GetRunMetricsRequest {})
+        .await
+        .expect("GetRunMetrics")
+        .into_inner()
+        .kinds;
+    assert_eq!(metrics.len(), Kind::ALL.len(), "{metrics:#?}");
+    let orders = metrics
+        .iter()
+        .find(|m| m.kind == pb::SyncKind::Orders as i32)
+        .expect("orders metrics");
+    assert_eq!((orders.runs, orders.completed, orders.failed), (2, 2, 0));
+    assert_eq!(orders.joined, 1, "one request joined a running order sync");
+    let ms = |d: Option<prost_types::Duration>| {
+        let d = d.expect("a duration");
+        d.seconds * 1000 + i64::from(d.nanos) / 1_000_000
+    };
+    assert!(ms(orders.duration_p50) > 0 && ms(orders.duration_p99) >= ms(orders.duration_p50));
+
     let data = h.data.clone();
     h.shutdown().await;
 

@@ -8,6 +8,7 @@ mod breaker;
 mod cli;
 mod crash;
 mod customers;
+mod escalation;
 mod grpc_api;
 mod images;
 mod kinds;

@@ -41,9 +41,20 @@ pub enum DirectoryError {
 ///
 /// Clones share the same map. The lock is a `std` `RwLock` because it is only ever held for a
 /// map operation, never across an `.await`.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Directory {
     inner: Arc<RwLock<HashMap<String, ActorCell>>>,
+    /// Bumped on every change, so a client can wait for one instead of polling.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
 }
 
 impl std::fmt::Debug for Directory {
@@ -66,6 +77,7 @@ impl Directory {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.into(), cell);
+        self.changes.send_modify(|v| *v += 1);
     }
 
     /// Forget `name`, but only if it still points at `cell` (a newer incarnation registered
@@ -74,6 +86,21 @@ impl Directory {
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         if map.get(name).is_some_and(|c| c.get_id() == cell.get_id()) {
             map.remove(name);
+            drop(map);
+            self.changes.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Wait until a live actor other than `not` is registered as `name` (a restart, a start)
+    /// and return it. Waits on the Directory's changes, never polls.
+    pub async fn next_incarnation(&self, name: &str, not: Option<ractor::ActorId>) -> ActorCell {
+        let mut changes = self.changes.subscribe();
+        loop {
+            if let Some(cell) = self.get(name).filter(|c| Some(c.get_id()) != not) {
+                return cell;
+            }
+            // The sender lives as long as `self`: `changed` cannot fail while we hold it.
+            let _ = changes.changed().await;
         }
     }
 

@@ -189,6 +189,23 @@ impl Harness {
             .into_inner()
     }
 
+    /// GetSyncStatus of one kind for one agent (or the catalogue with ""): its only row.
+    pub async fn status(&self, kind: pb::SyncKind, user: &str) -> pb::SyncStatus {
+        let mut statuses = self
+            .client
+            .clone()
+            .get_sync_status(pb::GetSyncStatusRequest {
+                kind: kind as i32,
+                user: user.into(),
+            })
+            .await
+            .expect("GetSyncStatus")
+            .into_inner()
+            .statuses;
+        assert_eq!(statuses.len(), 1, "one status row for {kind:?} {user:?}");
+        statuses.remove(0)
+    }
+
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         tokio::time::timeout(PATIENCE, self.server)
