@@ -12,7 +12,11 @@
 //!    through the real service (BrowserPool with Chromium, DbWriters, SyncActor), split by stage
 //!    from the run's own events, cold (Chromium launch + login) and warm.
 //!
-//! Run alone: `cargo bench --bench figures [-- --quick]`.
+//! 4. All six kinds for agent1 at once, then a delta sync with nothing changed per kind beside
+//!    the same export downloaded alone (4a), pause latency with all six running (4b).
+//! 5. Twenty agents' order syncs at once (simulator in its own process), memory included.
+//!
+//! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N]]`.
 
 use archibald_sim::data::generate::generate;
 use archibald_sim::report::ReportKind;
@@ -76,6 +80,18 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 3 } else { 11 };
+    if args.iter().any(|a| a == "--delta-only") {
+        let reps = args
+            .iter()
+            .position(|a| a == "--reps")
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(reps);
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        println!(
+            "== 4a. delta sync with nothing changed, per kind, vs the same export downloaded alone"
+        );
+        return rt.block_on(delta_per_kind(reps));
+    }
     let tmp = tempfile::tempdir().expect("temp dir");
 
     // ---- 1. parsing ------------------------------------------------------------------
@@ -277,11 +293,107 @@ fn main() {
     rt.block_on(end_to_end(if quick { 2 } else { 5 }));
     println!("\n== 4. all six kinds for agent1 at once, 2 browsers (order lines included)");
     rt.block_on(six_kinds());
+    println!(
+        "\n== 4a. delta sync with nothing changed, per kind, vs the same export downloaded alone"
+    );
+    rt.block_on(delta_per_kind(if quick { 3 } else { 15 }));
     println!("\n== 4b. pause latency with all six syncs running (Priority: pause, then resume)");
     rt.block_on(pause_latency(if quick { 10 } else { 60 }));
     drop(rt);
     println!("\n== 5. 20 agents' order syncs at once, 2 browsers, simulator in its own process");
     order_load_in_child(if quick { 6 } else { 20 });
+}
+
+/// Per kind, alternately: the export downloaded alone through the service's own BrowserPool
+/// (lease, page, export button, PDF bytes), and a whole delta sync finding that export
+/// byte-identical (request, ledger row, lease, download, MD5, no parse, no write, completion).
+/// The difference is what a delta check costs beyond the ERP's own time (goal: ≤ 50 ms).
+async fn delta_per_kind(reps: usize) {
+    use blackant::syncs::ExportSource;
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    let (service, _data) = start_service(&sim, 1).await;
+    let runs = every_kind_of("agent1");
+    run_all(&service, &runs, Mode::Full).await;
+    let mut erp = ErpConfig::new(sim.base_url());
+    erp.page_timeout = Duration::from_secs(120);
+    let source = blackant::syncs::ErpSource::new(
+        service.directory().clone(),
+        blackant::service::BROWSER_POOL,
+        erp,
+        service.credentials().clone(),
+        std::sync::Arc::new(blackant::syncs::breaker::Breakers::new(Default::default())),
+    );
+    println!(
+        "   {:<10} {:>12} {:>14} {:>10} {:>12}   (medians of {reps}, alternating)",
+        "kind", "export alone", "delta sync", "overhead", "paired med."
+    );
+    for (kind, scope) in &runs {
+        let (mut alone, mut delta) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let t = Instant::now();
+            let bytes = source
+                .export(*kind, scope, tokio_util::sync::CancellationToken::new())
+                .await
+                .expect("export");
+            alone.push(t.elapsed());
+            assert!(!bytes.is_empty());
+            let mut events = service.subscribe();
+            let t = Instant::now();
+            let ack = service
+                .request_sync(*kind, scope.clone(), Mode::Delta, Trigger::Manual)
+                .await
+                .expect("request");
+            let end = events.wait_for_run(ack.run_id).await.expect("events");
+            delta.push(t.elapsed());
+            match end.body {
+                EventBody::Completed {
+                    unchanged_export: true,
+                    ..
+                } => {}
+                other => panic!("{kind}: expected an unchanged export, got {other:?}"),
+            }
+            if *kind == Kind::Orders {
+                // Its DDT and invoice follow-ups take the browser next: let them end before
+                // the next measurement.
+                let mut follow_ups = std::collections::HashSet::new();
+                let mut ended = 0;
+                while ended < 2 {
+                    let e = events.recv().await.expect("events");
+                    if matches!(
+                        e.body,
+                        EventBody::Queued {
+                            trigger: Trigger::FollowUp
+                        }
+                    ) {
+                        follow_ups.insert(e.run_id);
+                    } else if e.body.is_terminal() && follow_ups.contains(&e.run_id) {
+                        ended += 1;
+                    }
+                }
+            }
+        }
+        // Paired: each delta sync against the download just before it (same machine state).
+        let mut pairs: Vec<f64> = alone
+            .iter()
+            .zip(&delta)
+            .map(|(a, d)| d.as_secs_f64() * 1e3 - a.as_secs_f64() * 1e3)
+            .collect();
+        pairs.sort_by(f64::total_cmp);
+        let paired = pairs[pairs.len() / 2];
+        let (a, d) = (median(alone), median(delta));
+        println!(
+            "   {:<10} {:>12} {:>14} {:>10} {:>12}",
+            kind.name(),
+            ms(a),
+            ms(d),
+            format!("{:+.1} ms", d.as_secs_f64() * 1e3 - a.as_secs_f64() * 1e3),
+            format!("{paired:+.1} ms")
+        );
+    }
+    service.shutdown().await;
+    sim.shutdown().await;
 }
 
 /// The service against `sim`'s accounts, with `browsers` Chromium processes.

@@ -80,9 +80,14 @@ async fn status(client: &mut SyncServiceClient<Channel>, token: &Option<String>)
         .map_err(|s| rpc_error(&s))?
         .into_inner();
     println!(
-        "{:<10} {:<10} {:<10} {:>9} {:<25} LAST ERROR",
-        "KIND", "AGENT", "STATE", "PROGRESS", "LAST SUCCESS"
+        "{:<10} {:<10} {:<10} {:>9} {:<23} {:<23} LAST ERROR",
+        "KIND", "AGENT", "STATE", "PROGRESS", "LAST SUCCESS (UTC)", "NEXT RUN (UTC)"
     );
+    let when = |t: Option<prost_types::Timestamp>, none: &str| {
+        t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| none.into())
+    };
     for s in resp.statuses {
         let kind = pb::SyncKind::try_from(s.kind)
             .map(|k| {
@@ -99,13 +104,10 @@ async fn status(client: &mut SyncServiceClient<Channel>, token: &Option<String>)
             .filter(|p| p.pages > 0)
             .map(|p| format!("{}/{}", p.page, p.pages))
             .unwrap_or_default();
-        let last = s
-            .last_success
-            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-            .unwrap_or_else(|| "never".into());
+        let last = when(s.last_success, "never");
+        let next = when(s.next_run, "-");
         println!(
-            "{kind:<10} {:<10} {state:<10} {progress:>9} {last:<25} {}",
+            "{kind:<10} {:<10} {state:<10} {progress:>9} {last:<23} {next:<23} {}",
             s.user, s.last_error
         );
     }
