@@ -8,6 +8,8 @@
 //! RootSupervisor                      (root.rs: restarts with backoff, escalation, operators)
 //! ├── DbWriter × files                (db_writer.rs: the only writer of one SQLite file)
 //! ├── BrowserPool<ChromiumLauncher>   (browser_pool/: browsers and per-user contexts)
+//! ├── Priority                        (priority.rs: pause / resume every sync, serialized)
+//! ├── Scheduler                       (scheduler/: when each kind runs, in which order)
 //! └── SyncActor<K> × kinds            (sync/: runs page by page; pause, retry, resume)
 //!     publishes SyncEvents on the EventBus (events.rs)
 //! ```
@@ -32,6 +34,8 @@
 //! - [`image_fetcher`]: [`image_fetcher::ImageFetcher`], background downloads into
 //!   content-addressed files, behind the [`image_fetcher::ImageSource`] and
 //!   [`image_fetcher::ImageSink`] traits.
+//! - [`scheduler`]: [`scheduler::Scheduler`], its schedules and grid, the
+//!   [`scheduler::ScheduleStore`], [`scheduler::Runner`] and [`scheduler::Clock`] contracts.
 //! - [`testing`]: test doubles for other crates ([`testing::MemoryLedger`]).
 //!
 //! [`SyncRegistry`] runs one [`SyncActor`] per scope (the service's OrderSyncRegistry).
