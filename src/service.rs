@@ -734,11 +734,8 @@ impl Service {
         .map_err(|e| ServiceError::Unavailable(format!("reading freshness: {e}")))?
         .map_err(|e| ServiceError::Unavailable(format!("reading freshness: {e}")))?;
         Ok(last
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| {
-                let age = chrono::Utc::now().signed_duration_since(t);
-                age.to_std().unwrap_or_default()
-            }))
+            .and_then(|t| crate::store::parse_time(&t, "freshness").ok())
+            .map(|t| t.elapsed().unwrap_or_default()))
     }
 
     /// Sync `kind` for `scope` only if its data is older than `max_age` (or was never synced).
@@ -828,9 +825,6 @@ impl Service {
     /// A kind's interval: what EnsureFresh and reconnects call fresh. The Scheduler's current
     /// schedule when it runs, else the default.
     pub async fn interval(&self, kind: Kind) -> Duration {
-        if self.directory.get(SCHEDULER).is_none() {
-            return default_max_age(kind);
-        }
         match self.schedules().await {
             Ok(views) => views
                 .into_iter()

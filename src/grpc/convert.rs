@@ -113,11 +113,7 @@ pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {
 
 /// RFC 3339 text from the databases → Timestamp (None if unparsable).
 pub fn timestamp_from_text(text: &str) -> Option<prost_types::Timestamp> {
-    let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
-    Some(prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    })
+    crate::store::parse_time(text, "timestamp").ok().map(timestamp)
 }
 
 pub fn duration(d: Duration) -> prost_types::Duration {

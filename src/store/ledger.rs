@@ -442,12 +442,7 @@ mod ledger_impl {
     use futures::FutureExt;
     use futures::future::BoxFuture;
 
-    fn failed(operation: &'static str) -> impl FnOnce(StoreError) -> LedgerError {
-        move |e| LedgerError {
-            operation,
-            reason: e.to_string(),
-        }
-    }
+    use crate::store::ledger_error as failed;
 
     impl RunLedger for SyncDbLedger {
         fn open_run<'a>(

@@ -67,8 +67,30 @@ impl StoreError {
 
 /// The time format stored in every `*_at` column: RFC 3339 UTC with milliseconds, which sorts
 /// as text.
+pub fn time_text(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Now, as stored (see [`time_text`]).
 pub fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    time_text(std::time::SystemTime::now())
+}
+
+/// A stored `*_at` column back to a time; `what` names it in the error.
+pub fn parse_time(text: &str, what: &str) -> Result<std::time::SystemTime, StoreError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| std::time::SystemTime::from(t.with_timezone(&chrono::Utc)))
+        .map_err(|e| StoreError::Inconsistent(format!("{what}: {text:?} is not a time: {e}")))
+}
+
+/// A store error as the actors' `LedgerError` of `operation` (the ledger and schedule stores).
+pub(crate) fn ledger_error(
+    operation: &'static str,
+) -> impl FnOnce(StoreError) -> blackant_actors::sync::LedgerError {
+    move |e| blackant_actors::sync::LedgerError {
+        operation,
+        reason: e.to_string(),
+    }
 }
 
 /// How a scope is stored in `sync.db`'s `scope` columns: the agent id, or '' for the catalogue.

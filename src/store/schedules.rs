@@ -5,7 +5,8 @@
 //!
 //! Plain SQL and conversions; it must not decide when anything runs (the Scheduler does).
 
-use super::{StoreError, now_text, scope_of, scope_text};
+use super::ledger_error as failed;
+use super::{StoreError, now_text, parse_time, scope_of, scope_text, time_text};
 use blackant_actors::db_writer::DbHandle;
 use blackant_actors::events::Scope;
 use blackant_actors::scheduler::{KindSchedule, ScheduleStore, ScopeTimes, StoredSchedules};
@@ -14,16 +15,6 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::time::{Duration, SystemTime};
-
-fn time_text(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn parse_time(text: &str, what: &str) -> Result<SystemTime, StoreError> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| SystemTime::from(t.with_timezone(&chrono::Utc)))
-        .map_err(|e| StoreError::Inconsistent(format!("{what}: {text:?} is not a time: {e}")))
-}
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -169,13 +160,6 @@ pub struct SyncDbSchedules {
 impl SyncDbSchedules {
     pub fn new(db: DbHandle) -> Self {
         Self { db }
-    }
-}
-
-fn failed(operation: &'static str) -> impl FnOnce(StoreError) -> LedgerError {
-    move |e| LedgerError {
-        operation,
-        reason: e.to_string(),
     }
 }
 

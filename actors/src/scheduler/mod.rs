@@ -391,35 +391,15 @@ impl<'a> Grid<'a> {
         }
     }
 
-    /// The latest fire time at or before `now`.
-    fn last_at_or_before(&self, now: i128) -> Option<i128> {
-        let n = self.index(now);
-        [n, n - 1]
-            .into_iter()
-            .filter(|n| *n >= 0)
-            .map(|n| self.fire(n))
-            .find(|t| *t <= now)
-    }
-
-    /// When the scheduler will next run this scope, last run at `reference`: the first fire
-    /// time after `now` that is at least half an interval after the reference.
-    fn next_run(&self, reference: i128, now: i128) -> i128 {
-        let mut t = self.first_after(now);
-        while t - reference < self.interval / 2 {
-            t = self.first_after(t);
-        }
-        t
-    }
-
-    /// The first fire time after `now`.
-    fn first_after(&self, now: i128) -> i128 {
-        let n = self.index(now).max(-1);
-        [n, n + 1, n + 2]
-            .into_iter()
-            .filter(|n| *n >= 0)
-            .map(|n| self.fire(n))
-            .find(|t| *t > now)
-            .unwrap_or_else(|| self.fire(n + 2))
+    /// The first fire time at least half an interval after `reference` (the last run): a
+    /// catch-up or manual run covers the next grid point when it came less than half an
+    /// interval before it. Fire times grow by at least half an interval (jitter ≤ half), so
+    /// it is the grid point of `reference + interval / 2` or the next one.
+    fn first_due(&self, reference: i128) -> i128 {
+        let from = reference + self.interval / 2;
+        let n = self.index(from).max(0);
+        let t = self.fire(n);
+        if t >= from { t } else { self.fire(n + 1) }
     }
 }
 
@@ -449,49 +429,52 @@ impl SchedulerState {
                 .any(|d| d.kind == kind && &d.scope == scope)
     }
 
+    /// When (kind, scope) is next due, and why: at once if never run; at `reference + stale`
+    /// (stale data) or at its first grid point half an interval after the last run,
+    /// whichever comes first — stale winning once both have passed.
+    fn due_at(&self, schedule: &KindSchedule, scope: &Scope, now: i128) -> (i128, Trigger) {
+        let key = (schedule.kind.clone(), scope.clone());
+        let Some(r) = self.reference(&key) else {
+            return (now, Trigger::Stale);
+        };
+        let stale_at = r + self.args.stale_after.as_millis() as i128;
+        let scheduled_at = Grid::new(self.anchor, schedule, scope).first_due(r);
+        if stale_at <= now || stale_at <= scheduled_at {
+            (stale_at, Trigger::Stale)
+        } else {
+            (scheduled_at, Trigger::Scheduled)
+        }
+    }
+
     /// Queue what is due now; answer when to look next.
     fn plan(&mut self, now: i128) -> i128 {
-        let stale = self.args.stale_after.as_millis() as i128;
         let mut wake = now + self.args.max_sleep.as_millis().max(1) as i128;
-        let kinds = self.args.kinds.clone();
-        for kind in &kinds {
-            let Some(schedule) = self.schedules.get(&kind.default.kind).cloned() else {
+        let mut due = Vec::new();
+        for kind in &self.args.kinds {
+            let Some(schedule) = self.schedules.get(&kind.default.kind) else {
                 continue;
             };
             if !schedule.enabled {
                 continue;
             }
             for scope in self.scopes_of(kind) {
-                let key = (schedule.kind.clone(), scope.clone());
-                let grid = Grid::new(self.anchor, &schedule, &scope);
-                wake = wake.min(grid.first_after(now));
                 if self.busy(&schedule.kind, &scope) {
-                    continue;
+                    continue; // looked at again when its run ends
                 }
-                let reference = self.reference(&key);
-                let trigger = match reference {
-                    None => Some(Trigger::Stale),
-                    Some(r) if now - r >= stale => Some(Trigger::Stale),
-                    Some(r) => {
-                        wake = wake.min(r + stale);
-                        // A grid point passed since the last run, and that run is not too
-                        // recent (a catch-up or manual run covers the next point if it came
-                        // less than half an interval before it).
-                        grid.last_at_or_before(now)
-                            .filter(|f| *f - r >= grid.interval / 2)
-                            .map(|_| Trigger::Scheduled)
-                    }
-                };
-                if let Some(trigger) = trigger {
-                    self.seq += 1;
-                    self.queue.push(Due {
-                        kind: schedule.kind.clone(),
-                        scope,
-                        trigger,
-                        seq: self.seq,
-                    });
+                match self.due_at(schedule, &scope, now) {
+                    (at, trigger) if at <= now => due.push((schedule.kind.clone(), scope, trigger)),
+                    (at, _) => wake = wake.min(at),
                 }
             }
+        }
+        for (kind, scope, trigger) in due {
+            self.seq += 1;
+            self.queue.push(Due {
+                kind,
+                scope,
+                trigger,
+                seq: self.seq,
+            });
         }
         wake
     }
@@ -613,7 +596,6 @@ impl Scheduler {
 
     fn views(state: &SchedulerState) -> Vec<ScheduleView> {
         let now = ms(state.args.clock.now());
-        let stale = state.args.stale_after.as_millis() as i128;
         state
             .args
             .kinds
@@ -640,13 +622,8 @@ impl Scheduler {
                     scopes
                         .iter()
                         .map(|scope| {
-                            let grid = Grid::new(state.anchor, &schedule, scope);
-                            let key = (schedule.kind.clone(), scope.clone());
-                            let next = match state.reference(&key) {
-                                None => now,
-                                Some(r) => grid.next_run(r, now).min((r + stale).max(now)),
-                            };
-                            (scope.clone(), at_ms(next))
+                            let (at, _) = state.due_at(&schedule, scope, now);
+                            (scope.clone(), at_ms(at.max(now)))
                         })
                         .collect()
                 } else {
