@@ -38,7 +38,7 @@ use blackant_actors::browser_pool::{
 };
 use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments};
 use blackant_actors::directory::Directory;
-use blackant_actors::events::{EventBus, EventSubscription, Mode, Scope};
+use blackant_actors::events::{EventBus, EventSubscription};
 use blackant_actors::image_fetcher::{ImageFetcher, ImageFetcherArguments, ImageFetcherMessage};
 use blackant_actors::priority::{
     PauseMetrics, PauseReport, Priority, PriorityArguments, PriorityMessage, PrioritySync,
@@ -46,6 +46,8 @@ use blackant_actors::priority::{
 use blackant_actors::root::{
     ChildSpec, RootSupervisor, RootSupervisorArguments, RootSupervisorMessage, SupervisorHandle,
 };
+use blackant_actors::run::Trigger;
+use blackant_actors::run::{Mode, Scope};
 use blackant_actors::scheduler::{
     KindSchedule, SchedulePatch, ScheduleView, ScheduledKind, Scheduler, SchedulerArguments,
     SchedulerError, SchedulerMessage, SystemClock,
@@ -53,7 +55,7 @@ use blackant_actors::scheduler::{
 use blackant_actors::supervision::RestartPolicy;
 use blackant_actors::sync::{
     RequestAck, RetryPolicy, SyncActor, SyncArguments, SyncHandle, SyncRegistry,
-    SyncRegistryArguments, SyncStatus, Trigger,
+    SyncRegistryArguments, SyncStatus,
 };
 use futures::FutureExt;
 use futures::future::BoxFuture;

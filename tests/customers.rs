@@ -5,7 +5,8 @@ use crate::util::*;
 use archibald_sim::{Faults, ReportKind};
 use blackant::grpc::pb::{SyncKind, SyncMode};
 use blackant::records::Kind;
-use blackant_actors::events::{EventBody, Scope};
+use blackant_actors::events::EventBody;
+use blackant_actors::run::Scope;
 
 fn db_rows(h: &Harness, agent: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
     live_rows(&h.customers_db(agent), Kind::Customers, None)
@@ -101,7 +102,7 @@ async fn a_killed_customer_sync_is_restarted_and_resumes_from_its_checkpoint() {
         .request_sync(
             Kind::Customers,
             scope.clone(),
-            blackant_actors::events::Mode::Full,
+            blackant_actors::run::Mode::Full,
             blackant_actors::sync::Trigger::Manual,
         )
         .await

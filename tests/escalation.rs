@@ -6,9 +6,9 @@
 use crate::util::*;
 use blackant::grpc::pb::admin_service_client::AdminServiceClient;
 use blackant::grpc::pb::{self, SyncKind};
-use blackant_actors::events::{Mode, Scope};
+use blackant_actors::run::Trigger;
+use blackant_actors::run::{Mode, Scope};
 use blackant_actors::supervision::RestartPolicy;
-use blackant_actors::sync::Trigger;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

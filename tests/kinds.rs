@@ -6,8 +6,9 @@ use crate::util::*;
 use archibald_sim::ReportKind;
 use blackant::grpc::pb::{self, SyncKind, SyncMode};
 use blackant::records::Kind;
-use blackant_actors::events::{EventBody, RunId, Scope};
-use blackant_actors::sync::Trigger;
+use blackant_actors::events::EventBody;
+use blackant_actors::run::Trigger;
+use blackant_actors::run::{RunId, Scope};
 
 /// DDT and invoices before orders: an order sync is followed by the agent's DDT and invoice
 /// syncs, which would otherwise race this test's own first DDT and invoice requests.

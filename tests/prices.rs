@@ -6,8 +6,9 @@
 use crate::util::*;
 use blackant::grpc::pb::{SyncKind, SyncMode};
 use blackant::records::Kind;
-use blackant_actors::events::{EventBody, Mode, Scope};
-use blackant_actors::sync::Trigger;
+use blackant_actors::events::EventBody;
+use blackant_actors::run::Trigger;
+use blackant_actors::run::{Mode, Scope};
 use std::collections::BTreeMap;
 
 fn products_db(h: &Harness) -> rusqlite::Connection {

@@ -5,8 +5,10 @@
 use crate::util::*;
 use archibald_sim::ReportKind;
 use blackant::records::Kind;
-use blackant_actors::events::{EventBody, Mode, RunId, Scope, SyncEvent};
-use blackant_actors::sync::{RunState, Trigger};
+use blackant_actors::events::{EventBody, SyncEvent};
+use blackant_actors::run::Trigger;
+use blackant_actors::run::{Mode, RunId, Scope};
+use blackant_actors::sync::RunState;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -10,7 +10,7 @@ use blackant::records::Kind;
 use blackant::service::ScheduleSettings;
 use blackant::store::ledger::{self, RunRow};
 use blackant_actors::events::EventBody;
-use blackant_actors::sync::Trigger;
+use blackant_actors::run::Trigger;
 
 const AGENT: &str = "agent3";
 
@@ -191,8 +191,8 @@ async fn the_scheduler_syncs_every_kind_at_first_start_follows_grpc_changes_and_
 
     // Run history over gRPC: a second request while an order sync runs joins it, and counts.
     let mut events = h.service.subscribe();
-    let scope = blackant_actors::events::Scope::Agent(AGENT.into());
-    let mode = blackant_actors::events::Mode::Delta;
+    let scope = blackant_actors::run::Scope::Agent(AGENT.into());
+    let mode = blackant_actors::run::Mode::Delta;
     let first = h
         .service
         .request_sync(Kind::Orders, scope.clone(), mode, Trigger::Manual)

@@ -13,130 +13,11 @@
 //! This module owns the event vocabulary and the bus. It must NOT decide anything about runs
 //! (that is the sync actor) nor know about gRPC (the root crate maps events to proto).
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
 
-/// Identifier of one sync run, allocated by the [`crate::sync::RunLedger`] (a row id of the
-/// runs table in `sync.db`). A resumed run keeps its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RunId(pub i64);
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// What a run covers: the shared catalogue (products, prices) or one agent's data.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    /// Data shared by every agent.
-    Catalogue,
-    /// One agent's data (customers, orders, DDT, invoices), by agent id.
-    Agent(String),
-}
-
-impl fmt::Display for Scope {
-    /// `catalogue` or `agent:{id}` — also the form stored in the ledger (see [`FromStr`]).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Scope::Catalogue => f.write_str("catalogue"),
-            Scope::Agent(id) => write!(f, "agent:{id}"),
-        }
-    }
-}
-
-/// A stored scope, mode or trigger string that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{value}` is not a valid {what}")]
-pub struct ParseError {
-    /// What was being parsed (`scope`, `mode`, `trigger`).
-    pub what: &'static str,
-    /// The offending text.
-    pub value: String,
-}
-
-impl FromStr for Scope {
-    type Err = ParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "catalogue" => Ok(Scope::Catalogue),
-            _ => match s.strip_prefix("agent:") {
-                Some(id) if !id.is_empty() => Ok(Scope::Agent(id.to_string())),
-                _ => Err(ParseError {
-                    what: "scope",
-                    value: s.to_string(),
-                }),
-            },
-        }
-    }
-}
-
-/// Full re-read, or delta (skip everything when the export is byte-identical, write only
-/// changed records otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Re-read and re-check everything.
-    Full,
-    /// Skip work that the change detection proves unnecessary.
-    Delta,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Full => "full",
-            Mode::Delta => "delta",
-        })
-    }
-}
-
-impl FromStr for Mode {
-    type Err = ParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "full" => Ok(Mode::Full),
-            "delta" => Ok(Mode::Delta),
-            _ => Err(ParseError {
-                what: "mode",
-                value: s.to_string(),
-            }),
-        }
-    }
-}
-
-/// Record counts of a page, of a finish step, or of a whole run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Counts {
-    /// Records seen for the first time.
-    pub inserted: u64,
-    /// Records whose hash changed.
-    pub updated: u64,
-    /// Records seen with the same hash (nothing written).
-    pub unchanged: u64,
-    /// Records missing from a complete export, marked deleted.
-    pub deleted: u64,
-}
-
-impl std::ops::AddAssign for Counts {
-    fn add_assign(&mut self, other: Counts) {
-        self.inserted += other.inserted;
-        self.updated += other.updated;
-        self.unchanged += other.unchanged;
-        self.deleted += other.deleted;
-    }
-}
-
-impl std::ops::Add for Counts {
-    type Output = Counts;
-    fn add(mut self, other: Counts) -> Counts {
-        self += other;
-        self
-    }
-}
+use crate::run::{Counts, Mode, RunId, RunOutcome, Scope, Trigger};
 
 /// What happened to a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,7 +25,7 @@ pub enum EventBody {
     /// The run was opened (a request that joined a running run publishes nothing).
     Queued {
         /// Why it was requested.
-        trigger: crate::sync::Trigger,
+        trigger: Trigger,
     },
     /// The run started working (or, `resumed`, picked up again after a restart).
     Started {
@@ -197,6 +78,52 @@ impl EventBody {
     /// `Completed` and `Failed` end a run; nothing follows them for that run id.
     pub fn is_terminal(&self) -> bool {
         matches!(self, EventBody::Completed { .. } | EventBody::Failed { .. })
+    }
+
+    /// The outcome a terminal event publishes (`None` for the others). A failure's event
+    /// carries no counts or duration: they read as zero.
+    pub fn outcome(&self) -> Option<RunOutcome> {
+        match self {
+            EventBody::Completed {
+                counts,
+                unchanged_export,
+                duration,
+            } => Some(RunOutcome::Completed {
+                counts: *counts,
+                unchanged_export: *unchanged_export,
+                duration: *duration,
+            }),
+            EventBody::Failed { reason, permanent } => Some(RunOutcome::Failed {
+                reason: reason.clone(),
+                permanent: *permanent,
+                counts: Counts::default(),
+                duration: Duration::ZERO,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl From<&RunOutcome> for EventBody {
+    /// The terminal event that publishes an outcome.
+    fn from(outcome: &RunOutcome) -> EventBody {
+        match outcome {
+            RunOutcome::Completed {
+                counts,
+                unchanged_export,
+                duration,
+            } => EventBody::Completed {
+                counts: *counts,
+                unchanged_export: *unchanged_export,
+                duration: *duration,
+            },
+            RunOutcome::Failed {
+                reason, permanent, ..
+            } => EventBody::Failed {
+                reason: reason.clone(),
+                permanent: *permanent,
+            },
+        }
     }
 }
 
@@ -330,7 +257,7 @@ mod tests {
         bus.publish(event(
             1,
             EventBody::Queued {
-                trigger: crate::sync::Trigger::Manual,
+                trigger: Trigger::Manual,
             },
         ));
         bus.publish(event(
@@ -369,7 +296,7 @@ mod tests {
             bus.publish(event(
                 i,
                 EventBody::Queued {
-                    trigger: crate::sync::Trigger::Manual,
+                    trigger: Trigger::Manual,
                 },
             )); // never waits
         }
@@ -378,17 +305,5 @@ mod tests {
         drop(bus);
         // The remaining events are not run 0's end; then the bus is gone.
         assert_eq!(slow.wait_for_run(RunId(0)).await, Err(EventError::Closed));
-    }
-
-    #[test]
-    fn scope_mode_round_trip_through_strings() {
-        for scope in [Scope::Catalogue, Scope::Agent("agent7".into())] {
-            assert_eq!(scope.to_string().parse::<Scope>().unwrap(), scope);
-        }
-        assert!("agent:".parse::<Scope>().is_err());
-        assert!("shop".parse::<Scope>().is_err());
-        for mode in [Mode::Full, Mode::Delta] {
-            assert_eq!(mode.to_string().parse::<Mode>().unwrap(), mode);
-        }
     }
 }

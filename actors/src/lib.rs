@@ -22,12 +22,13 @@
 //! - [`directory`]: name → current actor, typed lookups ([`Directory`], [`ActorTarget`]).
 //! - [`db_writer`]: [`DbWriter`] actor, [`DbHandle`] (`write`/`read` closures run in one
 //!   transaction on the blocking pool), [`open_reader`] for read-only WAL connections.
-//! - [`events`]: [`EventBus`] (broadcast), [`SyncEvent`] and its vocabulary ([`RunId`],
-//!   [`Scope`], [`Mode`], [`Counts`], [`EventBody`]), waiting for a run's end.
-//! - [`sync`]: the [`SyncKind`] and [`RunLedger`] contracts, [`SyncActor`] and its messages,
-//!   [`RetryPolicy`], status types, the [`SyncHandle`] client.
-//! - [`supervision`]: restart bookkeeping ([`RestartPolicy`], [`RestartTracker`]) shared by
-//!   every supervisor.
+//! - [`run`]: the vocabulary every actor shares — [`RunId`], [`Scope`], [`Mode`], [`Counts`],
+//!   [`Trigger`], and [`RunOutcome`], the one type that says how a run ended. A leaf.
+//! - [`events`]: the [`EventBus`] (broadcast) and its [`SyncEvent`]s, waiting for a run's end.
+//! - [`sync`]: the [`SyncKind`] and [`RunLedger`] contracts, the protocol ([`SyncMessage`],
+//!   status types), [`SyncActor`], [`SyncRegistry`], the [`SyncHandle`] client.
+//! - [`supervision`]: restart bookkeeping ([`RestartPolicy`], [`RestartTracker`]) and the
+//!   state machine of one supervised child ([`Supervised`]), shared by every supervisor.
 //! - [`root`]: [`RootSupervisor`], [`ChildSpec`], operator messages, [`SupervisorHandle`].
 //! - [`browser_pool`]: [`BrowserPool`] over a [`Launcher`], [`Lease`], the real
 //!   [`ChromiumLauncher`].
@@ -50,6 +51,7 @@ pub mod events;
 pub mod image_fetcher;
 pub mod priority;
 pub mod root;
+pub mod run;
 pub mod scheduler;
 pub mod supervision;
 pub mod sync;
@@ -62,16 +64,15 @@ pub use browser_pool::{
 };
 pub use db_writer::{DbError, DbHandle, DbWriter, DbWriterArguments, DbWriterMessage, open_reader};
 pub use directory::{ActorTarget, CallError, Directory, DirectoryError};
-pub use events::{
-    Counts, EventBody, EventBus, EventError, EventSubscription, Mode, RunId, Scope, SyncEvent,
-};
+pub use events::{EventBody, EventBus, EventError, EventSubscription, SyncEvent};
 pub use root::{
     AddChildOutcome, ChildInfo, ChildSpec, ChildState, RootSupervisor, RootSupervisorArguments,
     RootSupervisorMessage, SupervisorError, SupervisorHandle,
 };
-pub use supervision::{RestartDecision, RestartPolicy, RestartTracker};
+pub use run::{Counts, Mode, RunId, RunOutcome, Scope, Trigger};
+pub use supervision::{RestartDecision, RestartPolicy, RestartTracker, Supervised};
 pub use sync::{
     FinishCounts, LedgerError, OpenRun, PageCounts, Prepared, RequestAck, RetryPolicy, RunLedger,
-    RunOutcome, RunSpec, RunState, SyncActor, SyncArguments, SyncError, SyncHandle, SyncKind,
-    SyncMessage, SyncRegistry, SyncRegistryArguments, SyncStatus, Trigger,
+    RunSpec, RunState, SyncActor, SyncArguments, SyncError, SyncHandle, SyncKind, SyncMessage,
+    SyncRegistry, SyncRegistryArguments, SyncStatus,
 };

@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! RootSupervisor
-//! ├── <child spec 1>   e.g. "db:products"  (DbWriter)
-//! ├── <child spec 2>   e.g. "sync:customers" (SyncActor<Customers>)
-//! ├── ...              children added at runtime with AddChild (a DbWriter per agent file)
+//! ├── <child spec>     one per long-lived actor, started in order by `pre_start`
+//! ├── ...
+//! └── <added child>    children added at runtime with AddChild (a DbWriter per agent file)
 //! ```
 //! Each child is described by a [`ChildSpec`]: a name, a start function that spawns it linked
 //! to the supervisor, and a [`RestartPolicy`]. The current cell of every running child is
@@ -20,8 +20,9 @@
 //! Children are spawned inside the supervisor's handlers, so a child's `pre_start` must be
 //! short and must NOT call the supervisor (it would wait for itself).
 //!
-//! This module must NOT know what its children do; the restart arithmetic lives in
-//! [`crate::supervision`].
+//! This module must NOT know what its children do; the restart rules (backoff, intensity,
+//! escalation, stale timers) live in [`crate::supervision::Supervised`], shared with the
+//! OrderSyncRegistry.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,7 +37,8 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{error, info, warn};
 
 use crate::directory::Directory;
-use crate::supervision::{RestartDecision, RestartPolicy, RestartTracker};
+pub use crate::supervision::ChildState;
+use crate::supervision::{Down, RestartPolicy, Supervised};
 
 /// Spawns a child linked to the supervisor cell it is given, and returns the child's cell.
 pub type StartFn =
@@ -118,21 +120,6 @@ impl RootSupervisorArguments {
             shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
-}
-
-/// What a child is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildState {
-    /// Up.
-    Running,
-    /// Down, restart scheduled after a backoff.
-    Restarting,
-    /// Asked to stop (operator stop or restart), not exited yet.
-    Stopping,
-    /// Down on purpose (operator stop); not restarted.
-    Stopped,
-    /// Down for good: too many failures within the window. An operator Restart revives it.
-    Escalated,
 }
 
 /// One actor in the tree below a child.
@@ -254,14 +241,11 @@ enum Intent {
 
 struct Child {
     spec: ChildSpec,
-    tracker: RestartTracker,
+    /// State, failure window and timer generation (the rules every supervisor shares).
+    sup: Supervised,
     cell: Option<ActorCell>,
-    state: ChildState,
     intent: Option<Intent>,
-    last_failure: Option<String>,
     started_at: Option<SystemTime>,
-    /// Bumped whenever a pending timer must be ignored.
-    generation: u64,
     timer: Option<AbortOnDropHandle<Result<(), ractor::MessagingErr<RootSupervisorMessage>>>>,
     /// Operators waiting for a stop or restart to complete.
     waiters: Vec<Reply>,
@@ -363,20 +347,16 @@ impl Actor for RootSupervisor {
             }
             RootSupervisorMessage::Internal(Internal(timer)) => match timer {
                 Timer::RestartDue { name, generation } => {
-                    let due = state.child(&name).is_some_and(|c| {
-                        c.generation == generation && c.state == ChildState::Restarting
-                    });
-                    if due {
-                        if let Some(child) = state.child(&name) {
-                            child.tracker.note_restart();
-                        }
+                    if let Some(child) = state.child(&name)
+                        && child.sup.restart_due(generation)
+                    {
+                        child.sup.note_restart();
                         let _ = spawn_child(&myself, state, &name).await;
                     }
                 }
                 Timer::StopTimeout { name, generation } => {
                     if let Some(child) = state.child(&name)
-                        && child.generation == generation
-                        && child.state == ChildState::Stopping
+                        && child.sup.stop_overdue(generation)
                         && let Some(cell) = &child.cell
                     {
                         warn!(child = %name, "did not stop in time; killing it");
@@ -418,15 +398,14 @@ impl Actor for RootSupervisor {
         match child.intent.take() {
             Some(Intent::Stop) => {
                 info!(child = %name, "stopped by operator");
-                child.state = ChildState::Stopped;
+                child.sup.stopped();
                 for waiter in child.waiters.drain(..) {
                     let _ = waiter.send(Ok(()));
                 }
             }
             Some(Intent::Restart) => {
                 info!(child = %name, "restarting on operator request");
-                child.tracker.clear_window();
-                child.tracker.note_restart();
+                child.sup.revive(true);
                 let waiters = std::mem::take(&mut child.waiters);
                 let result = spawn_child(&myself, state, &name).await;
                 for waiter in waiters {
@@ -444,14 +423,11 @@ impl Actor for RootSupervisor {
 
 fn new_child(spec: ChildSpec) -> Child {
     Child {
-        tracker: RestartTracker::new(spec.policy),
+        sup: Supervised::new(spec.policy),
         spec,
         cell: None,
-        state: ChildState::Stopped,
         intent: None,
-        last_failure: None,
         started_at: None,
-        generation: 0,
         timer: None,
         waiters: Vec::new(),
     }
@@ -469,7 +445,7 @@ async fn spawn_child(
             name: name.to_string(),
         });
     };
-    child.generation += 1;
+    child.sup.starting();
     child.timer = None;
     child.intent = None;
     let start = child.spec.start.clone();
@@ -479,7 +455,7 @@ async fn spawn_child(
             if let Some(child) = state.child(name) {
                 info!(child = %name, id = %cell.get_id(), "child started");
                 child.cell = Some(cell);
-                child.state = ChildState::Running;
+                child.sup.running();
                 child.started_at = Some(SystemTime::now());
             }
             Ok(())
@@ -501,13 +477,9 @@ async fn spawn_child(
 /// An unexpected exit or a failed start: schedule a restart or escalate.
 fn child_down(myself: &ActorRef<RootSupervisorMessage>, child: &mut Child, reason: String) {
     child.cell = None;
-    child.last_failure = Some(reason.clone());
-    child.generation += 1;
-    match child.tracker.on_failure(Instant::now()) {
-        RestartDecision::Restart { after } => {
-            child.state = ChildState::Restarting;
+    match child.sup.went_down(reason.clone(), Instant::now()) {
+        Down::Restart { after, generation } => {
             let name = child.spec.name.clone();
-            let generation = child.generation;
             info!(child = %name, ?after, "restart scheduled");
             child.timer = Some(AbortOnDropHandle::new(myself.send_after(
                 after,
@@ -519,8 +491,7 @@ fn child_down(myself: &ActorRef<RootSupervisorMessage>, child: &mut Child, reaso
                 },
             )));
         }
-        RestartDecision::Escalate { failures, within } => {
-            child.state = ChildState::Escalated;
+        Down::Escalate { failures, within } => {
             child.timer = None;
             error!(
                 child = %child.spec.name,
@@ -544,7 +515,7 @@ fn on_stop(
         let _ = reply.send(Err(SupervisorError::UnknownChild { name }));
         return;
     };
-    match child.state {
+    match child.sup.state() {
         ChildState::Running => {
             begin_stop(myself, child, Intent::Stop, timeout, "operator stop");
             child.waiters.push(reply);
@@ -554,9 +525,8 @@ fn on_stop(
             child.waiters.push(reply);
         }
         ChildState::Restarting | ChildState::Escalated | ChildState::Stopped => {
-            child.generation += 1;
+            child.sup.stopped();
             child.timer = None;
-            child.state = ChildState::Stopped;
             let _ = reply.send(Ok(()));
         }
     }
@@ -572,7 +542,7 @@ async fn on_start(
         let _ = reply.send(Err(SupervisorError::UnknownChild { name }));
         return;
     };
-    match child.state {
+    match child.sup.state() {
         ChildState::Running => {
             let _ = reply.send(Ok(()));
         }
@@ -581,7 +551,7 @@ async fn on_start(
             child.waiters.push(reply);
         }
         ChildState::Restarting | ChildState::Escalated | ChildState::Stopped => {
-            child.tracker.clear_window();
+            child.sup.revive(false);
             let _ = reply.send(spawn_child(myself, state, &name).await);
         }
     }
@@ -598,7 +568,7 @@ async fn on_restart(
         let _ = reply.send(Err(SupervisorError::UnknownChild { name }));
         return;
     };
-    match child.state {
+    match child.sup.state() {
         ChildState::Running => {
             begin_stop(myself, child, Intent::Restart, timeout, "operator restart");
             child.waiters.push(reply);
@@ -608,8 +578,7 @@ async fn on_restart(
             child.waiters.push(reply);
         }
         ChildState::Restarting | ChildState::Escalated | ChildState::Stopped => {
-            child.tracker.clear_window();
-            child.tracker.note_restart();
+            child.sup.revive(true);
             let _ = reply.send(spawn_child(myself, state, &name).await);
         }
     }
@@ -624,13 +593,11 @@ fn begin_stop(
     reason: &str,
 ) {
     child.intent = Some(intent);
-    child.state = ChildState::Stopping;
-    child.generation += 1;
+    let generation = child.sup.stopping();
     if let Some(cell) = &child.cell {
         cell.stop(Some(reason.to_string()));
     }
     let name = child.spec.name.clone();
-    let generation = child.generation;
     child.timer = Some(AbortOnDropHandle::new(
         myself.send_after(timeout, move || {
             RootSupervisorMessage::Internal(Internal(Timer::StopTimeout { name, generation }))
@@ -641,9 +608,9 @@ fn begin_stop(
 fn child_info(child: &Child) -> ChildInfo {
     ChildInfo {
         name: child.spec.name.clone(),
-        state: child.state,
-        restarts: child.tracker.restarts(),
-        last_failure: child.last_failure.clone(),
+        state: child.sup.state(),
+        restarts: child.sup.restarts(),
+        last_failure: child.sup.last_failure().map(str::to_string),
         started_at: child.started_at,
         actor_id: child.cell.as_ref().map(|c| c.get_id().to_string()),
         children: child

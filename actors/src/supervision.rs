@@ -1,9 +1,12 @@
-//! Restart bookkeeping: backoff delays and the restart-intensity window (OTP style).
+//! Restart bookkeeping: backoff delays, the restart-intensity window (OTP style) and the state
+//! machine of one supervised child.
 //!
-//! A plain struct, no actor: [`RestartTracker`] is fed the failures of ONE child and answers
+//! Plain structs, no actor: [`RestartTracker`] is fed the failures of ONE child and answers
 //! "restart after this delay" or "escalate" (more than `max_restarts` failures within
-//! `within`). The RootSupervisor keeps one per child; the OrderSyncRegistry (later) keeps one
-//! per agent's sync actor. [`exponential_backoff`] is also what sync runs use between retries.
+//! `within`); [`Supervised`] wraps it with the child's [`ChildState`] and the generation that
+//! tells a current timer from a stale one. The RootSupervisor keeps one per child, the
+//! OrderSyncRegistry one per agent's sync actor: both supervisors share these rules.
+//! [`exponential_backoff`] is also what sync runs use between retries.
 //!
 //! This module must NOT spawn, stop or message actors, nor read the clock itself (callers pass
 //! `now`, so the rules are unit-tested without time passing).
@@ -134,6 +137,168 @@ impl RestartTracker {
     }
 }
 
+/// What a supervised child is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildState {
+    /// Up.
+    Running,
+    /// Down, restart scheduled after a backoff.
+    Restarting,
+    /// Asked to stop (operator stop or restart), not exited yet.
+    Stopping,
+    /// Down on purpose (operator stop); not restarted.
+    Stopped,
+    /// Down for good: too many failures within the window. An operator Restart revives it.
+    Escalated,
+}
+
+/// What a supervisor must do about a child that went down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Down {
+    /// Restart it after `after`; the restart timer carries `generation`.
+    Restart {
+        /// Backoff delay.
+        after: Duration,
+        /// The generation [`Supervised::restart_due`] checks when the timer fires.
+        generation: u64,
+    },
+    /// Leave it down and tell an operator: `failures` within `within`.
+    Escalate {
+        /// Failures counted in the window (including this one).
+        failures: u32,
+        /// The window.
+        within: Duration,
+    },
+}
+
+/// The supervision state machine of one child, shared by every supervisor:
+///
+/// ```text
+/// Stopped ──start──► Running ──went_down──► Restarting ──restart_due──► (start again)
+///    ▲                  │                        │ too many failures
+///    │ stopped          │ stopping               ▼
+///    └──────────── Stopping                  Escalated ──revive (operator)──► (start again)
+/// ```
+/// Every transition that abandons a pending timer bumps the generation, so a late timer of an
+/// older incarnation is recognised and ignored.
+#[derive(Debug, Clone)]
+pub struct Supervised {
+    tracker: RestartTracker,
+    state: ChildState,
+    generation: u64,
+    last_failure: Option<String>,
+    escalated_at: Option<Instant>,
+}
+
+impl Supervised {
+    /// A child not started yet.
+    pub fn new(policy: RestartPolicy) -> Self {
+        Self {
+            tracker: RestartTracker::new(policy),
+            state: ChildState::Stopped,
+            generation: 0,
+            last_failure: None,
+            escalated_at: None,
+        }
+    }
+
+    /// What the child is doing.
+    pub fn state(&self) -> ChildState {
+        self.state
+    }
+
+    /// Restarts performed so far (automatic and operator).
+    pub fn restarts(&self) -> u32 {
+        self.tracker.restarts()
+    }
+
+    /// Why it last went down unexpectedly.
+    pub fn last_failure(&self) -> Option<&str> {
+        self.last_failure.as_deref()
+    }
+
+    /// A new incarnation is being started: pending timers become stale.
+    pub fn starting(&mut self) {
+        self.generation += 1;
+    }
+
+    /// The new incarnation runs.
+    pub fn running(&mut self) {
+        self.state = ChildState::Running;
+        self.escalated_at = None;
+    }
+
+    /// The child failed, exited when nobody asked, or could not start, at `now`: restart it
+    /// after a backoff, or escalate when the restart intensity is exceeded.
+    pub fn went_down(&mut self, reason: String, now: Instant) -> Down {
+        self.last_failure = Some(reason);
+        self.generation += 1;
+        match self.tracker.on_failure(now) {
+            RestartDecision::Restart { after } => {
+                self.state = ChildState::Restarting;
+                Down::Restart {
+                    after,
+                    generation: self.generation,
+                }
+            }
+            RestartDecision::Escalate { failures, within } => {
+                self.state = ChildState::Escalated;
+                self.escalated_at = Some(now);
+                Down::Escalate { failures, within }
+            }
+        }
+    }
+
+    /// Whether the restart timer of `generation` is still the one to act on.
+    pub fn restart_due(&self, generation: u64) -> bool {
+        self.state == ChildState::Restarting && self.generation == generation
+    }
+
+    /// An operator stop (or restart) begins; returns the generation of its kill timer.
+    pub fn stopping(&mut self) -> u64 {
+        self.state = ChildState::Stopping;
+        self.generation += 1;
+        self.generation
+    }
+
+    /// Whether the kill timer of `generation` still applies (the child has not exited).
+    pub fn stop_overdue(&self, generation: u64) -> bool {
+        self.state == ChildState::Stopping && self.generation == generation
+    }
+
+    /// Down on purpose; any pending timer is abandoned.
+    pub fn stopped(&mut self) {
+        self.state = ChildState::Stopped;
+        self.generation += 1;
+    }
+
+    /// An operator brings it back: the failure window is forgotten (an escalation is cleared);
+    /// `restart` counts it as a restart.
+    pub fn revive(&mut self, restart: bool) {
+        self.tracker.clear_window();
+        if restart {
+            self.tracker.note_restart();
+        }
+    }
+
+    /// Count a restart that actually happens (a restart timer fired).
+    pub fn note_restart(&mut self) {
+        self.tracker.note_restart();
+    }
+
+    /// The reason of an escalation younger than the policy window at `now` (a per-scope
+    /// supervisor refuses work for the child meanwhile, and tries again after it).
+    pub fn escalated_recently(&self, now: Instant) -> Option<&str> {
+        let within = self.tracker.policy().within;
+        match (self.state, self.escalated_at) {
+            (ChildState::Escalated, Some(at)) if now.saturating_duration_since(at) < within => {
+                Some(self.last_failure.as_deref().unwrap_or("escalated"))
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +365,54 @@ mod tests {
             t.on_failure(t0 + 100 * S),
             RestartDecision::Restart { after: S }
         );
+    }
+
+    #[test]
+    fn a_child_restarts_until_escalated_and_stale_timers_are_ignored() {
+        let t0 = Instant::now();
+        let mut child = Supervised::new(policy());
+        child.starting();
+        child.running();
+        let Down::Restart { after, generation } = child.went_down("boom".into(), t0) else {
+            panic!("first failure restarts");
+        };
+        assert_eq!((after, child.state()), (S, ChildState::Restarting));
+        assert!(child.restart_due(generation));
+        // An operator stop while restarting abandons the timer.
+        child.stopped();
+        assert!(!child.restart_due(generation));
+        child.starting();
+        child.running();
+        for i in 1..3 {
+            assert!(matches!(
+                child.went_down("boom".into(), t0 + i * S),
+                Down::Restart { .. }
+            ));
+        }
+        assert_eq!(
+            child.went_down("boom again".into(), t0 + 3 * S),
+            Down::Escalate {
+                failures: 4,
+                within: 10 * S
+            }
+        );
+        assert_eq!(child.state(), ChildState::Escalated);
+        assert_eq!(
+            child.escalated_recently(t0 + 4 * S),
+            Some("boom again"),
+            "refused within the window"
+        );
+        assert_eq!(
+            child.escalated_recently(t0 + 14 * S),
+            None,
+            "tried again after it"
+        );
+        child.revive(true);
+        assert_eq!(child.restarts(), 1);
+        assert!(matches!(
+            child.went_down("once more".into(), t0 + 5 * S),
+            Down::Restart { after, .. } if after == S
+        ));
     }
 
     #[test]

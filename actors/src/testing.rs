@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::BoxFuture;
 
-use crate::events::{Mode, RunId, Scope};
-use crate::sync::{LedgerError, OpenRun, RunLedger, RunOutcome, Trigger};
+use crate::run::{Mode, RunId, RunOutcome, Scope, Trigger};
+use crate::sync::{LedgerError, OpenRun, RunLedger};
 
 /// One run as the [`MemoryLedger`] holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

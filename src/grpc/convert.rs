@@ -4,8 +4,10 @@
 
 use super::pb;
 use crate::records::Kind;
-use blackant_actors::events::{Counts, EventBody, Mode, Scope, SyncEvent};
-use blackant_actors::sync::{RunState, Trigger};
+use blackant_actors::events::{EventBody, SyncEvent};
+use blackant_actors::run::Trigger;
+use blackant_actors::run::{Counts, Mode, Scope};
+use blackant_actors::sync::RunState;
 use std::time::{Duration, SystemTime};
 use tonic::Status;
 
@@ -113,7 +115,9 @@ pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {
 
 /// RFC 3339 text from the databases → Timestamp (None if unparsable).
 pub fn timestamp_from_text(text: &str) -> Option<prost_types::Timestamp> {
-    crate::store::parse_time(text, "timestamp").ok().map(timestamp)
+    crate::store::parse_time(text, "timestamp")
+        .ok()
+        .map(timestamp)
 }
 
 pub fn duration(d: Duration) -> prost_types::Duration {

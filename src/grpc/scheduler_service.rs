@@ -8,7 +8,7 @@ use super::pb;
 use super::sync_service::status_of;
 use crate::records::Kind;
 use crate::service::{Service, runs_after};
-use blackant_actors::events::Scope;
+use blackant_actors::run::Scope;
 use blackant_actors::scheduler::{SchedulePatch, ScheduleView};
 use std::sync::Arc;
 use std::time::Duration;

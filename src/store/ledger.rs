@@ -437,8 +437,9 @@ impl SyncDbLedger {
 
 mod ledger_impl {
     use super::*;
-    use blackant_actors::events::{Mode, RunId, Scope};
-    use blackant_actors::sync::{LedgerError, OpenRun, RunLedger, RunOutcome, Trigger};
+    use blackant_actors::run::{Mode, RunId, Scope};
+    use blackant_actors::run::{RunOutcome, Trigger};
+    use blackant_actors::sync::{LedgerError, OpenRun, RunLedger};
     use futures::FutureExt;
     use futures::future::BoxFuture;
 
@@ -538,7 +539,7 @@ mod ledger_impl {
                     .map_err(failed("open_runs"))?;
                 rows.into_iter()
                     .map(|r| {
-                        let bad = |e: blackant_actors::events::ParseError| LedgerError {
+                        let bad = |e: blackant_actors::run::ParseError| LedgerError {
                             operation: "open_runs",
                             reason: format!("run {}: {e}", r.id),
                         };

@@ -94,18 +94,18 @@ pub(crate) fn ledger_error(
 }
 
 /// How a scope is stored in `sync.db`'s `scope` columns: the agent id, or '' for the catalogue.
-pub fn scope_text(scope: &blackant_actors::events::Scope) -> &str {
+pub fn scope_text(scope: &blackant_actors::run::Scope) -> &str {
     match scope {
-        blackant_actors::events::Scope::Catalogue => "",
-        blackant_actors::events::Scope::Agent(a) => a,
+        blackant_actors::run::Scope::Catalogue => "",
+        blackant_actors::run::Scope::Agent(a) => a,
     }
 }
 
 /// The scope a stored `scope` column names (see [`scope_text`]).
-pub fn scope_of(text: String) -> blackant_actors::events::Scope {
+pub fn scope_of(text: String) -> blackant_actors::run::Scope {
     if text.is_empty() {
-        blackant_actors::events::Scope::Catalogue
+        blackant_actors::run::Scope::Catalogue
     } else {
-        blackant_actors::events::Scope::Agent(text)
+        blackant_actors::run::Scope::Agent(text)
     }
 }

@@ -8,7 +8,7 @@
 use super::ledger_error as failed;
 use super::{StoreError, now_text, parse_time, scope_of, scope_text, time_text};
 use blackant_actors::db_writer::DbHandle;
-use blackant_actors::events::Scope;
+use blackant_actors::run::Scope;
 use blackant_actors::scheduler::{KindSchedule, ScheduleStore, ScopeTimes, StoredSchedules};
 use blackant_actors::sync::LedgerError;
 use futures::FutureExt;

@@ -22,7 +22,7 @@ use crate::store::tables::{self, Checkpoint, RowCounts, RowImage, TableSpec};
 use crate::store::{DataDir, StoreError, now_text};
 use crate::store::{orders, prices};
 use blackant_actors::db_writer::DbHandle;
-use blackant_actors::events::{Counts, Mode, Scope};
+use blackant_actors::run::{Counts, Mode, Scope};
 use blackant_actors::sync::{
     FinishCounts, PageCounts, Prepared, RunSpec, RunState, SyncError, SyncHandle, SyncKind,
 };

@@ -16,7 +16,7 @@ pub use export_sync::{ExportPlan, ExportSync};
 pub use source::{CredentialStore, ErpSource, ExportSource, SourceError, export_list, priority};
 
 use blackant_actors::db_writer::DbHandle;
-use blackant_actors::events::Scope;
+use blackant_actors::run::Scope;
 use blackant_actors::sync::SyncError;
 use futures::future::BoxFuture;
 

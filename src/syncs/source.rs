@@ -13,7 +13,7 @@ use blackant_actors::browser_pool::{
     BrowserPoolHandle, BrowserPoolMessage, ChromiumLauncher, Lease,
 };
 use blackant_actors::directory::Directory;
-use blackant_actors::events::Scope;
+use blackant_actors::run::Scope;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::collections::HashMap;

@@ -18,8 +18,8 @@
 //! actor's [`SyncHandle`]) for delta runs and learns their end from it. Time comes from a
 //! [`Clock`], so tests drive it with tokio's paused clock.
 
-use crate::events::{EventBody, Mode, Scope};
-use crate::sync::{LedgerError, SyncHandle, Trigger};
+use crate::run::{Mode, RunOutcome, Scope, Trigger};
+use crate::sync::{LedgerError, SyncHandle};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -199,29 +199,21 @@ impl Clock for TokioClock {
     }
 }
 
-/// How a dispatched run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunEnd {
-    Completed,
-    Failed(String),
-}
-
-/// Starts a run of one kind and resolves when it ends.
+/// Starts a run of one kind and resolves with its outcome when it ends.
 pub trait Runner: Send + Sync + 'static {
-    fn run(&self, scope: Scope, trigger: Trigger) -> BoxFuture<'static, RunEnd>;
+    fn run(&self, scope: Scope, trigger: Trigger) -> BoxFuture<'static, RunOutcome>;
 }
 
 impl Runner for SyncHandle {
     /// A delta run: a byte-identical export costs only its download.
-    fn run(&self, scope: Scope, trigger: Trigger) -> BoxFuture<'static, RunEnd> {
+    fn run(&self, scope: Scope, trigger: Trigger) -> BoxFuture<'static, RunOutcome> {
         let handle = self.clone();
         async move {
             match handle.request_and_wait(scope, Mode::Delta, trigger).await {
-                Ok(event) => match event.body {
-                    EventBody::Failed { reason, .. } => RunEnd::Failed(reason),
-                    _ => RunEnd::Completed,
-                },
-                Err(e) => RunEnd::Failed(e.to_string()),
+                Ok(event) => event.body.outcome().unwrap_or_else(|| {
+                    RunOutcome::not_run("the run ended without a terminal event")
+                }),
+                Err(e) => RunOutcome::not_run(e.to_string()),
             }
         }
         .boxed()
@@ -292,7 +284,7 @@ pub enum SchedulerMessage {
     Ended {
         kind: String,
         scope: Scope,
-        end: RunEnd,
+        outcome: RunOutcome,
     },
 }
 
@@ -305,8 +297,12 @@ impl fmt::Debug for SchedulerMessage {
             }
             SchedulerMessage::Refresh => f.write_str("Refresh"),
             SchedulerMessage::Wake(g) => write!(f, "Wake({g})"),
-            SchedulerMessage::Ended { kind, scope, end } => {
-                write!(f, "Ended({kind}, {scope}, {end:?})")
+            SchedulerMessage::Ended {
+                kind,
+                scope,
+                outcome,
+            } => {
+                write!(f, "Ended({kind}, {scope}, {outcome:?})")
             }
         }
     }
@@ -569,11 +565,11 @@ impl Scheduler {
             let run = kind.runner.run(due.scope.clone(), due.trigger);
             let me = myself.clone();
             tokio::spawn(async move {
-                let end = run.await;
+                let outcome = run.await;
                 let _ = me.cast(SchedulerMessage::Ended {
                     kind: due.kind,
                     scope: due.scope,
-                    end,
+                    outcome,
                 });
             });
         }
@@ -738,15 +734,19 @@ impl Actor for Scheduler {
                     Self::look(&myself, state).await;
                 }
             }
-            SchedulerMessage::Ended { kind, scope, end } => {
+            SchedulerMessage::Ended {
+                kind,
+                scope,
+                outcome,
+            } => {
                 state.running.retain(|(k, s)| !(k == &kind && s == &scope));
-                match &end {
-                    RunEnd::Completed => {
+                match &outcome {
+                    RunOutcome::Completed { .. } => {
                         state
                             .succeeded
                             .insert((kind.clone(), scope.clone()), state.args.clock.now());
                     }
-                    RunEnd::Failed(reason) => {
+                    RunOutcome::Failed { reason, .. } => {
                         warn!(kind = %kind, scope = %scope, reason = %reason, "scheduled sync failed; it runs again at its next time")
                     }
                 }

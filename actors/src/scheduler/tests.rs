@@ -3,6 +3,7 @@
 //! configured grid. Time only moves when every task waits, so the times are exact.
 
 use super::*;
+use crate::run::Counts;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 
@@ -64,7 +65,7 @@ struct FakeRunner {
 }
 
 impl Runner for FakeRunner {
-    fn run(&self, scope: Scope, trigger: Trigger) -> BoxFuture<'static, RunEnd> {
+    fn run(&self, scope: Scope, trigger: Trigger) -> BoxFuture<'static, RunOutcome> {
         let at = self
             .clock
             .now()
@@ -76,7 +77,14 @@ impl Runner for FakeRunner {
             trigger,
             at,
         });
-        async { RunEnd::Completed }.boxed()
+        async {
+            RunOutcome::Completed {
+                counts: Counts::default(),
+                unchanged_export: false,
+                duration: Duration::ZERO,
+            }
+        }
+        .boxed()
     }
 }
 
@@ -465,12 +473,16 @@ async fn at_most_max_running_runs_are_in_flight() {
         release: Arc<tokio::sync::Semaphore>,
     }
     impl Runner for Gate {
-        fn run(&self, scope: Scope, _t: Trigger) -> BoxFuture<'static, RunEnd> {
+        fn run(&self, scope: Scope, _t: Trigger) -> BoxFuture<'static, RunOutcome> {
             let _ = self.started.send(scope);
             let release = self.release.clone();
             async move {
                 let _permit = release.acquire().await;
-                RunEnd::Completed
+                RunOutcome::Completed {
+                    counts: Counts::default(),
+                    unchanged_export: false,
+                    duration: Duration::ZERO,
+                }
             }
             .boxed()
         }

@@ -28,7 +28,7 @@
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::SeedableRng;
@@ -38,11 +38,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{error, info, warn};
 
-use super::{
-    LastRun, OpenRun, PauseAck, PausedRun, Prepared, RequestAck, RetryPolicy, RunLedger,
-    RunOutcome, RunSpec, RunState, ScopeStatus, SyncError, SyncKind, SyncStatus, Trigger,
+use super::contract::{OpenRun, Prepared, RetryPolicy, RunLedger, RunSpec, SyncError, SyncKind};
+use super::protocol::{
+    Internal, InternalMsg, LastRun, PauseAck, PausedRun, RequestAck, RunState, ScopeStatus,
+    SyncMessage, SyncStatus, internal,
 };
-use crate::events::{Counts, EventBody, EventBus, Mode, RunId, Scope};
+use crate::events::{EventBody, EventBus};
+use crate::run::{Counts, Mode, RunId, RunOutcome, Scope, Trigger};
 
 /// The generic sync actor. Holds the kind (fixed for the actor's life, shared with the
 /// preparation tasks).
@@ -71,66 +73,6 @@ pub struct SyncArguments {
     /// Serve this scope only (one actor per agent, under a [`super::SyncRegistry`]): resume
     /// only its open runs, refuse requests for any other. `None`: every scope.
     pub only: Option<Scope>,
-}
-
-/// Messages of [`SyncActor`]. Every sync kind uses the same type, so the Priority actor and
-/// the Scheduler can hold all of them in one list.
-pub enum SyncMessage {
-    /// Run `scope` (or join its current run).
-    Request {
-        /// Catalogue or agent.
-        scope: Scope,
-        /// Full or delta (a request joining a run gets that run's mode).
-        mode: Mode,
-        /// Why.
-        trigger: Trigger,
-        /// The run id, or why no run could be opened.
-        reply: RpcReplyPort<Result<RequestAck, SyncError>>,
-    },
-    /// Stop every run at its next page boundary; cancel preparations. Answered at once.
-    Pause {
-        /// Which runs were paused.
-        reply: RpcReplyPort<PauseAck>,
-    },
-    /// Let paused runs continue and queued ones start.
-    Resume,
-    /// Per-scope state.
-    Status {
-        /// The answer.
-        reply: RpcReplyPort<SyncStatus>,
-    },
-    /// Stop if no scope has a run and none ended less than `idle_for` ago; answers whether it
-    /// is stopping. A registry uses it to retire idle per-agent actors without a race: the
-    /// answer comes in mailbox order, after every request sent before it.
-    StopIfIdle {
-        /// How long the actor must have had nothing to do.
-        idle_for: Duration,
-        /// True: the actor is stopping.
-        reply: RpcReplyPort<bool>,
-    },
-    /// The actor's messages to itself.
-    #[doc(hidden)]
-    Internal(Internal),
-}
-
-/// The actor's messages to itself (opaque outside this module).
-#[doc(hidden)]
-pub struct Internal(pub(super) InternalMsg);
-
-pub(super) enum InternalMsg {
-    /// Timers of a [`super::SyncRegistry`] (which speaks `SyncMessage` too).
-    Registry(super::registry::RegistryTimer),
-    /// A preparation task ended. The plan is type-erased so that `SyncMessage` is the same
-    /// type for every kind.
-    Prepared {
-        scope: Scope,
-        epoch: u64,
-        result: Result<Box<dyn Any + Send>, SyncError>,
-    },
-    /// Apply the next page (or finish).
-    Step { scope: Scope, epoch: u64 },
-    /// A retry delay elapsed.
-    RetryDue { scope: Scope, epoch: u64 },
 }
 
 /// A prepared export being applied.
@@ -233,10 +175,6 @@ impl<P> SyncState<P> {
     fn emit(&self, run_id: RunId, scope: &Scope, body: EventBody) {
         self.events.emit(run_id, &self.name, scope, body);
     }
-}
-
-fn internal(msg: InternalMsg) -> SyncMessage {
-    SyncMessage::Internal(Internal(msg))
 }
 
 impl<K: SyncKind> Actor for SyncActor<K> {
@@ -739,29 +677,19 @@ impl<K: SyncKind> SyncActor<K> {
             outcome: outcome.clone(),
             finished_at: SystemTime::now(),
         });
-        let body = match &outcome {
+        match &outcome {
             RunOutcome::Completed {
-                counts,
-                unchanged_export,
-                duration,
+                counts, duration, ..
             } => {
                 info!(kind = %state.name, %scope, run = %run_id, ?counts, ?duration, "run completed");
-                EventBody::Completed {
-                    counts: *counts,
-                    unchanged_export: *unchanged_export,
-                    duration: *duration,
-                }
             }
             RunOutcome::Failed {
                 reason, permanent, ..
             } => {
                 error!(kind = %state.name, %scope, run = %run_id, permanent, %reason, "run failed");
-                EventBody::Failed {
-                    reason: reason.clone(),
-                    permanent: *permanent,
-                }
             }
-        };
+        }
+        let body = EventBody::from(&outcome);
         if let Err(e) = state.ledger.close_run(run_id, outcome).await {
             // The run stays open in the ledger: the next restart resumes it, and `prepare`
             // (finding no checkpoint) simply runs it again. Harmless, so not fatal.

@@ -31,12 +31,13 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr, Supervi
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use super::actor::{Internal, InternalMsg};
-use super::{
-    PauseAck, RunState, ScopeStatus, SyncArguments, SyncError, SyncKind, SyncMessage, SyncStatus,
+use super::actor::{SyncActor, SyncArguments};
+use super::contract::{SyncError, SyncKind};
+use super::protocol::{
+    Internal, InternalMsg, PauseAck, RegistryTimer, RunState, ScopeStatus, SyncMessage, SyncStatus,
 };
-use crate::events::{Counts, Scope};
-use crate::supervision::{RestartDecision, RestartPolicy, RestartTracker};
+use crate::run::{Counts, Scope};
+use crate::supervision::{ChildState, Down, RestartPolicy, Supervised};
 
 /// The registry actor.
 pub struct SyncRegistry<K: SyncKind> {
@@ -63,19 +64,10 @@ pub struct SyncRegistryArguments {
     pub label: String,
 }
 
-/// The registry's timers (carried inside [`SyncMessage::Internal`]).
-pub(crate) enum RegistryTimer {
-    RestartDue { scope: Scope, generation: u64 },
-    IdleCheck,
-}
-
 struct Child {
     actor: Option<ActorRef<SyncMessage>>,
-    tracker: RestartTracker,
-    /// Bumped at every (re)start: a restart timer of an older generation is stale.
-    generation: u64,
-    /// Escalated: why, and since when (a request after the policy window retries).
-    escalated: Option<(String, Instant)>,
+    /// State, failure window and timer generation (the rules every supervisor shares).
+    sup: Supervised,
 }
 
 /// The registry's state.
@@ -121,16 +113,15 @@ impl<K: SyncKind> SyncRegistry<K> {
             .entry(scope.clone())
             .or_insert_with(|| Child {
                 actor: None,
-                tracker: RestartTracker::new(state.args.restart),
-                generation: 0,
-                escalated: None,
+                sup: Supervised::new(state.args.restart),
             });
-        child.generation += 1;
+        child.sup.starting();
         match spawned {
             Ok((actor, _)) => {
                 info!(child = %name, id = %actor.get_id(), "started");
                 state.by_id.insert(actor.get_id(), scope.clone());
                 child.actor = Some(actor.clone());
+                child.sup.running();
                 if state.paused {
                     let (tx, _rx) = ractor::concurrency::oneshot();
                     let _ = actor.cast(SyncMessage::Pause { reply: tx.into() });
@@ -160,18 +151,16 @@ impl<K: SyncKind> SyncRegistry<K> {
             return;
         };
         child.actor = None;
-        match child.tracker.on_failure(Instant::now()) {
-            RestartDecision::Restart { after } => {
+        match child.sup.went_down(why.clone(), Instant::now()) {
+            Down::Restart { after, generation } => {
                 warn!(child = %name, cause = %why, ?after, "child down; restarting");
-                let generation = child.generation;
                 myself.send_after(after, move || {
                     registry_msg(RegistryTimer::RestartDue { scope, generation })
                 });
             }
-            RestartDecision::Escalate { failures, within } => {
+            Down::Escalate { failures, within } => {
                 error!(child = %name, cause = %why, failures, ?within,
                     "child failed too often: escalated, it stays down (its siblings keep running)");
-                child.escalated = Some((why, Instant::now()));
             }
         }
     }
@@ -191,12 +180,10 @@ impl<K: SyncKind> SyncRegistry<K> {
         else {
             return;
         };
-        let window = state.args.restart.within;
-        if let Some((why, since)) = state
+        if let Some(why) = state
             .children
             .get(&scope)
-            .and_then(|c| c.escalated.as_ref())
-            && since.elapsed() < window
+            .and_then(|c| c.sup.escalated_recently(Instant::now()))
         {
             let name = Self::child_name(&state.args, &scope);
             let _ = reply.send(Err(SyncError::permanent(format!(
@@ -206,18 +193,13 @@ impl<K: SyncKind> SyncRegistry<K> {
         }
         let actor = match state.children.get_mut(&scope) {
             Some(Child { actor: Some(a), .. }) => a.clone(),
-            _ => {
-                if let Some(child) = state.children.get_mut(&scope) {
-                    child.escalated = None;
+            _ => match self.spawn_child(myself, state, &scope).await {
+                Ok(a) => a,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return;
                 }
-                match self.spawn_child(myself, state, &scope).await {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                        return;
-                    }
-                }
-            }
+            },
         };
         // Forward with the caller's port: the child answers the caller directly.
         if let Err(MessagingErr::SendErr(SyncMessage::Request { reply, .. })) =
@@ -263,8 +245,6 @@ impl<K: SyncKind> SyncRegistry<K> {
         }
     }
 }
-
-use super::SyncActor;
 
 impl<K: SyncKind> Actor for SyncRegistry<K> {
     type Msg = SyncMessage;
@@ -375,9 +355,10 @@ impl<K: SyncKind> Actor for SyncRegistry<K> {
             }
             SyncMessage::Internal(Internal(InternalMsg::Registry(timer))) => match timer {
                 RegistryTimer::RestartDue { scope, generation } => {
-                    let due = state.children.get(&scope).is_some_and(|c| {
-                        c.actor.is_none() && c.escalated.is_none() && c.generation == generation
-                    });
+                    let due = state
+                        .children
+                        .get(&scope)
+                        .is_some_and(|c| c.actor.is_none() && c.sup.restart_due(generation));
                     if due {
                         let _ = self.spawn_child(&myself, state, &scope).await;
                     }
@@ -428,9 +409,14 @@ fn down_status(scope: &Scope, child: &Child) -> ScopeStatus {
         attempt: 0,
         counts: Counts::default(),
         last: None,
-        last_error: Some(match &child.escalated {
-            Some((why, _)) => format!("escalated: {why}"),
-            None => "restarting".to_string(),
+        last_error: Some(match child.sup.state() {
+            ChildState::Escalated => {
+                format!(
+                    "escalated: {}",
+                    child.sup.last_failure().unwrap_or_default()
+                )
+            }
+            _ => "restarting".to_string(),
         }),
     }
 }

@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::directory::Directory;
-use crate::events::{Counts, EventBody, EventBus, EventSubscription, Mode, RunId, Scope};
+use crate::events::{EventBody, EventBus, EventSubscription};
 use crate::root::{ChildSpec, RootSupervisor, RootSupervisorArguments};
+use crate::run::{Counts, Mode, RunId, Scope};
 use crate::supervision::RestartPolicy;
 use crate::testing::MemoryLedger;
 
@@ -804,14 +805,6 @@ fn retry_delays_grow_and_stay_within_the_jitter_band() {
             .collect::<Vec<_>>()
     };
     assert_eq!(same(3), same(3), "seeded jitter is deterministic");
-}
-
-#[test]
-fn triggers_round_trip_through_strings() {
-    for t in Trigger::ALL {
-        assert_eq!(t.as_str().parse::<Trigger>().unwrap(), t);
-    }
-    assert!("cron".parse::<Trigger>().is_err());
 }
 
 // ---- SyncRegistry (the OrderSyncRegistry): one actor per scope ---------------------------
