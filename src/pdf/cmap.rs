@@ -2,12 +2,16 @@
 //! embedded `/Encoding` CMaps of Type0 fonts (code → CID, and the codespace that says how many
 //! bytes each code takes).
 //!
-//! It owns only the CMap syntax (codespace ranges, bfchar/bfrange, cidchar/cidrange). It must
+//! It owns only the CMap sections (codespace ranges, bfchar/bfrange, cidchar/cidrange); the
+//! syntax is read by the content-stream lexer (`lexer.rs`), the one tokenizer of PDF
+//! operators in this reader. It must
 //! NOT know about fonts, widths or pages: `font.rs` decides which CMap applies to which bytes.
 //! lopdf has a ToUnicode parser too, but it keeps the codespace private and silently falls
 //! back to StandardEncoding on errors; we need both the codespace and a loud failure.
 
 use std::collections::HashMap;
+
+use super::lexer::{Operand, Ops};
 
 /// One codespace range: codes of `len` bytes whose every byte lies between the corresponding
 /// bytes of `lo` and `hi` (ISO 32000-1, 9.7.6.2).
@@ -99,42 +103,33 @@ fn utf16_to_string(units: &[u16]) -> String {
 impl CMap {
     /// Parses CMap source. Unknown operators and malformed entries are skipped: the caller
     /// judges the result by what it maps (`has_unicode`, `has_cids`) and by decoding checks.
+    ///
+    /// CMaps are PostScript, read with the content-stream lexer: the entries of a section
+    /// (`N beginbfchar ... endbfchar`) are the operands of its `end...` keyword.
     pub fn parse(src: &[u8]) -> CMap {
-        let tokens = tokenize(src);
         let mut cmap = CMap::default();
-        let mut i = 0;
-        while i < tokens.len() {
-            let Token::Keyword(kw) = &tokens[i] else {
-                i += 1;
-                continue;
+        let mut ops = Ops::new(src);
+        while let Some(op) = ops.next_op() {
+            let section: fn(&mut CMap, &[Token]) = match op {
+                b"endcodespacerange" => CMap::codespace_section,
+                b"endbfchar" => CMap::bfchar_section,
+                b"endbfrange" => CMap::bfrange_section,
+                b"endcidchar" => CMap::cidchar_section,
+                b"endcidrange" => CMap::cidrange_section,
+                _ => continue,
             };
-            let section_end: &[u8] = match kw.as_slice() {
-                b"begincodespacerange" => b"endcodespacerange",
-                b"beginbfchar" => b"endbfchar",
-                b"beginbfrange" => b"endbfrange",
-                b"begincidchar" => b"endcidchar",
-                b"begincidrange" => b"endcidrange",
-                _ => {
-                    i += 1;
-                    continue;
-                }
-            };
-            let start = i + 1;
-            let mut end = start;
-            while end < tokens.len()
-                && !matches!(&tokens[end], Token::Keyword(k) if k == section_end)
-            {
-                end += 1;
-            }
-            let body = &tokens[start..end];
-            match kw.as_slice() {
-                b"begincodespacerange" => cmap.codespace_section(body),
-                b"beginbfchar" => cmap.bfchar_section(body),
-                b"beginbfrange" => cmap.bfrange_section(body),
-                b"begincidchar" => cmap.cidchar_section(body),
-                _ => cmap.cidrange_section(body),
-            }
-            i = end + 1;
+            let body: Vec<Token> = ops
+                .operands
+                .iter()
+                .map(|operand| match *operand {
+                    Operand::Str(start, end) => Token::Str(ops.bytes(start, end).to_vec()),
+                    Operand::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => Token::Int(n as i64),
+                    Operand::ArrayStart => Token::ArrayStart,
+                    Operand::ArrayEnd => Token::ArrayEnd,
+                    _ => Token::Other,
+                })
+                .collect();
+            section(&mut cmap, &body);
         }
         cmap.ranges.sort_by_key(|r| (r.len, r.lo));
         cmap.cid_ranges.sort_by_key(|r| (r.len, r.lo));
@@ -143,7 +138,7 @@ impl CMap {
 
     fn codespace_section(&mut self, body: &[Token]) {
         for pair in body.chunks(2) {
-            if let [Token::Hex(lo), Token::Hex(hi)] = pair
+            if let [Token::Str(lo), Token::Str(hi)] = pair
                 && lo.len() == hi.len()
                 && (1..=4).contains(&lo.len())
             {
@@ -161,7 +156,7 @@ impl CMap {
 
     fn bfchar_section(&mut self, body: &[Token]) {
         for pair in body.chunks(2) {
-            if let [Token::Hex(src), Token::Hex(dst)] = pair
+            if let [Token::Str(src), Token::Str(dst)] = pair
                 && let Some((code, len)) = code_of(src)
             {
                 self.chars
@@ -174,7 +169,7 @@ impl CMap {
     fn bfrange_section(&mut self, body: &[Token]) {
         let mut i = 0;
         while i + 2 < body.len() {
-            let (Token::Hex(lo), Token::Hex(hi)) = (&body[i], &body[i + 1]) else {
+            let (Token::Str(lo), Token::Str(hi)) = (&body[i], &body[i + 1]) else {
                 i += 1;
                 continue;
             };
@@ -183,7 +178,7 @@ impl CMap {
                 continue;
             };
             match &body[i + 2] {
-                Token::Hex(dst) if len == hlen && lo <= hi => {
+                Token::Str(dst) if len == hlen && lo <= hi => {
                     self.ranges.push(UniRange {
                         len,
                         lo,
@@ -197,7 +192,7 @@ impl CMap {
                     let mut j = i + 3;
                     let mut items = Vec::new();
                     while j < body.len() && !matches!(body[j], Token::ArrayEnd) {
-                        if let Token::Hex(d) = &body[j] {
+                        if let Token::Str(d) = &body[j] {
                             items.push(utf16_units(d));
                         }
                         j += 1;
@@ -220,7 +215,7 @@ impl CMap {
 
     fn cidchar_section(&mut self, body: &[Token]) {
         for pair in body.chunks(2) {
-            if let [Token::Hex(src), Token::Int(cid)] = pair
+            if let [Token::Str(src), Token::Int(cid)] = pair
                 && let Some((code, len)) = code_of(src)
                 && let Ok(cid) = u32::try_from(*cid)
             {
@@ -232,7 +227,7 @@ impl CMap {
 
     fn cidrange_section(&mut self, body: &[Token]) {
         for triple in body.chunks(3) {
-            if let [Token::Hex(lo), Token::Hex(hi), Token::Int(cid)] = triple
+            if let [Token::Str(lo), Token::Str(hi), Token::Int(cid)] = triple
                 && let (Some((lo, len)), Some((hi, hlen))) = (code_of(lo), code_of(hi))
                 && let Ok(cid) = u32::try_from(*cid)
                 && len == hlen
@@ -306,122 +301,15 @@ impl CMap {
     }
 }
 
+/// A CMap section's entry.
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
-    Hex(Vec<u8>),
+    /// A string (`<0041>`, or a literal one): codes and destinations.
+    Str(Vec<u8>),
     Int(i64),
-    Keyword(Vec<u8>),
     ArrayStart,
     ArrayEnd,
     Other,
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn is_delim(b: u8) -> bool {
-    b.is_ascii_whitespace() || b"()<>[]{}/%".contains(&b)
-}
-
-fn tokenize(src: &[u8]) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < src.len() {
-        let b = src[i];
-        match b {
-            b if b.is_ascii_whitespace() || b == 0 => i += 1,
-            b'%' => {
-                while i < src.len() && src[i] != b'\n' && src[i] != b'\r' {
-                    i += 1;
-                }
-            }
-            b'<' if src.get(i + 1) == Some(&b'<') => {
-                out.push(Token::Other);
-                i += 2;
-            }
-            b'>' if src.get(i + 1) == Some(&b'>') => {
-                out.push(Token::Other);
-                i += 2;
-            }
-            b'<' => {
-                i += 1;
-                let mut nibbles = Vec::new();
-                while i < src.len() && src[i] != b'>' {
-                    if let Some(v) = hex_val(src[i]) {
-                        nibbles.push(v);
-                    }
-                    i += 1;
-                }
-                i += 1;
-                if nibbles.len() % 2 == 1 {
-                    nibbles.push(0);
-                }
-                out.push(Token::Hex(
-                    nibbles.chunks(2).map(|c| (c[0] << 4) | c[1]).collect(),
-                ));
-            }
-            b'[' => {
-                out.push(Token::ArrayStart);
-                i += 1;
-            }
-            b']' => {
-                out.push(Token::ArrayEnd);
-                i += 1;
-            }
-            b'(' => {
-                // Literal strings do not occur in the sections we read; skip them balanced.
-                let mut depth = 0;
-                while i < src.len() {
-                    match src[i] {
-                        b'\\' => i += 1,
-                        b'(' => depth += 1,
-                        b')' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                i += 1;
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                out.push(Token::Other);
-            }
-            b'/' => {
-                i += 1;
-                while i < src.len() && !is_delim(src[i]) {
-                    i += 1;
-                }
-                out.push(Token::Other);
-            }
-            _ => {
-                let start = i;
-                while i < src.len() && !is_delim(src[i]) {
-                    i += 1;
-                }
-                if i == start {
-                    i += 1;
-                    out.push(Token::Other);
-                    continue;
-                }
-                let word = &src[start..i];
-                let tok = std::str::from_utf8(word)
-                    .ok()
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .map(Token::Int)
-                    .unwrap_or_else(|| Token::Keyword(word.to_vec()));
-                out.push(tok);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 //! arena (strings and names decoded into it) for the whole stream.
 //!
 //! It owns only content-stream syntax (numbers, names, literal and hex strings, arrays,
-//! dictionaries as operand noise, comments, inline images skipped). It must NOT interpret
-//! operators: that is `content.rs`. It never fails: bytes it cannot read are skipped, as
+//! dictionaries as operand noise, comments, inline images skipped) — the one tokenizer of the
+//! reader: `content.rs` reads page content with it, `cmap.rs` reads CMaps (PostScript, the same
+//! syntax). It must NOT interpret operators: those two do. It never fails: bytes it cannot read are skipped, as
 //! viewers do; missing text then shows up in the table's completeness report.
 
 /// One operand. Strings and names live in [`Ops::arena`] (`start..end`).
