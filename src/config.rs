@@ -3,9 +3,14 @@
 //! the retry/restart defaults of DESIGN.md. Secrets (the ERP service password) come from the
 //! environment, never from this file's defaults or from logs.
 //!
-//! Owns parsing and validation only; `main` turns it into a `ServiceConfig`.
+//! Owns parsing and validation, and turning the file into a `ServiceConfig`.
 
+use crate::erp::Credentials;
 use crate::grpc::TokenEntry;
+use crate::service::{ServiceConfig, SourceConfig, Tuning};
+use crate::store::DataDir;
+use crate::syncs::breaker::BreakerPolicy;
+use blackant_actors::run::Scope;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +33,8 @@ pub struct Config {
     pub retry: RetrySection,
     pub supervision: SupervisionSection,
     pub schedule: ScheduleSection,
+    pub breaker: BreakerSection,
+    pub tuning: TuningSection,
     pub auth: AuthSection,
 }
 
@@ -42,6 +49,8 @@ impl Default for Config {
             retry: RetrySection::default(),
             supervision: SupervisionSection::default(),
             schedule: ScheduleSection::default(),
+            breaker: BreakerSection::default(),
+            tuning: TuningSection::default(),
             auth: AuthSection::default(),
         }
     }
@@ -147,6 +156,58 @@ impl Default for ScheduleSection {
     }
 }
 
+/// `[breaker]`: the circuit breakers of the ERP and of each account's logins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerSection {
+    /// Consecutive failures that open a breaker.
+    pub failures_to_open: u32,
+    /// Seconds an open breaker refuses calls before letting one probe through.
+    pub cool_down_secs: u64,
+}
+
+impl Default for BreakerSection {
+    fn default() -> Self {
+        let d = BreakerPolicy::default();
+        Self {
+            failures_to_open: d.failures_to_open,
+            cool_down_secs: d.cool_down.as_secs(),
+        }
+    }
+}
+
+/// `[tuning]`: knobs an operator may need; the defaults are what the service always used.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TuningSection {
+    /// An agent's OrderSync actor with nothing to do for this long is stopped.
+    pub order_sync_idle_secs: u64,
+    /// Product images downloaded at once.
+    pub image_downloads: usize,
+    /// Longest wait for one sync to acknowledge a pause before it is restarted.
+    pub pause_ack_timeout_secs: u64,
+    /// Longest wait for an actor's answer (status, a request, a schedule change).
+    pub call_timeout_secs: u64,
+    /// Longest wait for the supervisor (a restart waits for the actor's exit and start).
+    pub supervisor_timeout_secs: u64,
+    /// Longest wait for the whole tree to stop at shutdown.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for TuningSection {
+    fn default() -> Self {
+        let d = Tuning::default();
+        Self {
+            order_sync_idle_secs: d.order_sync_idle.as_secs(),
+            image_downloads: d.image_downloads,
+            pause_ack_timeout_secs: d.pause_ack_timeout.as_secs(),
+            call_timeout_secs: d.call_timeout.as_secs(),
+            supervisor_timeout_secs: d.supervisor_timeout.as_secs(),
+            shutdown_timeout_secs: d.shutdown_timeout.as_secs(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
@@ -208,6 +269,22 @@ impl Config {
                 "schedule.stale_after_hours must be at least 1".into(),
             ));
         }
+        let t = &self.tuning;
+        for (key, value) in [
+            (
+                "breaker.failures_to_open",
+                u64::from(self.breaker.failures_to_open),
+            ),
+            ("tuning.image_downloads", t.image_downloads as u64),
+            ("tuning.pause_ack_timeout_secs", t.pause_ack_timeout_secs),
+            ("tuning.call_timeout_secs", t.call_timeout_secs),
+            ("tuning.supervisor_timeout_secs", t.supervisor_timeout_secs),
+            ("tuning.shutdown_timeout_secs", t.shutdown_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
         for a in &self.agents {
             crate::store::paths::validate_user(a)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -239,6 +316,48 @@ impl Config {
             .then(|| crate::service::ScheduleSettings {
                 stale_after: Duration::from_secs(self.schedule.stale_after_hours * 3600),
             })
+    }
+
+    /// The breakers' policy.
+    pub fn breaker_policy(&self) -> BreakerPolicy {
+        BreakerPolicy {
+            failures_to_open: self.breaker.failures_to_open,
+            cool_down: Duration::from_secs(self.breaker.cool_down_secs),
+        }
+    }
+
+    /// The tuning knobs.
+    pub fn tuning(&self) -> Tuning {
+        let t = &self.tuning;
+        Tuning {
+            order_sync_idle: Duration::from_secs(t.order_sync_idle_secs),
+            image_downloads: t.image_downloads,
+            pause_ack_timeout: Duration::from_secs(t.pause_ack_timeout_secs),
+            call_timeout: Duration::from_secs(t.call_timeout_secs),
+            supervisor_timeout: Duration::from_secs(t.supervisor_timeout_secs),
+            shutdown_timeout: Duration::from_secs(t.shutdown_timeout_secs),
+        }
+    }
+
+    /// The service this configuration describes, reading exports from `source`, with the
+    /// ERP accounts known at start (`credentials`, memory only) and `agents` known.
+    pub fn service_config(
+        &self,
+        source: SourceConfig,
+        agents: Vec<String>,
+        credentials: Vec<(Scope, Credentials)>,
+    ) -> ServiceConfig {
+        ServiceConfig {
+            data: DataDir::new(&self.data_dir),
+            source,
+            agents,
+            credentials,
+            retry: self.retry_policy(),
+            restart: self.restart_policy(),
+            breaker: self.breaker_policy(),
+            schedule: self.schedule_settings(),
+            tuning: self.tuning(),
+        }
     }
 
     pub fn erp_config(&self, base_url: &str) -> crate::erp::ErpConfig {

@@ -4,92 +4,10 @@
 //! resumes from its checkpoint in the export it kept, applies no page twice, and the database
 //! equals the ERP.
 
+use crate::util::process::*;
 use crate::util::*;
 use blackant::grpc::pb::{self, SyncKind, request_sync_response::Outcome};
 use blackant::records::Kind;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-/// A child process killed when dropped, so a failing test leaves no simulator or service behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start `blackant ARGS`; return the child and the first line of its output (stderr when
-/// `stderr`, else stdout) that starts with `marker`, after the marker. The rest of
-/// the output is drained in the background so the child never blocks on a full pipe.
-fn start(args: &[&str], marker: &str, stderr: bool) -> (Proc, String, Vec<String>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_blackant"));
-    cmd.args(args).env("RUST_LOG", "warn");
-    if stderr {
-        cmd.stderr(Stdio::piped()).stdout(Stdio::null());
-    } else {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    }
-    let mut child = cmd.spawn().expect("start blackant");
-    let out: Box<dyn std::io::Read + Send> = if stderr {
-        Box::new(child.stderr.take().unwrap())
-    } else {
-        Box::new(child.stdout.take().unwrap())
-    };
-    let mut lines = BufReader::new(out).lines();
-    let mut before = Vec::new();
-    let found = loop {
-        let line = lines
-            .next()
-            .expect("the process says where it is")
-            .expect("output");
-        if let Some(rest) = line.strip_prefix(marker) {
-            break rest.trim().to_string();
-        }
-        before.push(line);
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), found, before)
-}
-
-fn serve(config: &std::path::Path, data: &std::path::Path) -> (Proc, String) {
-    let args = [
-        "serve",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--data",
-        data.to_str().unwrap(),
-        "--no-first-sync",
-    ];
-    let (child, rest, _) = start(&args, "blackant serving gRPC on ", true);
-    let addr = rest.split_whitespace().next().expect("address").to_string();
-    (child, addr)
-}
-
-/// `GET {sim}/_sim/{path}` as JSON (the simulator's controls; the engine never calls them).
-async fn sim_json<T: serde::de::DeserializeOwned>(sim: &str, path: &str) -> T {
-    let text = reqwest::get(format!("{sim}/_sim/{path}"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-async fn client(
-    addr: &str,
-) -> pb::sync_service_client::SyncServiceClient<tonic::transport::Channel> {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    pb::sync_service_client::SyncServiceClient::new(channel)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_killed_mid_sync_resumes_from_its_checkpoint_and_ends_equal_to_the_erp() {

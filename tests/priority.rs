@@ -36,7 +36,7 @@ async fn a_pause_stops_all_six_syncs_at_a_page_boundary_and_after_resume_every_d
     let agent = Scope::Agent("agent1".into());
     let mut runs: HashMap<RunId, Kind> = HashMap::new();
     for kind in Kind::ALL {
-        let scope = if blackant::service::per_agent(kind) {
+        let scope = if kind.spec().per_agent {
             agent.clone()
         } else {
             Scope::Catalogue
@@ -132,7 +132,7 @@ async fn a_pause_stops_all_six_syncs_at_a_page_boundary_and_after_resume_every_d
         (Kind::Ddt, ReportKind::Ddt),
         (Kind::Invoices, ReportKind::Invoices),
     ] {
-        let user = blackant::service::per_agent(kind).then_some("agent1");
+        let user = kind.spec().per_agent.then_some("agent1");
         let db = live_rows(&db_of(&h, kind, "agent1"), kind, user);
         assert_equals_truth(
             &format!("{kind} after pause and resume"),

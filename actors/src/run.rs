@@ -266,11 +266,6 @@ impl RunOutcome {
             }
         }
     }
-
-    /// True for a completed run.
-    pub fn is_completed(&self) -> bool {
-        matches!(self, RunOutcome::Completed { .. })
-    }
 }
 
 #[cfg(test)]

@@ -7,10 +7,9 @@ use anyhow::{Context, Result, bail};
 use blackant::config::{Config, SERVICE_PASSWORD_ENV};
 use blackant::erp::Credentials;
 use blackant::grpc::{self, AuthConfig};
+use blackant::kinds::KINDS;
 use blackant::records::Kind;
-use blackant::service::{Service, ServiceConfig, SourceConfig, per_agent};
-use blackant::store::DataDir;
-use blackant::syncs::CredentialStore;
+use blackant::service::{Service, SourceConfig};
 use blackant_actors::browser_pool::ChromiumConfig;
 use blackant_actors::run::Trigger;
 use blackant_actors::run::{Mode, Scope};
@@ -86,33 +85,24 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if let Some(d) = args.data {
         config.data_dir = d;
     }
-    let credentials = CredentialStore::new();
+    let mut agents = config.agents.clone();
+    let mut credentials = Vec::new();
 
     #[cfg(feature = "sim")]
     let sim = if args.sim {
-        let sim = archibald_sim::Simulator::start(archibald_sim::SimConfig {
-            seed: args.sim_seed,
-            scale: args.sim_scale,
-            ..Default::default()
-        })
+        let sim = blackant::sim_kit::start_simulator(
+            args.sim_seed,
+            args.sim_scale,
+            archibald_sim::Faults::default(),
+        )
         .await
         .context("starting the embedded Archibald simulator")?;
-        for account in sim.accounts() {
-            let scope = match account.role {
-                archibald_sim::Role::Service => Scope::Catalogue,
-                archibald_sim::Role::Agent => Scope::Agent(account.username.clone()),
-            };
-            credentials.set(
-                scope,
-                Credentials::new(&account.username, &account.password),
-            );
-        }
+        (agents, credentials) = blackant::sim_kit::sessions(&sim.accounts(), &[]);
         config.erp.base_url = sim.base_url().to_string();
-        config.agents = sim.agents();
         eprintln!(
             "Archibald simulator at {} (agents: {})",
             sim.base_url(),
-            config.agents.join(", ")
+            agents.join(", ")
         );
         Some(sim)
     } else {
@@ -130,31 +120,20 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         let password = std::env::var(SERVICE_PASSWORD_ENV).with_context(|| {
             format!("erp.service_user is set: put its password in ${SERVICE_PASSWORD_ENV}")
         })?;
-        credentials.set(Scope::Catalogue, Credentials::new(user, password));
+        credentials.push((Scope::Catalogue, Credentials::new(user, password)));
     }
 
     let auth = AuthConfig::new(&config.auth.tokens)?;
-    let service = Service::start(
-        ServiceConfig {
-            data: DataDir::new(&config.data_dir),
-            source: SourceConfig::Erp {
-                erp: config.erp_config(&config.erp.base_url),
-                chromium: ChromiumConfig {
-                    executable: config.browsers.chromium.clone(),
-                    ..Default::default()
-                },
-                browsers: config.browsers.size,
-            },
-            agents: config.agents.clone(),
-            retry: config.retry_policy(),
-            restart: config.restart_policy(),
-            order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
-            schedule: config.schedule_settings(),
-            breaker: Default::default(),
+    let source = SourceConfig::Erp {
+        erp: config.erp_config(&config.erp.base_url),
+        chromium: ChromiumConfig {
+            executable: config.browsers.chromium.clone(),
+            ..Default::default()
         },
-        credentials,
-    )
-    .await?;
+        browsers: config.browsers.size,
+    };
+    let service =
+        Service::start(config.service_config(source, agents.clone(), credentials)).await?;
     let service = Arc::new(service);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -178,17 +157,17 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
         if first.is_empty()
             && args.sim
-            && let Some(agent) = config.agents.first()
+            && let Some(agent) = agents.first()
         {
-            // Every kind once: the first agent's customers and orders (its DDT and invoices
-            // follow the orders), and the catalogue (prices wait for products).
-            for kind in [Kind::Customers, Kind::Orders, Kind::Products, Kind::Prices] {
-                let user = if per_agent(kind) {
+            // Every kind once: the first agent's session kinds (its DDT and invoices follow the
+            // orders), and the catalogue (prices wait for products).
+            for spec in KINDS.iter().filter(|s| s.on_session || !s.per_agent) {
+                let user = if spec.per_agent {
                     agent.clone()
                 } else {
                     String::new()
                 };
-                first.push((kind, user));
+                first.push((spec.kind, user));
             }
         }
     }
@@ -211,11 +190,20 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         Ok(Err(e)) => eprintln!("gRPC server: {e}"),
         Err(e) => eprintln!("gRPC server task: {e}"),
     }
-    match Arc::try_unwrap(service) {
-        Ok(service) => service.shutdown().await,
-        Err(_) => tracing::warn!(
-            "the service is still referenced at shutdown; its actors stop with the process"
-        ),
+    let actors = service.shutdown().await;
+    let still: Vec<&str> = actors
+        .iter()
+        .filter(|(_, stopped)| !stopped)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let names: Vec<&str> = actors.iter().map(|(n, _)| n.as_str()).collect();
+    eprintln!(
+        "stopped {} actors: {}",
+        names.len() - still.len(),
+        names.join(", ")
+    );
+    if !still.is_empty() {
+        eprintln!("did not stop in time: {}", still.join(", "));
     }
     #[cfg(feature = "sim")]
     if let Some(sim) = sim {
@@ -232,7 +220,7 @@ async fn first_syncs(service: &Service, syncs: Vec<(Kind, String)>) -> Result<()
     let mut events = service.subscribe();
     let mut runs = Vec::new();
     for (kind, user) in syncs {
-        let scope = service.scope_for(kind, if per_agent(kind) { &user } else { "" })?;
+        let scope = service.scope_for(kind, if kind.spec().per_agent { &user } else { "" })?;
         let ack = service
             .request_sync(kind, scope, Mode::Full, Trigger::Manual)
             .await?;

@@ -17,40 +17,15 @@ use futures::StreamExt;
 use std::path::PathBuf;
 use tokio::time::Instant;
 
-/// The list views of ERP.md that have an "Esporta PDF" button.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExportList {
-    Clienti,
-    Articoli,
-    Listino,
-    Ordini,
-    Ddt,
-    Fatture,
-}
-
-impl ExportList {
-    /// The page's path (ERP.md, "Pages").
-    pub fn path(self) -> &'static str {
-        match self {
-            ExportList::Clienti => "/clienti",
-            ExportList::Articoli => "/articoli",
-            ExportList::Listino => "/listino",
-            ExportList::Ordini => "/ordini",
-            ExportList::Ddt => "/ddt",
-            ExportList::Fatture => "/fatture",
-        }
-    }
-}
-
 /// The button label ERP.md names; matched case-insensitively on text, value, title or aria-label.
 const EXPORT_LABEL: &str = "Esporta PDF";
 const CLICKABLE: &str = "button, input[type=button], input[type=submit], a, [role=button]";
 
 impl ErpTab<'_> {
-    /// Download the PDF export of `list`. The whole operation is bounded by the configured
-    /// export timeout; dropping the future abandons it (the tab closes with the `ErpTab`).
-    pub async fn export_pdf(&self, list: ExportList) -> Result<Vec<u8>, ErpError> {
-        let path = list.path();
+    /// Download the PDF export of the list view at `path` (`/clienti`...: ERP.md, "Pages").
+    /// The whole operation is bounded by the configured export timeout; dropping the future
+    /// abandons it (the tab closes with the `ErpTab`).
+    pub async fn export_pdf(&self, path: &str) -> Result<Vec<u8>, ErpError> {
         let doing = format!("exporting {path}");
         self.visit(path).await?;
         let button = browser_ops::find_by_label(&self.page, CLICKABLE, EXPORT_LABEL, &doing)

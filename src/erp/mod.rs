@@ -12,7 +12,6 @@ mod export;
 mod order_detail;
 mod session;
 
-pub use export::ExportList;
 pub use order_detail::LinesTable;
 pub use session::{Credentials, ErpTab};
 

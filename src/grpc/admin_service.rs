@@ -1,14 +1,13 @@
 //! `blackant.v1.AdminService` and `blackant.v1.PriorityService`: thin adapters for operators
-//! over the root supervisor (list the actor tree with restart counts, restart / stop / start
-//! an actor by name) and the Priority actor (pause / resume every sync, pause metrics). Only
-//! the operator role passes; the logic lives in `blackant_actors::{root, priority}`. Run-history
-//! metrics come from sync.db (`store::ledger::run_metrics`).
+//! over the service's operations (list the actor tree with restart counts, restart / stop /
+//! start an actor by name, run metrics; pause / resume every sync, pause metrics). Only the
+//! operator role passes; the logic lives in the service and the actors.
 
 use super::auth::principal;
-use super::convert::{duration, timestamp};
+use super::convert::{duration, status_of, timestamp};
 use super::pb;
-use crate::service::Service;
-use blackant_actors::root::{ActorNode, ChildInfo, ChildState, SupervisorError};
+use crate::service::{ActorOperation, Service};
+use blackant_actors::root::{ActorNode, ChildInfo, ChildState};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -21,51 +20,24 @@ impl AdminApi {
         Self { service }
     }
 
-    async fn tree(&self) -> Result<Vec<ChildInfo>, Status> {
-        self.service
-            .supervisor()
-            .list_tree()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))
-    }
-
-    async fn actor(&self, name: &str) -> Result<pb::Actor, Status> {
-        self.tree()
-            .await?
-            .iter()
-            .find(|c| c.name == name)
-            .map(actor_to_proto)
-            .ok_or_else(|| Status::not_found(format!("no actor named {name:?}")))
-    }
-
     /// Restart, stop or start the named actor; answer with the actor afterwards.
     async fn operate(
         &self,
         request: Request<pb::ActorRequest>,
-        op: Operation,
+        op: ActorOperation,
     ) -> Result<Response<pb::ActorResponse>, Status> {
         operator(&request)?;
         let name = name_of(request.get_ref())?;
         tracing::info!(actor = %name, operation = ?op, "operator request");
-        let supervisor = self.service.supervisor();
-        let done = match op {
-            Operation::Restart => supervisor.restart(&name).await,
-            Operation::Stop => supervisor.stop(&name).await,
-            Operation::Start => supervisor.start(&name).await,
-        };
-        done.map_err(|e| Status::unavailable(e.to_string()))?
-            .map_err(operation_status)?;
+        let actor = self
+            .service
+            .operate_actor(&name, op)
+            .await
+            .map_err(status_of)?;
         Ok(Response::new(pb::ActorResponse {
-            actor: Some(self.actor(&name).await?),
+            actor: Some(actor_to_proto(&actor)),
         }))
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Operation {
-    Restart,
-    Stop,
-    Start,
 }
 
 /// Only the operator role passes.
@@ -117,13 +89,6 @@ fn actor_to_proto(c: &ChildInfo) -> pb::Actor {
     }
 }
 
-fn operation_status(e: SupervisorError) -> Status {
-    match e {
-        SupervisorError::UnknownChild { .. } => Status::not_found(e.to_string()),
-        SupervisorError::StartFailed { .. } => Status::unavailable(e.to_string()),
-    }
-}
-
 #[tonic::async_trait]
 impl pb::admin_service_server::AdminService for AdminApi {
     async fn list_actors(
@@ -131,7 +96,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         request: Request<pb::ListActorsRequest>,
     ) -> Result<Response<pb::ListActorsResponse>, Status> {
         operator(&request)?;
-        let tree = self.tree().await?;
+        let tree = self.service.actors().await.map_err(status_of)?;
         Ok(Response::new(pb::ListActorsResponse {
             actors: tree.iter().map(actor_to_proto).collect(),
         }))
@@ -141,21 +106,21 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         request: Request<pb::ActorRequest>,
     ) -> Result<Response<pb::ActorResponse>, Status> {
-        self.operate(request, Operation::Restart).await
+        self.operate(request, ActorOperation::Restart).await
     }
 
     async fn stop_actor(
         &self,
         request: Request<pb::ActorRequest>,
     ) -> Result<Response<pb::ActorResponse>, Status> {
-        self.operate(request, Operation::Stop).await
+        self.operate(request, ActorOperation::Stop).await
     }
 
     async fn start_actor(
         &self,
         request: Request<pb::ActorRequest>,
     ) -> Result<Response<pb::ActorResponse>, Status> {
-        self.operate(request, Operation::Start).await
+        self.operate(request, ActorOperation::Start).await
     }
 
     async fn get_run_metrics(
@@ -163,7 +128,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         request: Request<pb::GetRunMetricsRequest>,
     ) -> Result<Response<pb::GetRunMetricsResponse>, Status> {
         operator(&request)?;
-        let metrics = self.service.run_metrics().await.map_err(unavailable)?;
+        let metrics = self.service.run_metrics().await.map_err(status_of)?;
         let ms = |v: Option<u64>| v.map(|m| duration(std::time::Duration::from_millis(m)));
         let kinds = metrics
             .into_iter()
@@ -198,10 +163,6 @@ impl PriorityApi {
     }
 }
 
-fn unavailable(e: crate::service::ServiceError) -> Status {
-    Status::unavailable(e.to_string())
-}
-
 #[tonic::async_trait]
 impl pb::priority_service_server::PriorityService for PriorityApi {
     async fn pause_syncs(
@@ -209,7 +170,7 @@ impl pb::priority_service_server::PriorityService for PriorityApi {
         request: Request<pb::PauseSyncsRequest>,
     ) -> Result<Response<pb::PauseSyncsResponse>, Status> {
         operator(&request)?;
-        let r = self.service.pause_syncs().await.map_err(unavailable)?;
+        let r = self.service.pause_syncs().await.map_err(status_of)?;
         Ok(Response::new(pb::PauseSyncsResponse {
             waited: Some(duration(r.waited)),
             acked: r
@@ -231,7 +192,7 @@ impl pb::priority_service_server::PriorityService for PriorityApi {
         request: Request<pb::ResumeSyncsRequest>,
     ) -> Result<Response<pb::ResumeSyncsResponse>, Status> {
         operator(&request)?;
-        self.service.resume_syncs().map_err(unavailable)?;
+        self.service.resume_syncs().map_err(status_of)?;
         Ok(Response::new(pb::ResumeSyncsResponse {}))
     }
 
@@ -240,7 +201,7 @@ impl pb::priority_service_server::PriorityService for PriorityApi {
         request: Request<pb::GetPauseMetricsRequest>,
     ) -> Result<Response<pb::PauseMetrics>, Status> {
         operator(&request)?;
-        let m = self.service.pause_metrics().await.map_err(unavailable)?;
+        let m = self.service.pause_metrics().await.map_err(status_of)?;
         Ok(Response::new(pb::PauseMetrics {
             pauses: m.pauses,
             wait_p50: Some(duration(m.wait_p50)),

@@ -1,28 +1,40 @@
-//! Conversions between protobuf messages and domain types, in one place. Validation of enum
-//! numbers coming from clients happens here too (unknown values → InvalidArgument naming the
-//! field and the value).
+//! Conversions between protobuf messages and domain types, in one place: enums, times,
+//! events, status rows, sessions' answers, and the one mapping of [`ServiceError`] to a gRPC
+//! status (the code chosen by the error's cause). Validation of enum numbers coming from
+//! clients happens here too (unknown values → InvalidArgument naming the field and the value).
 
 use super::pb;
 use crate::records::Kind;
+use crate::service::{Freshness, ScopeState, ServiceError, StatusRow};
 use blackant_actors::events::{EventBody, SyncEvent};
+use blackant_actors::root::SupervisorError;
 use blackant_actors::run::Trigger;
 use blackant_actors::run::{Counts, Mode, Scope};
+use blackant_actors::scheduler::SchedulerError;
 use blackant_actors::sync::RunState;
+use blackant_actors::sync::{RequestAck, SyncCallError, SyncError};
 use std::time::{Duration, SystemTime};
 use tonic::Status;
+
+/// The proto name of a kind: `SYNC_KIND_` and the kind's name in capitals (the kind table
+/// and the proto enum are held to it by a test).
+fn proto_name(kind: Kind) -> String {
+    format!("SYNC_KIND_{}", kind.name().to_ascii_uppercase())
+}
 
 /// A client's kind: must be one of the six (unspecified is refused with a message that says so).
 pub fn kind_from_proto(value: i32) -> Result<Kind, Status> {
     match pb::SyncKind::try_from(value) {
-        Ok(pb::SyncKind::Customers) => Ok(Kind::Customers),
-        Ok(pb::SyncKind::Products) => Ok(Kind::Products),
-        Ok(pb::SyncKind::Prices) => Ok(Kind::Prices),
-        Ok(pb::SyncKind::Orders) => Ok(Kind::Orders),
-        Ok(pb::SyncKind::Ddt) => Ok(Kind::Ddt),
-        Ok(pb::SyncKind::Invoices) => Ok(Kind::Invoices),
-        Ok(pb::SyncKind::Unspecified) => Err(Status::invalid_argument(
-            "kind is required: one of SYNC_KIND_CUSTOMERS, _PRODUCTS, _PRICES, _ORDERS, _DDT, _INVOICES",
-        )),
+        Ok(pb::SyncKind::Unspecified) => Err(Status::invalid_argument(format!(
+            "kind is required: one of {}",
+            Kind::ALL.map(proto_name).join(", ")
+        ))),
+        Ok(known) => Kind::ALL
+            .into_iter()
+            .find(|k| proto_name(*k) == known.as_str_name())
+            .ok_or_else(|| {
+                Status::invalid_argument(format!("sync kind {} is not served", known.as_str_name()))
+            }),
         Err(_) => Err(Status::invalid_argument(format!(
             "unknown sync kind {value}"
         ))),
@@ -39,14 +51,7 @@ pub fn kind_filter(value: i32) -> Result<Option<Kind>, Status> {
 }
 
 pub fn kind_to_proto(kind: Kind) -> pb::SyncKind {
-    match kind {
-        Kind::Customers => pb::SyncKind::Customers,
-        Kind::Products => pb::SyncKind::Products,
-        Kind::Prices => pb::SyncKind::Prices,
-        Kind::Orders => pb::SyncKind::Orders,
-        Kind::Ddt => pb::SyncKind::Ddt,
-        Kind::Invoices => pb::SyncKind::Invoices,
-    }
+    pb::SyncKind::from_str_name(&proto_name(kind)).unwrap_or(pb::SyncKind::Unspecified)
 }
 
 /// The kind name used on the event bus (`customers`...) back to its proto value.
@@ -111,13 +116,6 @@ pub fn counts_to_proto(c: Counts) -> pb::Counts {
 
 pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {
     prost_types::Timestamp::from(t)
-}
-
-/// RFC 3339 text from the databases → Timestamp (None if unparsable).
-pub fn timestamp_from_text(text: &str) -> Option<prost_types::Timestamp> {
-    crate::store::parse_time(text, "timestamp")
-        .ok()
-        .map(timestamp)
 }
 
 pub fn duration(d: Duration) -> prost_types::Duration {
@@ -202,6 +200,110 @@ pub fn event_to_proto(e: &SyncEvent) -> pb::SyncEvent {
     }
 }
 
+/// The one mapping of domain errors to gRPC statuses, by cause.
+pub fn status_of(e: ServiceError) -> Status {
+    use tonic::Code;
+    let code = match &e {
+        ServiceError::UnknownAgent(_) => Code::NotFound,
+        ServiceError::AgentRequired { .. }
+        | ServiceError::AgentNotAllowed { .. }
+        | ServiceError::InvalidAgentId(_) => Code::InvalidArgument,
+        ServiceError::Sync(SyncCallError::Refused { source, .. }) => match source {
+            // The actor refuses for good (an agent's actor escalated after repeated failures,
+            // a request it can never serve): an operator must act first.
+            SyncError::Permanent(_) => Code::FailedPrecondition,
+            SyncError::Transient(_) | SyncError::Ledger(_) | SyncError::Cancelled => {
+                Code::Unavailable
+            }
+        },
+        ServiceError::Sync(SyncCallError::Unavailable { .. } | SyncCallError::Events { .. }) => {
+            Code::Unavailable
+        }
+        ServiceError::Schedule(SchedulerError::UnknownKind(_) | SchedulerError::Invalid { .. }) => {
+            Code::InvalidArgument
+        }
+        ServiceError::Schedule(SchedulerError::Store(_)) => Code::Unavailable,
+        ServiceError::Supervisor(SupervisorError::UnknownChild { .. }) => Code::NotFound,
+        ServiceError::Supervisor(SupervisorError::StartFailed { .. })
+        | ServiceError::SupervisorUnavailable(_)
+        | ServiceError::ActorNotRunning(_)
+        | ServiceError::NoAnswer { .. }
+        | ServiceError::Start(_) => Code::Unavailable,
+        ServiceError::Read { source, .. } if source.is_transient() => Code::Unavailable,
+        ServiceError::Read { .. } | ServiceError::Internal(_) => Code::Internal,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// A status row of the service's report.
+pub fn status_row_to_proto(row: &StatusRow) -> pb::SyncStatus {
+    use pb::sync_status::State;
+    pb::SyncStatus {
+        kind: kind_to_proto(row.kind) as i32,
+        user: scope_user(&row.scope),
+        state: match row.state {
+            ScopeState::Run(s) => state_to_proto(s) as i32,
+            ScopeState::Down => State::Down as i32,
+        },
+        run_id: row.run_id.map_or(0, |r| r.0.max(0) as u64),
+        progress: row.progress.map(|p| pb::Progress {
+            page: p.page as u32,
+            pages: p.pages as u32,
+            items: p.items.unwrap_or(0),
+        }),
+        last_success: row.last_success.map(timestamp),
+        next_run: row.next_run.map(timestamp),
+        last_error: row.last_error.clone().unwrap_or_default(),
+        last_counts: row.last_counts.map(counts_to_proto),
+        breaker: breaker_to_proto(row.breaker) as i32,
+    }
+}
+
+/// The answer to a request that ran (or joined) `ack`, with the run's result once ended.
+pub fn request_answer(
+    ack: RequestAck,
+    data_age: Option<Duration>,
+    result: Option<pb::RunResult>,
+) -> pb::RequestSyncResponse {
+    let outcome = if ack.joined {
+        pb::request_sync_response::Outcome::Joined
+    } else {
+        pb::request_sync_response::Outcome::Started
+    };
+    pb::RequestSyncResponse {
+        outcome: outcome as i32,
+        run_id: ack.run_id.0.max(0) as u64,
+        data_age: data_age.map(duration),
+        result,
+    }
+}
+
+/// A freshness-gated request that skipped: the data's age.
+pub fn skipped_answer(age: Duration) -> pb::RequestSyncResponse {
+    pb::RequestSyncResponse {
+        outcome: pb::request_sync_response::Outcome::SkippedFresh as i32,
+        run_id: 0,
+        data_age: Some(duration(age)),
+        result: None,
+    }
+}
+
+/// What a session's open or reconnect triggered (without waiting for the runs).
+pub fn session_to_proto(syncs: &[(Kind, Freshness)]) -> pb::SessionResponse {
+    pb::SessionResponse {
+        syncs: syncs
+            .iter()
+            .map(|(kind, fresh)| pb::TriggeredSync {
+                kind: kind_to_proto(*kind) as i32,
+                response: Some(match fresh {
+                    Freshness::Fresh { age } => skipped_answer(*age),
+                    Freshness::Requested { ack, age } => request_answer(*ack, *age, None),
+                }),
+            })
+            .collect(),
+    }
+}
+
 pub fn breaker_to_proto(state: crate::syncs::breaker::BreakerState) -> pb::BreakerState {
     use crate::syncs::breaker::BreakerState;
     match state {
@@ -235,14 +337,12 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips() {
-        for k in [
-            Kind::Customers,
-            Kind::Products,
-            Kind::Prices,
-            Kind::Orders,
-            Kind::Ddt,
-            Kind::Invoices,
-        ] {
+        for k in Kind::ALL {
+            assert_ne!(
+                kind_to_proto(k),
+                pb::SyncKind::Unspecified,
+                "{k} has no proto value"
+            );
             assert_eq!(kind_from_proto(kind_to_proto(k) as i32).unwrap(), k);
             assert_eq!(kind_name_to_proto(k.name()), kind_to_proto(k));
         }

@@ -16,7 +16,7 @@ mod scheduler_service;
 mod sync_service;
 
 pub use auth::{AuthConfig, AuthConfigError, Principal, Role, TokenEntry};
-pub use convert::{event_to_proto, kind_to_proto};
+pub use convert::{event_to_proto, kind_from_proto, kind_to_proto};
 
 use crate::service::Service;
 use std::future::Future;

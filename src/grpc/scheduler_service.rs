@@ -1,14 +1,13 @@
 //! `blackant.v1.SchedulerService`: operators read and change the Scheduler's per-kind
 //! schedules. A thin adapter (operator role, proto ↔ domain); validation, storage and timing
-//! live in `blackant_actors::scheduler` and `store::schedules`.
+//! live in the Scheduler actor and its store.
 
 use super::admin_service::operator;
 use super::convert::{duration, kind_from_proto, kind_to_proto, timestamp};
+use super::convert::{scope_user, status_of};
 use super::pb;
-use super::sync_service::status_of;
 use crate::records::Kind;
-use crate::service::{Service, runs_after};
-use blackant_actors::run::Scope;
+use crate::service::Service;
 use blackant_actors::scheduler::{SchedulePatch, ScheduleView};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,10 +42,6 @@ impl SchedulerApi {
     }
 }
 
-fn scope_name(scope: &Scope) -> String {
-    crate::syncs::scope_key(scope).to_string()
-}
-
 fn schedule_to_proto(kind: Kind, v: &ScheduleView) -> pb::Schedule {
     let s = &v.schedule;
     pb::Schedule {
@@ -56,7 +51,9 @@ fn schedule_to_proto(kind: Kind, v: &ScheduleView) -> pb::Schedule {
         jitter: Some(duration(s.jitter)),
         priority: u32::from(s.priority),
         enabled: s.enabled,
-        after: runs_after(kind)
+        after: kind
+            .spec()
+            .after
             .iter()
             .map(|k| kind_to_proto(*k) as i32)
             .collect(),
@@ -64,12 +61,12 @@ fn schedule_to_proto(kind: Kind, v: &ScheduleView) -> pb::Schedule {
             .next
             .iter()
             .map(|(scope, at)| pb::PlannedRun {
-                user: scope_name(scope),
+                user: scope_user(scope),
                 at: Some(timestamp(*at)),
             })
             .collect(),
-        queued: v.queued.iter().map(scope_name).collect(),
-        running: v.running.iter().map(scope_name).collect(),
+        queued: v.queued.iter().map(scope_user).collect(),
+        running: v.running.iter().map(scope_user).collect(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! file name only after validation (no path traversal through an RPC's `user` field).
 
 use super::StoreError;
+use crate::kinds::DataFile;
 use std::path::{Path, PathBuf};
 
 /// The data folder (`data/` by default).
@@ -21,16 +22,23 @@ impl DataDir {
 
     /// `customers-{user}.db`; the id must be a plain token.
     pub fn customers_db(&self, user: &str) -> Result<PathBuf, StoreError> {
-        validate_user(user)?;
-        Ok(self.root.join(format!("customers-{user}.db")))
+        self.data_file(DataFile::AgentCustomers, Some(user))
+    }
+
+    /// The path of a data file; a per-agent file needs a valid agent id, the others ignore it.
+    pub fn data_file(&self, file: DataFile, agent: Option<&str>) -> Result<PathBuf, StoreError> {
+        let agent = if file.per_agent() {
+            let agent = agent.unwrap_or_default();
+            validate_user(agent)?;
+            Some(agent)
+        } else {
+            None
+        };
+        Ok(self.root.join(file.file_name(agent)))
     }
 
     pub fn products_db(&self) -> PathBuf {
         self.root.join("products.db")
-    }
-
-    pub fn orders_db(&self) -> PathBuf {
-        self.root.join("orders.db")
     }
 
     pub fn sync_db(&self) -> PathBuf {

@@ -264,6 +264,16 @@ CREATE TABLE scheduler_state (
 ",
 ];
 
+/// The migrations of a data file.
+pub fn migrations(file: crate::kinds::DataFile) -> &'static [&'static str] {
+    use crate::kinds::DataFile;
+    match file {
+        DataFile::AgentCustomers => CUSTOMERS_DB,
+        DataFile::Products => PRODUCTS_DB,
+        DataFile::Orders => ORDERS_DB,
+    }
+}
+
 /// A fresh in-memory `sync.db` with every migration applied, for the store's unit tests.
 #[cfg(test)]
 pub(crate) fn memory_sync_db() -> rusqlite::Connection {

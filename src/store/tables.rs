@@ -34,30 +34,19 @@ impl TableSpec {
     /// Where `kind`'s records live (see `schema`): the field columns are the kind's canonical
     /// fields, so the schema and the parser cannot drift apart silently (a test checks it).
     pub fn for_kind(kind: Kind) -> TableSpec {
-        let (table, key_column, key_is_extra, user_scoped) = match kind {
-            Kind::Customers => ("customers", "code", false, false),
-            Kind::Products => ("products", "code", false, false),
-            Kind::Prices => ("prices", "record_key", true, false),
-            Kind::Orders => ("orders", "order_number", false, true),
-            Kind::Ddt => ("ddts", "ddt_number", false, true),
-            Kind::Invoices => ("invoices", "invoice_number", false, true),
-        };
+        let spec = kind.spec();
         TableSpec {
-            table,
-            key_column,
-            key_is_extra,
-            user_scoped,
+            table: spec.table,
+            key_column: spec.key_column,
+            key_is_extra: spec.key_is_extra,
+            user_scoped: spec.file.user_scoped(),
             fields: kind.columns().iter().map(|c| c.field).collect(),
         }
     }
 
     /// The migrations of the file holding this kind.
     pub fn migrations(kind: Kind) -> &'static [&'static str] {
-        match kind {
-            Kind::Customers => schema::CUSTOMERS_DB,
-            Kind::Products | Kind::Prices => schema::PRODUCTS_DB,
-            Kind::Orders | Kind::Ddt | Kind::Invoices => schema::ORDERS_DB,
-        }
+        schema::migrations(kind.spec().file)
     }
 }
 
@@ -413,18 +402,6 @@ pub fn complete_export(
     .map_err(StoreError::sql(format!("completing the {kind} export")))?;
     Ok(())
 }
-
-/// Drop a run's checkpoint without completing (the run failed for good or was superseded).
-pub fn clear_checkpoint(tx: &Transaction<'_>, kind: &str, scope: &str) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE sync_state SET run_id = NULL, export_md5 = NULL, pages = NULL, last_page = NULL,
-             inserted = 0, updated = 0, unchanged = 0 WHERE kind = ?1 AND scope = ?2",
-        params![kind, scope],
-    )
-    .map_err(StoreError::sql(format!("clearing the {kind} checkpoint")))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,14 +609,7 @@ mod schema_tests {
     /// run time (or, worse, a renamed field would silently stop being stored).
     #[test]
     fn every_kind_table_has_exactly_the_kinds_fields() {
-        for kind in [
-            Kind::Customers,
-            Kind::Products,
-            Kind::Prices,
-            Kind::Orders,
-            Kind::Ddt,
-            Kind::Invoices,
-        ] {
+        for kind in Kind::ALL {
             let spec = TableSpec::for_kind(kind);
             let conn = Connection::open_in_memory().unwrap();
             for m in TableSpec::migrations(kind) {

@@ -327,8 +327,8 @@ impl SyncKind for ExportSync {
         }
         let records = parsed.record_count() as u64;
         let page_count = pages.len();
-        let lines = match (self.kind, scope_user(&run.scope)) {
-            (Kind::Orders, Some(user)) => {
+        let lines = match (self.kind.spec().reads_order_lines, scope_user(&run.scope)) {
+            (true, Some(user)) => {
                 self.read_order_lines(run, &db, user, &pages[next_page.min(page_count)..], cancel)
                     .await?
             }
@@ -421,7 +421,7 @@ impl SyncKind for ExportSync {
             ..
         } = plan;
         let md5 = export_md5.clone();
-        let kind_enum = self.kind;
+        let rematch = self.kind.spec().rematches_prices;
         let deleted = db
             .write(move |tx| {
                 let now = now_text();
@@ -435,7 +435,7 @@ impl SyncKind for ExportSync {
                 tables::complete_export(tx, kind, &scope, &md5, records, &now)?;
                 // The catalogue or the price list changed: match every price row again (new
                 // products may claim prices that matched nothing so far).
-                if !unchanged_export && matches!(kind_enum, Kind::Products | Kind::Prices) {
+                if !unchanged_export && rematch {
                     let m = prices::rematch(tx)?;
                     tracing::info!(
                         matched = m.matched,

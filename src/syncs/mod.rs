@@ -13,7 +13,7 @@ pub mod images;
 mod source;
 
 pub use export_sync::{ExportPlan, ExportSync};
-pub use source::{CredentialStore, ErpSource, ExportSource, SourceError, export_list, priority};
+pub use source::{CredentialSource, ErpSource, ExportSource, SourceError};
 
 use blackant_actors::db_writer::DbHandle;
 use blackant_actors::run::Scope;

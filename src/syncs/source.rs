@@ -2,11 +2,11 @@
 //! production uses `ErpSource` (a leased browser context, logged in as the agent or the
 //! service account, pressing "Esporta PDF"); tests may hand fixture bytes.
 //!
-//! Owns the in-memory credential store (agents' ERP passwords never touch disk or logs).
-//! Does not parse, store or retry: the caller's run decides what an error means.
+//! Credentials come from a [`CredentialSource`] at each call (agents' ERP passwords never touch
+//! disk or logs). Does not parse, store or retry: the caller's run decides what an error means.
 
 use super::breaker::{self, BreakerOpen, Breakers, login_key};
-use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab, ExportList};
+use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab};
 use crate::records::Kind;
 use crate::records::order_lines::{self, LinesError, OrderLine};
 use blackant_actors::browser_pool::{
@@ -17,7 +17,7 @@ use blackant_actors::run::Scope;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Why an export could not be obtained.
@@ -76,29 +76,6 @@ pub trait ExportSource: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<HashMap<String, Vec<OrderLine>>, SourceError>>;
 }
 
-/// The list view whose export holds `kind`.
-pub fn export_list(kind: Kind) -> ExportList {
-    match kind {
-        Kind::Customers => ExportList::Clienti,
-        Kind::Products => ExportList::Articoli,
-        Kind::Prices => ExportList::Listino,
-        Kind::Orders => ExportList::Ordini,
-        Kind::Ddt => ExportList::Ddt,
-        Kind::Invoices => ExportList::Fatture,
-    }
-}
-
-/// The priority of a kind's browser leases (DESIGN.md, "Syncs, triggers and schedule"): when
-/// more syncs want a browser than the pool has, the higher number goes first.
-pub fn priority(kind: Kind) -> u8 {
-    match kind {
-        Kind::Prices => 5,
-        Kind::Orders | Kind::Invoices => 4,
-        Kind::Customers => 3,
-        Kind::Ddt | Kind::Products => 2,
-    }
-}
-
 /// The browser-pool key of the service account's context (agents use their own id).
 const SERVICE_CONTEXT: &str = "@service";
 
@@ -109,7 +86,7 @@ pub struct ErpSource {
     directory: Directory,
     pool_name: String,
     erp: ErpConfig,
-    credentials: CredentialStore,
+    credentials: Arc<dyn CredentialSource>,
     breakers: Arc<Breakers>,
 }
 
@@ -118,7 +95,7 @@ impl ErpSource {
         directory: Directory,
         pool_name: impl Into<String>,
         erp: ErpConfig,
-        credentials: CredentialStore,
+        credentials: Arc<dyn CredentialSource>,
         breakers: Arc<Breakers>,
     ) -> Self {
         Self {
@@ -157,7 +134,7 @@ impl ErpSource {
     ) -> Result<(Lease<ChromiumLauncher>, Credentials), SourceError> {
         let credentials = self
             .credentials
-            .get(scope)
+            .credentials(scope)
             .ok_or_else(|| SourceError::NoCredentials(scope.to_string()))?;
         let pool = self
             .directory
@@ -172,7 +149,7 @@ impl ErpSource {
             self.breakers.check(&key)?;
         }
         let lease = BrowserPoolHandle::new(pool)
-            .lease(context_key, priority(kind))
+            .lease(context_key, kind.spec().priority)
             .await
             .map_err(|e| SourceError::NoBrowser(e.to_string()))?;
         Ok((lease, credentials))
@@ -214,7 +191,7 @@ impl ErpSource {
         let (mut lease, credentials) = self.lease(kind, scope).await?;
         let result = async {
             let tab = self.open_tab(&lease, &credentials).await?;
-            tab.export_pdf(export_list(kind)).await
+            tab.export_pdf(kind.spec().list_page).await
         }
         .await;
         self.settle(&mut lease, &credentials, result)
@@ -284,50 +261,10 @@ impl ExportSource for ErpSource {
     }
 }
 
-/// ERP credentials by scope, in memory only: the service account for the catalogue, each
-/// agent's own account (set when the agent opens a session, or from the simulator).
-#[derive(Debug, Clone, Default)]
-pub struct CredentialStore {
-    inner: Arc<RwLock<HashMap<Scope, Credentials>>>,
-}
-
-impl CredentialStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn set(&self, scope: Scope, credentials: Credentials) {
-        if let Ok(mut map) = self.inner.write() {
-            map.insert(scope, credentials);
-        }
-    }
-
-    pub fn remove(&self, scope: &Scope) -> bool {
-        self.inner
-            .write()
-            .map(|mut m| m.remove(scope).is_some())
-            .unwrap_or(false)
-    }
-
-    pub fn get(&self, scope: &Scope) -> Option<Credentials> {
-        self.inner.read().ok().and_then(|m| m.get(scope).cloned())
-    }
-
-    /// Agents with credentials, sorted.
-    pub fn agents(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .inner
-            .read()
-            .map(|m| {
-                m.keys()
-                    .filter_map(|s| match s {
-                        Scope::Agent(a) => Some(a.clone()),
-                        Scope::Catalogue => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
+/// Where the ERP account of a scope comes from: the service account for the catalogue, each
+/// agent's own (held in memory while its session is open). The service's agent registry
+/// implements it; credentials are asked for at each call and never kept longer.
+pub trait CredentialSource: Send + Sync + 'static {
+    /// The account `scope` logs in with, if one is known.
+    fn credentials(&self, scope: &Scope) -> Option<Credentials>;
 }

@@ -4,18 +4,17 @@
 
 #![allow(dead_code)]
 
-use archibald_sim::{Faults, ReportKind, Role, SimConfig, SimHandle, Simulator};
-use blackant::erp::Credentials;
+pub mod process;
+
+use archibald_sim::{Faults, ReportKind, SimHandle};
 use blackant::grpc::pb::sync_service_client::SyncServiceClient;
 use blackant::grpc::{self, AuthConfig, pb};
 use blackant::records::{Kind, ValueType};
-use blackant::service::{Service, ServiceConfig, SourceConfig};
+use blackant::service::Service;
 use blackant::store::DataDir;
 use blackant::store::tables::TableSpec;
-use blackant::syncs::CredentialStore;
-use blackant_actors::browser_pool::ChromiumConfig;
 use blackant_actors::events::{EventBody, EventSubscription, SyncEvent};
-use blackant_actors::run::{RunId, Scope};
+use blackant_actors::run::RunId;
 use blackant_actors::supervision::RestartPolicy;
 use blackant_actors::sync::RetryPolicy;
 use serde_json::{Map, Value};
@@ -86,55 +85,23 @@ impl Harness {
     }
 
     pub async fn start_with(opts: Options) -> Harness {
-        let sim = Simulator::start(SimConfig {
-            faults: opts.faults.clone(),
-            ..SimConfig::default()
-        })
-        .await
-        .expect("simulator starts");
-        let credentials = CredentialStore::new();
-        for a in sim.accounts() {
-            if a.role == Role::Agent
-                && !opts.agents.is_empty()
-                && !opts.agents.contains(&a.username)
-            {
-                continue;
-            }
-            let scope = match a.role {
-                Role::Service => Scope::Catalogue,
-                Role::Agent => Scope::Agent(a.username.clone()),
-            };
-            credentials.set(scope, Credentials::new(&a.username, &a.password));
-        }
+        let sim = blackant::sim_kit::start_simulator(42, 1, opts.faults.clone())
+            .await
+            .expect("simulator starts");
         let data = opts
             .data
             .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
-        let mut erp = blackant::erp::ErpConfig::new(sim.base_url());
-        erp.page_timeout = Duration::from_secs(60);
-        erp.export_timeout = Duration::from_secs(120);
-        let service = Service::start(
-            ServiceConfig {
-                data: DataDir::new(data.path()),
-                source: SourceConfig::Erp {
-                    erp,
-                    chromium: ChromiumConfig::default(),
-                    browsers: opts.browsers,
-                },
-                agents: if opts.agents.is_empty() {
-                    sim.agents()
-                } else {
-                    opts.agents.clone()
-                },
-                retry: opts.retry,
-                restart: opts.restart,
-                order_sync_idle: blackant::service::DEFAULT_ORDER_SYNC_IDLE,
-                schedule: opts.schedule,
-                breaker: opts.breaker,
-            },
-            credentials,
-        )
-        .await
-        .expect("service starts");
+        let mut config = blackant::sim_kit::sim_service_config(
+            &sim,
+            &opts.agents,
+            DataDir::new(data.path()),
+            opts.browsers,
+        );
+        config.retry = opts.retry;
+        config.restart = opts.restart;
+        config.schedule = opts.schedule;
+        config.breaker = opts.breaker;
+        let service = Service::start(config).await.expect("service starts");
         let service = Arc::new(service);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -213,9 +180,7 @@ impl Harness {
             .await
             .expect("the gRPC server stops in time, open streams included")
             .expect("the gRPC server task");
-        if let Ok(service) = Arc::try_unwrap(self.service) {
-            service.shutdown().await;
-        }
+        self.service.shutdown().await;
         self.sim.shutdown().await;
     }
 }
@@ -328,11 +293,7 @@ pub fn assert_equals_truth(
 
 /// The SQLite file that holds `kind`'s rows (for `agent`, when per agent).
 pub fn db_of(h: &Harness, kind: Kind, agent: &str) -> std::path::PathBuf {
-    match kind {
-        Kind::Customers => h.customers_db(agent),
-        Kind::Products | Kind::Prices => h.data.path().join("products.db"),
-        Kind::Orders | Kind::Ddt | Kind::Invoices => h.data.path().join("orders.db"),
-    }
+    h.data.path().join(kind.spec().file.file_name(Some(agent)))
 }
 
 pub fn truth(sim: &SimHandle, kind: ReportKind, agent: Option<&str>) -> Vec<Map<String, Value>> {

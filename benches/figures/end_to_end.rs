@@ -1,0 +1,123 @@
+//! Figure 3: the end-to-end customer sync of agent1 against the embedded simulator at zero
+//! latency, through the real service (BrowserPool with Chromium, DbWriters, SyncActor), split
+//! by stage from the run's own events: cold (Chromium launch + login), warm, delta.
+
+use crate::setup;
+use crate::table::{Table, median, ms};
+use blackant::records::Kind;
+use blackant_actors::events::{EventBody, SyncEvent};
+use blackant_actors::run::{Mode, Scope, Trigger};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Stage split of one run, from its events' timestamps.
+struct Stages {
+    wall: Duration,
+    prepare: Duration,
+    pages: Duration,
+    finish: Duration,
+    records: u64,
+}
+
+pub async fn run(warm_runs: usize) {
+    let sim = setup::simulator().await;
+    let (service, _data) = setup::service(&sim, 1).await;
+
+    let run = async |mode: Mode| -> Stages {
+        let mut events = service.subscribe();
+        let requested = Instant::now();
+        let ack = service
+            .request_sync(
+                Kind::Customers,
+                Scope::Agent("agent1".into()),
+                mode,
+                Trigger::Manual,
+            )
+            .await
+            .expect("request");
+        let mut seen: Vec<SyncEvent> = Vec::new();
+        loop {
+            let e = events.recv().await.expect("events");
+            if e.run_id != ack.run_id {
+                continue;
+            }
+            let end = e.body.is_terminal();
+            seen.push(e);
+            if end {
+                break;
+            }
+        }
+        let wall = requested.elapsed();
+        let at = |pred: &dyn Fn(&EventBody) -> bool, last: bool| -> SystemTime {
+            let mut it = seen.iter().filter(|e| pred(&e.body)).map(|e| e.at);
+            if last { it.last() } else { it.next() }.expect("event")
+        };
+        let since = |a: SystemTime, b: SystemTime| b.duration_since(a).unwrap_or_default();
+        let started = at(&|b| matches!(b, EventBody::Started { .. }), false);
+        let end = at(&|b| b.is_terminal(), true);
+        let EventBody::Completed { counts, .. } = &seen.last().expect("end").body else {
+            panic!("the run failed: {:?}", seen.last())
+        };
+        let records = counts.inserted + counts.updated + counts.unchanged;
+        if seen
+            .iter()
+            .any(|e| matches!(e.body, EventBody::Progress { .. }))
+        {
+            let first_page = at(&|b| matches!(b, EventBody::Progress { .. }), false);
+            let last_page = at(&|b| matches!(b, EventBody::Progress { .. }), true);
+            Stages {
+                wall,
+                prepare: since(started, first_page),
+                pages: since(first_page, last_page),
+                finish: since(last_page, end),
+                records,
+            }
+        } else {
+            Stages {
+                wall,
+                prepare: since(started, end),
+                pages: Duration::ZERO,
+                finish: Duration::ZERO,
+                records,
+            }
+        }
+    };
+
+    let mut table = Table::new(
+        "3. end-to-end customer sync of agent1 (simulator, zero latency, real Chromium)",
+        &["", "wall", "prepare", "pages", "finish", "records"],
+    );
+    let mut print = |label: &str, s: &Stages| {
+        table.row([
+            label.to_string(),
+            ms(s.wall),
+            ms(s.prepare),
+            ms(s.pages),
+            ms(s.finish),
+            s.records.to_string(),
+        ]);
+    };
+    let cold = run(Mode::Full).await;
+    print("cold (Chromium launch, login)", &cold);
+    let mut warm = Vec::new();
+    for _ in 0..warm_runs {
+        warm.push(run(Mode::Full).await);
+    }
+    let med = |f: fn(&Stages) -> Duration| median(warm.iter().map(f).collect());
+    let warm_median = Stages {
+        wall: med(|s| s.wall),
+        prepare: med(|s| s.prepare),
+        pages: med(|s| s.pages),
+        finish: med(|s| s.finish),
+        records: warm[0].records,
+    };
+    print(&format!("warm full, median of {warm_runs}"), &warm_median);
+    let delta = run(Mode::Delta).await;
+    print("delta, export unchanged", &delta);
+    table
+        .note("prepare = lease browser + (login) + export download + parse + keep export")
+        .note("pages   = first page applied → last page applied (one transaction each)")
+        .note("finish  = deletions + completion record")
+        .print();
+    service.shutdown().await;
+    sim.shutdown().await;
+}

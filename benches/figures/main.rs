@@ -1,0 +1,73 @@
+//! `make bench`: the figures the issues ask for, measured side by side in ONE run on this
+//! machine (release build, medians; the machine is shared and noisy, so only ratios between
+//! things measured together and medians mean anything). Not a test: it asserts nothing, it
+//! prints tables. Speed targets live here, never in timed tests.
+//!
+//! One module per figure, each printing through `table::Table`:
+//! 1. `parse`: PDF parsing vs `pdftotext -layout` on the same files.
+//! 2. `upsert`: the hash-gated upsert of 5,700 customers; 2b. `matching`: price matching.
+//! 3. `end_to_end`: one customer sync through the real service, split by stage.
+//! 4. `kinds`: all six kinds at once; 4a. a delta sync with nothing changed per kind beside its
+//!    export downloaded alone; 4b. pause latency with all six running.
+//! 5. `order_load`: twenty agents' order syncs at once, memory included.
+//!
+//! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N]]`.
+
+mod end_to_end;
+mod kinds;
+mod matching;
+mod order_load;
+mod parse;
+mod setup;
+mod table;
+mod upsert;
+
+use archibald_sim::data::generate::generate;
+use archibald_sim::report::ReportKind;
+use archibald_sim::report::pdf::{RenderOptions, render};
+use blackant::records::{Kind, parse_export};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--order-load") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(20);
+        return order_load::run(n);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let reps = if quick { 3 } else { 11 };
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    if args.iter().any(|a| a == "--delta-only") {
+        let reps = args
+            .iter()
+            .position(|a| a == "--reps")
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(reps);
+        return runtime().block_on(kinds::delta_per_kind(reps));
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+
+    // The simulator's 5,700-customer export, the input of figures 1 and 2.
+    let world = generate(42, 1);
+    let table = world.table(ReportKind::Customers, "agent1");
+    let big = render(&table, &table.display_rows(), &RenderOptions::default()).expect("render");
+    let big_path = tmp.path().join("customers-agent1.pdf");
+    std::fs::write(&big_path, &big.bytes).expect("write export");
+    let parsed = parse_export(Kind::Customers, &big.bytes).expect("parse the export");
+
+    parse::run(&big_path, reps);
+    upsert::run(&parsed, tmp.path(), reps);
+    matching::run(&world, reps);
+
+    let rt = runtime();
+    rt.block_on(end_to_end::run(if quick { 2 } else { 5 }));
+    rt.block_on(kinds::six_kinds());
+    rt.block_on(kinds::delta_per_kind(if quick { 3 } else { 15 }));
+    rt.block_on(kinds::pause_latency(if quick { 10 } else { 60 }));
+    drop(rt);
+    order_load::in_child(if quick { 6 } else { 20 });
+}

@@ -1,0 +1,110 @@
+//! What the service needs to start: where the data lives, where exports come from, the agents
+//! and accounts known at start, the retry, restart and breaker policies, the Scheduler's
+//! settings and the tuning knobs — with the defaults the service always used. Plain data:
+//! the configuration file (`crate::config`) and the start-up kit fill it in.
+
+use crate::erp::ErpConfig;
+use crate::records::Kind;
+use crate::store::DataDir;
+use crate::syncs::ExportSource;
+use crate::syncs::breaker::BreakerPolicy;
+use blackant_actors::browser_pool::ChromiumConfig;
+use blackant_actors::run::Scope;
+use blackant_actors::scheduler::KindSchedule;
+use blackant_actors::supervision::RestartPolicy;
+use blackant_actors::sync::RetryPolicy;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where exports come from.
+#[derive(Clone)]
+pub enum SourceConfig {
+    /// The ERP at `erp.base_url`, through a BrowserPool of `browsers` Chromium processes.
+    Erp {
+        erp: ErpConfig,
+        chromium: ChromiumConfig,
+        browsers: usize,
+    },
+    /// Anything else (tests feed fixture PDFs); no BrowserPool is started.
+    Custom(Arc<dyn ExportSource>),
+}
+
+/// How the Scheduler runs (the schedules themselves live in `sync.db`, changed over gRPC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleSettings {
+    /// Data older than this syncs at once (DESIGN.md: 3 days).
+    pub stale_after: Duration,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        Self {
+            stale_after: blackant_actors::scheduler::DEFAULT_STALE_AFTER,
+        }
+    }
+}
+
+/// The knobs an operator may need to turn; the defaults are what the service always used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// An agent's OrderSync actor idle this long is stopped (spawned again when needed).
+    pub order_sync_idle: Duration,
+    /// Image downloads at once (the ERP's image server is slow, not busy).
+    pub image_downloads: usize,
+    /// How long Priority waits for one sync to acknowledge a pause (it answers at its next
+    /// page boundary: a page takes milliseconds, so this only catches a stuck sync).
+    pub pause_ack_timeout: Duration,
+    /// Longest wait for an actor's answer (status, a request, a schedule change).
+    pub call_timeout: Duration,
+    /// Longest wait for the supervisor (a restart waits for the child's exit and start).
+    pub supervisor_timeout: Duration,
+    /// Longest wait for the whole tree to stop at shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            order_sync_idle: Duration::from_secs(15 * 60),
+            image_downloads: 4,
+            pause_ack_timeout: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(10),
+            supervisor_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the service needs to start.
+#[derive(Clone)]
+pub struct ServiceConfig {
+    pub data: DataDir,
+    pub source: SourceConfig,
+    /// Agents the service knows from the start (requests for others are refused with NotFound
+    /// until their session opens).
+    pub agents: Vec<String>,
+    /// ERP accounts known from the start: the service account (catalogue), and agents'
+    /// sessions opened by the operator's tooling (the simulator's accounts). Memory only.
+    pub credentials: Vec<(Scope, crate::erp::Credentials)>,
+    pub retry: RetryPolicy,
+    pub restart: RestartPolicy,
+    /// Circuit breakers of the ERP and of each account's logins.
+    pub breaker: BreakerPolicy,
+    /// The Scheduler's settings; `None` runs no Scheduler (syncs only on request: tests).
+    pub schedule: Option<ScheduleSettings>,
+    pub tuning: Tuning,
+}
+
+/// A kind's default schedule (DESIGN.md, "Syncs, triggers and schedule", from the kind
+/// table); 30 s of jitter spreads agents.
+pub fn default_schedule(kind: Kind) -> KindSchedule {
+    let spec = kind.spec();
+    KindSchedule {
+        kind: kind.name().to_string(),
+        interval: spec.interval(),
+        stagger: spec.stagger(),
+        jitter: Duration::from_secs(30),
+        priority: spec.priority,
+        enabled: true,
+    }
+}

@@ -1,0 +1,66 @@
+//! The service's errors: each variant keeps its cause as a type, so the gRPC layer (and any
+//! other adapter) chooses its answer by cause. User input quoted in a message is clipped.
+
+use super::agents::InvalidAgentId;
+use crate::records::Kind;
+use blackant_actors::directory::{CallError, DirectoryError};
+use blackant_actors::root::{SupervisorError, SupervisorUnavailable};
+use blackant_actors::scheduler::SchedulerError;
+use blackant_actors::sync::SyncCallError;
+
+/// Why an operation was refused or failed; each variant keeps its cause as a type.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("unknown agent {0:?}")]
+    UnknownAgent(String),
+    #[error("the {kind} sync is per agent: say which agent")]
+    AgentRequired { kind: Kind },
+    #[error("the {kind} sync covers the shared catalogue: it takes no agent (got {user:?})")]
+    AgentNotAllowed { kind: Kind, user: String },
+    #[error(transparent)]
+    InvalidAgentId(#[from] InvalidAgentId),
+    /// A sync actor did not answer, or refused the request.
+    #[error(transparent)]
+    Sync(#[from] SyncCallError),
+    /// A schedule change was refused (unknown kind, values out of bounds) or not stored.
+    #[error(transparent)]
+    Schedule(#[from] SchedulerError),
+    /// An operator's actor operation was refused.
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+    #[error(transparent)]
+    SupervisorUnavailable(#[from] SupervisorUnavailable),
+    /// An actor the operation needs is not running.
+    #[error(transparent)]
+    ActorNotRunning(#[from] DirectoryError),
+    /// An actor the operation needs did not answer.
+    #[error("{actor}: {source}")]
+    NoAnswer {
+        actor: &'static str,
+        #[source]
+        source: CallError,
+    },
+    /// Reading a database failed.
+    #[error("reading {what}: {source}")]
+    Read {
+        what: &'static str,
+        #[source]
+        source: Box<crate::store::StoreError>,
+    },
+    /// The service could not start.
+    #[error("{0}")]
+    Start(String),
+    /// A bug: an invariant of the service broke.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// User input as an error message quotes it: at most 64 characters, then `…` (an agent id of a
+/// megabyte must not come back whole in the answer's metadata).
+pub fn clip(input: &str) -> String {
+    const MAX: usize = 64;
+    match input.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &input[..cut]),
+        None => input.to_string(),
+    }
+}

@@ -1,0 +1,214 @@
+//! The read side of `sync.db`: when each kind was last synced for each scope (freshness), the
+//! run metrics, and the status report of every kind and agent (the sync actors' live state
+//! joined with the freshness, the Scheduler's plan and the breakers).
+//!
+//! Every read opens a read-only connection on a blocking thread (SQLite blocks; readers never
+//! queue behind the DbWriter). A `sync.db` that does not exist yet reads as empty. Must NOT
+//! write anything, nor talk to the ERP.
+
+use super::ServiceError;
+use crate::records::Kind;
+use crate::store::ledger::{self, KindMetrics};
+use crate::store::{DataDir, StoreError, parse_time, scope_of, scope_text};
+use crate::syncs::breaker::BreakerState;
+use blackant_actors::db_writer::open_reader;
+use blackant_actors::run::{Counts, RunId, Scope};
+use blackant_actors::sync::{RunState, SyncStatus};
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+/// Reads `sync.db` off the async threads.
+#[derive(Debug, Clone)]
+pub struct ReadModel {
+    data: DataDir,
+}
+
+/// When each (kind, scope) last completed a run.
+pub type FreshnessMap = HashMap<(Kind, Scope), SystemTime>;
+
+impl ReadModel {
+    /// The read model of the data folder `data`.
+    pub fn new(data: DataDir) -> Self {
+        Self { data }
+    }
+
+    /// Run `read` on a read-only connection to `sync.db`, on a blocking thread; `None` when
+    /// the file does not exist yet.
+    async fn read<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<Option<T>, ServiceError> {
+        let path = self.data.sync_db();
+        let failed = move |source| ServiceError::Read {
+            what,
+            source: Box::new(source),
+        };
+        tokio::task::spawn_blocking(move || {
+            if !path.exists() {
+                return Ok(None);
+            }
+            let conn = open_reader(&path).map_err(StoreError::sql(format!(
+                "opening {} to read {what}",
+                path.display()
+            )))?;
+            read(&conn).map(Some)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("reading {what}: {e}")))?
+        .map_err(failed)
+    }
+
+    /// When `kind` last completed a run for `scope` (`None`: never).
+    pub async fn last_success(
+        &self,
+        kind: Kind,
+        scope: &Scope,
+    ) -> Result<Option<SystemTime>, ServiceError> {
+        let key = scope_text(scope).to_string();
+        let text = self
+            .read("freshness", move |conn| {
+                ledger::last_success(conn, kind.name(), &key)
+            })
+            .await?
+            .flatten();
+        text.map(|t| parse_time(&t, "freshness"))
+            .transpose()
+            .map_err(|source| ServiceError::Read {
+                what: "freshness",
+                source: Box::new(source),
+            })
+    }
+
+    /// The last success of every (kind, scope) ever synced.
+    pub async fn freshness(&self) -> Result<FreshnessMap, ServiceError> {
+        let rows = self
+            .read("freshness", ledger::all_freshness)
+            .await?
+            .unwrap_or_default();
+        let mut map = FreshnessMap::new();
+        for (kind, scope, at) in rows {
+            let Some(kind) = Kind::from_name(&kind) else {
+                continue; // a kind this build does not sync (any more)
+            };
+            let at = parse_time(&at, "freshness").map_err(|source| ServiceError::Read {
+                what: "freshness",
+                source: Box::new(source),
+            })?;
+            map.insert((kind, scope_of(scope)), at);
+        }
+        Ok(map)
+    }
+
+    /// Run-history metrics per kind (durations, runs, failures, joined requests).
+    pub async fn run_metrics(&self) -> Result<Vec<KindMetrics>, ServiceError> {
+        Ok(self
+            .read("run metrics", ledger::run_metrics)
+            .await?
+            .unwrap_or_default())
+    }
+}
+
+/// What a (kind, scope) is doing, as the status report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeState {
+    /// Its sync actor answered: the run state (Idle when it has no run).
+    Run(RunState),
+    /// Its sync actor is down (restarting, stopped or escalated): `last_error` says why.
+    Down,
+}
+
+/// Progress of the current run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Pages applied.
+    pub page: usize,
+    /// Pages in the export (0 until prepared).
+    pub pages: usize,
+    /// Records in the export, when known.
+    pub items: Option<u64>,
+}
+
+/// One row of the status report: one kind for one scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRow {
+    pub kind: Kind,
+    pub scope: Scope,
+    pub state: ScopeState,
+    /// The current run.
+    pub run_id: Option<RunId>,
+    /// Set when the actor reported this scope.
+    pub progress: Option<Progress>,
+    pub last_success: Option<SystemTime>,
+    /// The Scheduler's next run (absent when it does not run or the kind is disabled).
+    pub next_run: Option<SystemTime>,
+    pub last_error: Option<String>,
+    /// Counts of the last finished run.
+    pub last_counts: Option<Counts>,
+    pub breaker: BreakerState,
+}
+
+/// What the status report is assembled from (gathered by the facade).
+pub(super) struct StatusSources<'a> {
+    /// Each kind's actor status, or why it could not be asked.
+    pub actors: Vec<(Kind, Result<SyncStatus, String>)>,
+    /// The scopes to report for per-agent kinds.
+    pub agents: &'a [String],
+    pub freshness: &'a FreshnessMap,
+    /// The Scheduler's next run per (kind, scope).
+    pub next: &'a HashMap<(Kind, Scope), SystemTime>,
+    pub breaker: &'a dyn Fn(&Scope) -> BreakerState,
+}
+
+/// One row per kind and scope the `visible` filter keeps: the catalogue for catalogue kinds,
+/// each agent for per-agent kinds.
+pub(super) fn status_rows(
+    sources: StatusSources<'_>,
+    visible: &dyn Fn(Kind, &Scope) -> bool,
+) -> Vec<StatusRow> {
+    let mut rows = Vec::new();
+    for (kind, actor) in &sources.actors {
+        let scopes: Vec<Scope> = if kind.spec().per_agent {
+            sources.agents.iter().cloned().map(Scope::Agent).collect()
+        } else {
+            vec![Scope::Catalogue]
+        };
+        for scope in scopes.into_iter().filter(|s| visible(*kind, s)) {
+            let key = (*kind, scope.clone());
+            let mut row = StatusRow {
+                kind: *kind,
+                scope: scope.clone(),
+                state: ScopeState::Run(RunState::Idle),
+                run_id: None,
+                progress: None,
+                last_success: sources.freshness.get(&key).copied(),
+                next_run: sources.next.get(&key).copied(),
+                last_error: None,
+                last_counts: None,
+                breaker: (sources.breaker)(&scope),
+            };
+            match actor {
+                Err(reason) => {
+                    row.state = ScopeState::Down;
+                    row.last_error = Some(reason.clone());
+                }
+                Ok(status) => {
+                    if let Some(sc) = status.scope(&scope) {
+                        row.state = ScopeState::Run(sc.state);
+                        row.run_id = sc.run_id;
+                        row.progress = Some(Progress {
+                            page: sc.page,
+                            pages: sc.pages,
+                            items: sc.items,
+                        });
+                        row.last_error = sc.last_error.clone();
+                        row.last_counts = sc.last.as_ref().map(|l| l.outcome.counts());
+                    }
+                }
+            }
+            rows.push(row);
+        }
+    }
+    rows
+}

@@ -1,0 +1,381 @@
+//! Building the supervision tree from the kind table, and routing each kind's writes to the
+//! DbWriter of its file (starting an agent's file writer the first time it is needed).
+//!
+//! ```text
+//! RootSupervisor
+//! ├── DbWriter:sync.db        run history, freshness, schedules
+//! ├── DbWriter:customers-{u}  added the first time agent u syncs customers
+//! ├── DbWriter:products.db    products AND prices: their writes are serialized by construction
+//! ├── DbWriter:orders.db      every agent's orders, DDT, invoices (rows carry user_id)
+//! ├── BrowserPool             Chromium processes, per-agent contexts
+//! ├── ImageFetcher            product images in the background, after each product sync
+//! ├── CustomerSync, ProductSync, PriceSync, DdtSync, InvoiceSync   one SyncActor per kind
+//! ├── OrderSyncRegistry       one OrderSync(agent) actor per agent, on demand
+//! ├── Priority                pauses / resumes every sync, serializes priority operations
+//! └── Scheduler               per-kind timers and the stale-data trigger (when enabled)
+//! ```
+//! Names are the Directory keys operators see; each sync actor's name comes from the kind
+//! table. Must NOT hold domain operations (the facade) nor react to events (follow-ups).
+
+use super::ServiceError;
+use super::agents::Agents;
+use super::config::{ScheduleSettings, ServiceConfig, SourceConfig, default_schedule};
+use crate::kinds::{DataFile, KINDS};
+use crate::records::Kind;
+use crate::store::ledger::SyncDbLedger;
+use crate::store::schedules::SyncDbSchedules;
+use crate::store::{DataDir, schema};
+use crate::syncs::images::{HttpImageSource, ProductImageSink};
+use crate::syncs::{DbRouter, ErpSource, ExportSource, ExportSync};
+use blackant_actors::browser_pool::{BrowserPool, BrowserPoolArguments, ChromiumLauncher};
+use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments};
+use blackant_actors::directory::Directory;
+use blackant_actors::events::EventBus;
+use blackant_actors::image_fetcher::{ImageFetcher, ImageFetcherArguments};
+use blackant_actors::priority::{Priority, PriorityArguments, PrioritySync};
+use blackant_actors::root::{
+    ChildSpec, RootSupervisor, RootSupervisorArguments, RootSupervisorMessage, SupervisorHandle,
+};
+use blackant_actors::run::Scope;
+use blackant_actors::scheduler::{ScheduledKind, Scheduler, SchedulerArguments, SystemClock};
+use blackant_actors::supervision::RestartPolicy;
+use blackant_actors::sync::{
+    SyncActor, SyncArguments, SyncError, SyncHandle, SyncRegistry, SyncRegistryArguments,
+};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use ractor::{Actor, ActorRef};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Name of the BrowserPool in the Directory and the operators' tree.
+pub const BROWSER_POOL: &str = "BrowserPool";
+/// Name of the Priority actor.
+pub const PRIORITY: &str = "Priority";
+/// Name of the Scheduler.
+pub const SCHEDULER: &str = "Scheduler";
+/// Name of the ImageFetcher.
+pub const IMAGE_FETCHER: &str = "ImageFetcher";
+
+/// The DbWriter of a file, as the Directory names it.
+pub fn db_writer_name(file: &str) -> String {
+    format!("DbWriter:{file}")
+}
+
+/// Longest the Scheduler sleeps between two looks (new agents are seen at the latest then).
+const SCHEDULER_MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// The running tree and the handles the facade uses.
+pub(super) struct Tree {
+    pub root: ActorRef<RootSupervisorMessage>,
+    pub supervisor: SupervisorHandle,
+    pub directory: Directory,
+    /// Every kind's sync actor, in kind-table order.
+    pub syncs: Vec<(Kind, SyncHandle)>,
+}
+
+/// Finds (or starts) the DbWriter of a kind's file for a scope.
+struct Router {
+    data: DataDir,
+    directory: Directory,
+    supervisor: OnceLock<SupervisorHandle>,
+    restart: RestartPolicy,
+}
+
+fn writer_spec(
+    restart: RestartPolicy,
+    name: String,
+    path: PathBuf,
+    migrations: &'static [&'static str],
+) -> ChildSpec {
+    ChildSpec::for_actor(name, restart, move || {
+        (
+            DbWriter,
+            DbWriterArguments {
+                path: path.clone(),
+                migrations,
+            },
+        )
+    })
+}
+
+impl DbRouter for Router {
+    fn db_for<'a>(
+        &'a self,
+        kind: Kind,
+        scope: &'a Scope,
+    ) -> BoxFuture<'a, Result<DbHandle, SyncError>> {
+        async move {
+            let file: DataFile = kind.spec().file;
+            if file.per_agent() && scope.agent().is_none() {
+                return Err(SyncError::permanent(format!(
+                    "{kind} are synced per agent, not for the catalogue"
+                )));
+            }
+            let path = self
+                .data
+                .data_file(file, scope.agent())
+                .map_err(|e| SyncError::permanent(e.to_string()))?;
+            let name = db_writer_name(&file.file_name(scope.agent()));
+            if self.directory.get(&name).is_none() {
+                let supervisor = self
+                    .supervisor
+                    .get()
+                    .ok_or_else(|| SyncError::transient("the supervisor is not running yet"))?;
+                let spec = writer_spec(self.restart, name.clone(), path, schema::migrations(file));
+                supervisor
+                    .add_child(spec)
+                    .await
+                    .map_err(|e| SyncError::transient(format!("starting {name}: {e}")))?
+                    .map_err(|e| SyncError::transient(format!("starting {name}: {e}")))?;
+            }
+            Ok(DbHandle::named(self.directory.clone(), name))
+        }
+        .boxed()
+    }
+}
+
+impl Tree {
+    /// Start the tree: writers, browsers, one sync actor per kind, then Priority and the
+    /// Scheduler (they talk to the supervisor, so they join once it runs).
+    pub async fn start(
+        config: &ServiceConfig,
+        agents: &Agents,
+        events: &EventBus,
+    ) -> Result<Tree, ServiceError> {
+        let directory = Directory::new();
+        let router = Arc::new(Router {
+            data: config.data.clone(),
+            directory: directory.clone(),
+            supervisor: OnceLock::new(),
+            restart: config.restart,
+        });
+        let sync_db = db_writer_name("sync.db");
+        let ledger: Arc<dyn blackant_actors::sync::RunLedger> = Arc::new(SyncDbLedger::new(
+            DbHandle::named(directory.clone(), sync_db.clone()),
+        ));
+        let mut children = vec![writer_spec(
+            config.restart,
+            sync_db,
+            config.data.sync_db(),
+            schema::SYNC_DB,
+        )];
+        let source = source_children(config, agents, &directory, &mut children)?;
+        for spec in &KINDS {
+            let mut sync = ExportSync::new(
+                spec.kind,
+                config.data.clone(),
+                router.clone(),
+                source.clone(),
+            );
+            if let Some(first) = spec.waits_for {
+                sync = sync.after(SyncHandle::named(
+                    directory.clone(),
+                    first.spec().actor,
+                    events.clone(),
+                ));
+            }
+            let sync = Arc::new(sync);
+            let args = SyncArguments {
+                ledger: ledger.clone(),
+                events: events.clone(),
+                retry: config.retry,
+                jitter_seed: None,
+                only: None,
+            };
+            children.push(if spec.kind == Kind::Orders {
+                // One OrderSync actor per agent, spawned on demand and supervised here.
+                let registry = SyncRegistryArguments {
+                    sync: args,
+                    restart: config.restart,
+                    idle_after: config.tuning.order_sync_idle,
+                    label: "OrderSync".into(),
+                };
+                ChildSpec::for_actor(spec.actor, config.restart, move || {
+                    (SyncRegistry::new(sync.clone()), registry.clone())
+                })
+            } else {
+                ChildSpec::for_actor(spec.actor, config.restart, move || {
+                    (SyncActor::new(sync.clone()), args.clone())
+                })
+            });
+        }
+
+        let mut root_args = RootSupervisorArguments::new(directory.clone(), children);
+        root_args.shutdown_timeout = config.tuning.shutdown_timeout;
+        let (root, _) = RootSupervisor::spawn(None, RootSupervisor, root_args)
+            .await
+            .map_err(|e| ServiceError::Start(format!("starting the supervision tree: {e}")))?;
+        let supervisor = SupervisorHandle::new(root.clone(), config.tuning.supervisor_timeout);
+        let _ = router.supervisor.set(supervisor.clone());
+        let syncs: Vec<(Kind, SyncHandle)> = KINDS
+            .iter()
+            .map(|spec| {
+                let handle = SyncHandle::named(directory.clone(), spec.actor, events.clone())
+                    .with_timeout(config.tuning.call_timeout);
+                (spec.kind, handle)
+            })
+            .collect();
+        let tree = Tree {
+            root,
+            supervisor,
+            directory,
+            syncs,
+        };
+        tree.add_priority(config).await?;
+        if let Some(settings) = config.schedule {
+            tree.add_scheduler(config, settings, agents).await?;
+        }
+        Ok(tree)
+    }
+
+    async fn add(&self, spec: ChildSpec, name: &str) -> Result<(), ServiceError> {
+        let failed = |e: String| ServiceError::Start(format!("starting {name}: {e}"));
+        self.supervisor
+            .add_child(spec)
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Priority pauses every sync; it restarts one that does not acknowledge.
+    async fn add_priority(&self, config: &ServiceConfig) -> Result<(), ServiceError> {
+        let priority = PriorityArguments {
+            syncs: self
+                .syncs
+                .iter()
+                .map(|(k, h)| PrioritySync {
+                    name: k.spec().actor.to_string(),
+                    handle: h.clone(),
+                })
+                .collect(),
+            ack_timeout: config.tuning.pause_ack_timeout,
+            supervisor: Some(self.supervisor.clone()),
+        };
+        let spec = ChildSpec::for_actor(PRIORITY, config.restart, move || {
+            (Priority, priority.clone())
+        });
+        self.add(spec, PRIORITY).await
+    }
+
+    async fn add_scheduler(
+        &self,
+        config: &ServiceConfig,
+        settings: ScheduleSettings,
+        agents: &Agents,
+    ) -> Result<(), ServiceError> {
+        let agents = agents.clone();
+        let args = SchedulerArguments {
+            kinds: self
+                .syncs
+                .iter()
+                .map(|(k, h)| ScheduledKind {
+                    default: default_schedule(*k),
+                    per_agent: k.spec().per_agent,
+                    after: k
+                        .spec()
+                        .after
+                        .iter()
+                        .map(|a| a.name().to_string())
+                        .collect(),
+                    runner: Arc::new(h.clone()),
+                })
+                .collect(),
+            scopes: Arc::new(move || agents.with_session()),
+            store: Arc::new(SyncDbSchedules::new(DbHandle::named(
+                self.directory.clone(),
+                db_writer_name("sync.db"),
+            ))),
+            clock: Arc::new(SystemClock),
+            max_running: match &config.source {
+                SourceConfig::Erp { browsers, .. } => (*browsers).max(1),
+                SourceConfig::Custom(_) => 2,
+            },
+            stale_after: settings.stale_after,
+            max_sleep: SCHEDULER_MAX_SLEEP,
+        };
+        let spec =
+            ChildSpec::for_actor(SCHEDULER, config.restart, move || (Scheduler, args.clone()));
+        self.add(spec, SCHEDULER).await
+    }
+}
+
+/// The export source, and the actors it needs (the BrowserPool and the ImageFetcher when the
+/// source is the ERP).
+fn source_children(
+    config: &ServiceConfig,
+    agents: &Agents,
+    directory: &Directory,
+    children: &mut Vec<ChildSpec>,
+) -> Result<Arc<dyn ExportSource>, ServiceError> {
+    let (erp, chromium, browsers) = match &config.source {
+        SourceConfig::Custom(source) => return Ok(source.clone()),
+        SourceConfig::Erp {
+            erp,
+            chromium,
+            browsers,
+        } => (erp, chromium, browsers),
+    };
+    let args = BrowserPoolArguments {
+        size: (*browsers).max(1),
+        launcher: Arc::new(ChromiumLauncher::new(chromium.clone())),
+    };
+    children.push(ChildSpec::for_actor(
+        BROWSER_POOL,
+        config.restart,
+        move || (BrowserPool::<ChromiumLauncher>::new(), args.clone()),
+    ));
+    let images = HttpImageSource::new(&erp.base_url, erp.page_timeout)
+        .map_err(|e| ServiceError::Start(format!("building the image client: {e}")))?;
+    let fetcher = ImageFetcherArguments {
+        source: Arc::new(images),
+        sink: Arc::new(ProductImageSink::new(DbHandle::named(
+            directory.clone(),
+            db_writer_name(&DataFile::Products.file_name(None)),
+        ))),
+        dir: config.data.images_dir(),
+        concurrency: config.tuning.image_downloads,
+        retry: config.retry,
+    };
+    children.push(ChildSpec::for_actor(
+        IMAGE_FETCHER,
+        config.restart,
+        move || (ImageFetcher, fetcher.clone()),
+    ));
+    Ok(Arc::new(ErpSource::new(
+        directory.clone(),
+        BROWSER_POOL,
+        erp.clone(),
+        Arc::new(agents.clone()),
+        agents.breakers().clone(),
+    )))
+}
+
+impl Tree {
+    /// Stop the whole tree (children newest first, each given the shutdown timeout) and report
+    /// which actors were running before and whether each has stopped.
+    pub async fn shutdown(&self, timeout: Duration) -> Vec<(String, bool)> {
+        let running: Vec<(String, ractor::ActorCell)> = self
+            .directory
+            .names()
+            .into_iter()
+            .filter_map(|n| self.directory.get(&n).map(|c| (n, c)))
+            .collect();
+        if let Err(e) = self
+            .root
+            .stop_and_wait(Some("service shutdown".into()), Some(timeout))
+            .await
+        {
+            tracing::warn!(cause = %e, "stopping the supervision tree");
+        }
+        running
+            .into_iter()
+            .map(|(name, cell)| {
+                let stopped = cell.get_status() == ractor::ActorStatus::Stopped;
+                (name, stopped)
+            })
+            .collect()
+    }
+}

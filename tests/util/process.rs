@@ -1,0 +1,124 @@
+//! `blackant` as processes: `blackant sim` standing in for Archibald, `blackant serve` killed or
+//! stopped by signals, and gRPC clients of a served address.
+
+use super::PATIENCE;
+use blackant::grpc::pb;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A child process killed when dropped, so a failing test leaves no simulator or service behind.
+/// Its output lines after the marker `start` waited for, until it exits.
+pub struct Proc(pub Child, pub std::sync::mpsc::Receiver<String>);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `blackant ARGS`; return the child and the first line of its output (stderr when
+/// `stderr`, else stdout) that starts with `marker`, after the marker. The rest of
+/// the output is drained in the background so the child never blocks on a full pipe.
+pub fn start(args: &[&str], marker: &str, stderr: bool) -> (Proc, String, Vec<String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_blackant"));
+    cmd.args(args).env("RUST_LOG", "warn");
+    if stderr {
+        cmd.stderr(Stdio::piped()).stdout(Stdio::null());
+    } else {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    }
+    let mut child = cmd.spawn().expect("start blackant");
+    let out: Box<dyn std::io::Read + Send> = if stderr {
+        Box::new(child.stderr.take().unwrap())
+    } else {
+        Box::new(child.stdout.take().unwrap())
+    };
+    let mut lines = BufReader::new(out).lines();
+    let mut before = Vec::new();
+    let found = loop {
+        let line = lines
+            .next()
+            .expect("the process says where it is")
+            .expect("output");
+        if let Some(rest) = line.strip_prefix(marker) {
+            break rest.trim().to_string();
+        }
+        before.push(line);
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (Proc(child, rx), found, before)
+}
+
+pub fn serve(config: &std::path::Path, data: &std::path::Path) -> (Proc, String) {
+    let args = [
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        data.to_str().unwrap(),
+        "--no-first-sync",
+    ];
+    let (child, rest, _) = start(&args, "blackant serving gRPC on ", true);
+    let addr = rest.split_whitespace().next().expect("address").to_string();
+    (child, addr)
+}
+
+/// `GET {sim}/_sim/{path}` as JSON (the simulator's controls; the engine never calls them).
+pub async fn sim_json<T: serde::de::DeserializeOwned>(sim: &str, path: &str) -> T {
+    let text = reqwest::get(format!("{sim}/_sim/{path}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub async fn client(
+    addr: &str,
+) -> pb::sync_service_client::SyncServiceClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    pb::sync_service_client::SyncServiceClient::new(channel)
+}
+
+impl Proc {
+    /// Every line it prints until it exits (its pipe closes), then its exit status. Bounded:
+    /// a process that stays silent longer than the patience fails the test.
+    pub fn until_exit(&mut self) -> (Vec<String>, std::process::ExitStatus) {
+        let mut out = Vec::new();
+        loop {
+            match self.1.recv_timeout(PATIENCE) {
+                Ok(line) => out.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the process neither exits nor speaks; so far: {out:?}")
+                }
+            }
+        }
+        (out, self.0.wait().expect("exit status"))
+    }
+}
+
+/// An admin client of a served address.
+pub async fn admin(
+    addr: &str,
+) -> pb::admin_service_client::AdminServiceClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    pb::admin_service_client::AdminServiceClient::new(channel)
+}
