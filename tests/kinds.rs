@@ -294,3 +294,105 @@ async fn one_order_sync_per_agent_requests_for_the_same_agent_join_and_two_agent
     );
     h.shutdown().await;
 }
+
+/// One row of DESIGN.md's schedule: kind, per agent, interval and stagger in minutes,
+/// priority, the kinds it runs after.
+type DesignRow = (&'static str, bool, u64, u64, u8, &'static [&'static str]);
+
+/// DESIGN.md's table ("Syncs, triggers and schedule"), copied here on purpose.
+const DESIGN: [DesignRow; 6] = [
+    ("orders", true, 10, 0, 4, &[]),
+    ("customers", true, 30, 5, 3, &[]),
+    ("prices", false, 30, 10, 5, &["products"]),
+    ("invoices", true, 30, 15, 4, &["orders"]),
+    ("ddt", true, 45, 20, 2, &["orders"]),
+    ("products", false, 90, 30, 2, &[]),
+];
+
+/// The kind table against everything that depends on it: a seventh kind fails here until it
+/// has an actor in the tree, a table in its data file, DESIGN.md's schedule and a proto value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kind_table_describes_every_kind() {
+    use blackant::kinds::KINDS;
+    use blackant_actors::root::ChildState;
+    let h = Harness::start().await;
+    let tree = h.service.actors().await.expect("the actor tree");
+    let files = tempfile::tempdir().unwrap();
+    assert_eq!(KINDS.len(), Kind::ALL.len(), "one spec per kind");
+    assert_eq!(DESIGN.len(), KINDS.len(), "DESIGN.md schedules every kind");
+    for spec in &KINDS {
+        let kind = spec.kind;
+        // An actor in the tree, running, named by the table.
+        let actor = tree
+            .iter()
+            .find(|c| c.name == spec.actor)
+            .unwrap_or_else(|| panic!("{kind}: no actor {} in {tree:?}", spec.actor));
+        assert_eq!(actor.state, ChildState::Running, "{kind}");
+
+        // A data file that holds its table, with the kind's fields and bookkeeping.
+        let path = files.path().join(spec.file.file_name(Some("agent1")));
+        let conn = blackant_actors::db_writer::open_writer(
+            &path,
+            blackant::store::schema::migrations(spec.file),
+        )
+        .expect("the data file opens with its migrations");
+        let columns: Vec<String> = conn
+            .prepare(&format!("PRAGMA table_info({})", spec.table))
+            .unwrap()
+            .query_map([], |r| r.get(1))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let fields = kind.columns().iter().map(|c| c.field);
+        for column in fields.chain([spec.key_column, "hash", "deleted_at"]) {
+            assert!(
+                columns.iter().any(|c| c == column),
+                "{kind}: {} has no column {column}",
+                spec.table
+            );
+        }
+
+        // DESIGN.md's default schedule.
+        let (_, per_agent, interval, stagger, priority, after) = DESIGN
+            .iter()
+            .find(|d| d.0 == kind.name())
+            .unwrap_or_else(|| panic!("DESIGN.md has no schedule for {kind}"));
+        let schedule = blackant::service::default_schedule(kind);
+        assert_eq!(spec.per_agent, *per_agent, "{kind}");
+        assert_eq!(schedule.interval.as_secs(), interval * 60, "{kind}");
+        assert_eq!(schedule.stagger.as_secs(), stagger * 60, "{kind}");
+        assert_eq!(schedule.priority, *priority, "{kind}");
+        let runs_after: Vec<&str> = spec.after.iter().map(|k| k.name()).collect();
+        assert_eq!(runs_after, *after, "{kind}");
+
+        // The gRPC conversions round-trip it.
+        let proto = blackant::grpc::kind_to_proto(kind);
+        assert_ne!(proto, SyncKind::Unspecified, "{kind} has a proto value");
+        assert_eq!(
+            blackant::grpc::kind_from_proto(proto as i32).expect("known"),
+            kind
+        );
+    }
+    // And the status report has a row for each: the catalogue's, and each agent's.
+    let statuses = h
+        .client
+        .clone()
+        .get_sync_status(pb::GetSyncStatusRequest::default())
+        .await
+        .expect("GetSyncStatus")
+        .into_inner()
+        .statuses;
+    for spec in &KINDS {
+        let rows = statuses
+            .iter()
+            .filter(|s| s.kind == blackant::grpc::kind_to_proto(spec.kind) as i32)
+            .count();
+        let expected = if spec.per_agent {
+            h.sim.agents().len()
+        } else {
+            1
+        };
+        assert_eq!(rows, expected, "{}", spec.kind);
+    }
+    h.shutdown().await;
+}

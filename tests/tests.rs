@@ -12,6 +12,7 @@ mod escalation;
 mod grpc_api;
 mod images;
 mod kinds;
+mod lifecycle;
 mod prices;
 mod priority;
 mod schedule;
