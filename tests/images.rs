@@ -8,7 +8,6 @@ use blackant::grpc::pb::{SyncKind, SyncMode};
 use blackant::records::Kind;
 use blackant::service::IMAGE_FETCHER;
 use blackant_actors::image_fetcher::{ImageFetcherMessage, ImageFetcherStatus};
-use md5::{Digest, Md5};
 use std::time::Duration;
 
 fn fetcher(h: &Harness) -> ractor::ActorRef<ImageFetcherMessage> {
@@ -64,10 +63,7 @@ async fn every_product_image_is_downloaded_once_by_content_and_recorded() {
         let file = images.join(&md5[..2]).join(format!("{md5}.png"));
         let bytes =
             std::fs::read(&file).unwrap_or_else(|e| panic!("{code}: {}: {e}", file.display()));
-        let got: String = Md5::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let got = blackant_actors::digest::md5_hex(&bytes);
         assert_eq!(&got, md5, "{code}: the file is named by its content");
     }
 

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use md5::{Digest, Md5};
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -161,10 +160,7 @@ pub fn image_path(dir: &Path, md5: &str, bytes: &[u8]) -> PathBuf {
 
 /// Store `bytes` content-addressed under `dir` (once: an existing file is kept).
 fn store(dir: &Path, bytes: &[u8]) -> std::io::Result<StoredImage> {
-    let md5: String = Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let md5 = crate::digest::md5_hex(bytes);
     let path = image_path(dir, &md5, bytes);
     if !path.exists() {
         if let Some(parent) = path.parent() {
@@ -447,10 +443,7 @@ mod tests {
         );
         assert!(image("same-a").path.extension().is_some_and(|e| e == "png"));
         let bytes = std::fs::read(&image("a").path).unwrap();
-        let md5: String = Md5::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let md5 = crate::digest::md5_hex(&bytes);
         assert_eq!(md5, image("a").md5);
         assert!(
             image("a").path.to_string_lossy().contains(&md5),

@@ -32,6 +32,7 @@
 //! - [`root`]: [`RootSupervisor`], [`ChildSpec`], operator messages, [`SupervisorHandle`].
 //! - [`browser_pool`]: [`BrowserPool`] over a [`Launcher`], [`Lease`], the real
 //!   [`ChromiumLauncher`].
+//! - [`digest`]: MD5 as hex, the one way files and hashes are named.
 //! - [`image_fetcher`]: [`image_fetcher::ImageFetcher`], background downloads into
 //!   content-addressed files, behind the [`image_fetcher::ImageSource`] and
 //!   [`image_fetcher::ImageSink`] traits.
@@ -46,6 +47,7 @@
 
 pub mod browser_pool;
 pub mod db_writer;
+pub mod digest;
 pub mod directory;
 pub mod events;
 pub mod image_fetcher;

@@ -302,7 +302,7 @@ impl Record {
 
     /// [`Record::md5`] as 32 lowercase hex digits.
     pub fn md5_hex(&self) -> String {
-        self.md5().iter().map(|b| format!("{b:02x}")).collect()
+        blackant_actors::digest::md5_hex(self.canonical_json().as_bytes())
     }
 }
 

@@ -22,11 +22,11 @@ use crate::store::tables::{self, Checkpoint, RowCounts, RowImage, TableSpec};
 use crate::store::{DataDir, StoreError, now_text};
 use crate::store::{orders, prices};
 use blackant_actors::db_writer::DbHandle;
+use blackant_actors::digest::md5_hex;
 use blackant_actors::run::{Counts, Mode, Scope};
 use blackant_actors::sync::{
     FinishCounts, PageCounts, Prepared, RunSpec, RunState, SyncError, SyncHandle, SyncKind,
 };
-use md5::{Digest, Md5};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -175,13 +175,6 @@ impl ExportSync {
             }),
         }
     }
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn store_err(what: &str) -> impl FnOnce(StoreError) -> SyncError + '_ {
