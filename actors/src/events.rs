@@ -10,8 +10,9 @@
 //! let end = events.wait_for_run(ack.run_id).await?;` — the subscription buffers everything
 //! published after it was created, so the terminal event cannot slip by.
 //!
-//! This module owns the event vocabulary and the bus. It must NOT decide anything about runs
-//! (that is the sync actor) nor know about gRPC (the root crate maps events to proto).
+//! This module owns the sync events and the [`Bus`] (generic: the OrderPlacer publishes its
+//! placements' events on one too). It must NOT decide anything about runs (that is the sync
+//! actor) nor know about gRPC (the root crate maps events to proto).
 
 use std::time::{Duration, SystemTime};
 
@@ -157,32 +158,59 @@ pub enum EventError {
     Closed,
 }
 
-/// The bus. Clones publish to and subscribe from the same channel.
-#[derive(Debug, Clone)]
-pub struct EventBus {
-    tx: broadcast::Sender<SyncEvent>,
+/// A broadcast bus of events of type `E`. Clones send to and subscribe from the same
+/// channel. Sending never waits; a subscriber that falls behind loses the oldest events (and
+/// is told so) instead of slowing the senders down.
+#[derive(Debug)]
+pub struct Bus<E> {
+    tx: broadcast::Sender<E>,
 }
 
-impl Default for EventBus {
-    fn default() -> Self {
-        Self::new(Self::DEFAULT_CAPACITY)
+impl<E> Clone for Bus<E> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+        }
     }
 }
 
-impl EventBus {
-    /// Events buffered per subscriber before it starts losing the oldest ones.
-    pub const DEFAULT_CAPACITY: usize = 1024;
+impl<E: Clone> Default for Bus<E> {
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY)
+    }
+}
 
+/// Events buffered per subscriber before it starts losing the oldest ones.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+impl<E: Clone> Bus<E> {
     /// A bus buffering `capacity` events per subscriber (at least 1).
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
         Self { tx }
     }
 
-    /// Publish an event. Never waits; an event nobody listens to is simply dropped.
+    /// Send an event to every subscriber; an event nobody listens to is simply dropped.
+    pub fn send(&self, event: E) {
+        let _ = self.tx.send(event);
+    }
+
+    /// Start receiving every event sent from now on.
+    pub fn subscribe(&self) -> Subscription<E> {
+        Subscription {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+/// The bus of sync runs' events.
+pub type EventBus = Bus<SyncEvent>;
+
+impl Bus<SyncEvent> {
+    /// Publish a sync event (logged at debug level).
     pub fn publish(&self, event: SyncEvent) {
         tracing::debug!(run = %event.run_id, kind = %event.kind, scope = %event.scope, body = ?event.body, "sync event");
-        let _ = self.tx.send(event);
+        self.send(event);
     }
 
     /// Build and publish an event stamped now.
@@ -195,30 +223,33 @@ impl EventBus {
             body,
         });
     }
-
-    /// Start receiving every event published from now on.
-    pub fn subscribe(&self) -> EventSubscription {
-        EventSubscription {
-            rx: self.tx.subscribe(),
-        }
-    }
 }
 
-/// A subscriber's end of the bus.
+/// A subscriber's end of a bus.
 #[derive(Debug)]
-pub struct EventSubscription {
-    rx: broadcast::Receiver<SyncEvent>,
+pub struct Subscription<E> {
+    rx: broadcast::Receiver<E>,
 }
 
-impl EventSubscription {
+/// A subscriber's end of the sync events' bus.
+pub type EventSubscription = Subscription<SyncEvent>;
+
+impl<E: Clone> Subscription<E> {
     /// The next event.
-    pub async fn recv(&mut self) -> Result<SyncEvent, EventError> {
+    pub async fn recv(&mut self) -> Result<E, EventError> {
         self.rx.recv().await.map_err(|e| match e {
             broadcast::error::RecvError::Lagged(missed) => EventError::Lagged { missed },
             broadcast::error::RecvError::Closed => EventError::Closed,
         })
     }
 
+    /// The raw receiver (e.g. to wrap in a `tokio_stream::wrappers::BroadcastStream`).
+    pub fn into_inner(self) -> broadcast::Receiver<E> {
+        self.rx
+    }
+}
+
+impl Subscription<SyncEvent> {
     /// Wait for the terminal event (`Completed` or `Failed`) of `run_id`, skipping the rest.
     /// Subscribe before requesting the run, or the event may already be gone.
     pub async fn wait_for_run(&mut self, run_id: RunId) -> Result<SyncEvent, EventError> {
@@ -228,11 +259,6 @@ impl EventSubscription {
                 return Ok(event);
             }
         }
-    }
-
-    /// The raw receiver (e.g. to wrap in a `tokio_stream::wrappers::BroadcastStream`).
-    pub fn into_inner(self) -> broadcast::Receiver<SyncEvent> {
-        self.rx
     }
 }
 

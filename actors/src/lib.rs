@@ -10,6 +10,7 @@
 //! ├── BrowserPool<ChromiumLauncher>   (browser_pool/: browsers and per-user contexts)
 //! ├── Priority                        (priority.rs: pause / resume every sync, serialized)
 //! ├── Scheduler                       (scheduler/: when each kind runs, in which order)
+//! ├── OrderPlacer<F>                  (order_placer/: the outbox, placed exactly once)
 //! └── SyncActor<K> × kinds            (sync/: runs page by page; pause, retry, resume)
 //!     publishes SyncEvents on the EventBus (events.rs)
 //! ```
@@ -32,10 +33,13 @@
 //! - [`root`]: [`RootSupervisor`], [`ChildSpec`], operator messages, [`SupervisorHandle`].
 //! - [`browser_pool`]: [`BrowserPool`] over a [`Launcher`], [`Lease`], the real
 //!   [`ChromiumLauncher`].
+//! - [`clock`]: wall-clock time, real or following tokio's paused clock in tests.
 //! - [`digest`]: MD5 as hex, the one way files and hashes are named.
 //! - [`image_fetcher`]: [`image_fetcher::ImageFetcher`], background downloads into
 //!   content-addressed files, behind the [`image_fetcher::ImageSource`] and
 //!   [`image_fetcher::ImageSink`] traits.
+//! - [`order_placer`]: the OrderPlacer — an outbox of placements placed in the ERP exactly
+//!   once, behind the [`order_placer::Outbox`] and [`order_placer::OrderForm`] contracts.
 //! - [`scheduler`]: [`scheduler::Scheduler`], its schedules and grid, the
 //!   [`scheduler::ScheduleStore`], [`scheduler::Runner`] and [`scheduler::Clock`] contracts.
 //! - [`testing`]: test doubles for other crates ([`testing::MemoryLedger`]).
@@ -46,11 +50,13 @@
 //! per-kind grids persisted through [`scheduler::ScheduleStore`], priorities, dependencies.
 
 pub mod browser_pool;
+pub mod clock;
 pub mod db_writer;
 pub mod digest;
 pub mod directory;
 pub mod events;
 pub mod image_fetcher;
+pub mod order_placer;
 pub mod priority;
 pub mod root;
 pub mod run;

@@ -11,8 +11,11 @@
 //!
 //! Priority operations are serialized: a `Pause` that arrives while an earlier one holds the
 //! syncs is answered only after that one's `Resume` (the syncs stay paused in between, the
-//! hand-over costs nothing). Metrics: pauses, wait p50/p95/max, and which sync made a pause
-//! wait longest.
+//! hand-over costs nothing). Each pause is a *hold* with an id; [`PauseHold`] is a guard that
+//! releases its hold when dropped, so a placement that fails, panics or whose actor is killed
+//! never leaves the syncs paused, and a new Priority incarnation resumes every sync at start
+//! (a crashed one may have left them paused). Metrics: pauses, wait p50/p95/max, and which
+//! sync made a pause wait longest.
 //!
 //! This module must NOT know what a priority operation does; the caller does it between
 //! `Pause` and `Resume`.
@@ -66,6 +69,8 @@ pub struct PauseReport {
     pub timed_out: Vec<String>,
     /// The sync that answered last (the one the pause waited for).
     pub slowest: Option<String>,
+    /// The hold this pause is: release it with [`PriorityMessage::Release`].
+    pub hold: u64,
 }
 
 /// Pause metrics since start.
@@ -89,6 +94,9 @@ pub enum PriorityMessage {
     /// End the current priority operation: the next queued `Pause` takes over, or the syncs
     /// continue.
     Resume,
+    /// End hold `hold` (the current one, or a queued one that no longer wants the syncs);
+    /// another hold is left alone.
+    Release(u64),
     /// Metrics since start.
     Metrics(RpcReplyPort<PauseMetrics>),
 }
@@ -99,9 +107,11 @@ pub struct Priority;
 /// Its state.
 pub struct PriorityState {
     args: PriorityArguments,
-    /// A priority operation holds the syncs (paused).
-    held: bool,
-    waiting: VecDeque<(Instant, RpcReplyPort<PauseReport>)>,
+    /// The hold that has the syncs paused, if any.
+    held: Option<u64>,
+    /// The id of the next hold.
+    next_hold: u64,
+    waiting: VecDeque<(Instant, u64, RpcReplyPort<PauseReport>)>,
     waits: Vec<Duration>,
     longest: Option<(Duration, String)>,
     timeouts: Vec<(String, u64)>,
@@ -173,6 +183,39 @@ impl Priority {
         });
     }
 
+    /// End the current hold: hand the paused syncs to the next live waiter, or resume them.
+    fn release_current(state: &mut PriorityState) {
+        if state.held.is_none() {
+            return;
+        }
+        while let Some((since, hold, reply)) = state.waiting.pop_front() {
+            if reply.is_closed() {
+                continue; // gave up waiting
+            }
+            // Hand over: the syncs are paused already.
+            let report = PauseReport {
+                waited: since.elapsed(),
+                hold,
+                ..PauseReport::default()
+            };
+            if reply.send(report).is_ok() {
+                state.held = Some(hold);
+                return;
+            }
+        }
+        state.held = None;
+        Self::resume_all(state);
+        info!("syncs resumed");
+    }
+
+    fn resume_all(state: &PriorityState) {
+        for sync in &state.args.syncs {
+            if let Err(e) = sync.handle.resume() {
+                warn!(sync = %sync.name, cause = %e, "cannot resume a sync");
+            }
+        }
+    }
+
     fn record(state: &mut PriorityState, report: &PauseReport) {
         state.waits.push(report.waited);
         if let Some(slowest) = &report.slowest
@@ -205,12 +248,23 @@ impl Actor for Priority {
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(PriorityState {
             args,
-            held: false,
+            held: None,
+            next_hold: 1,
             waiting: VecDeque::new(),
             waits: Vec::new(),
             longest: None,
             timeouts: Vec::new(),
         })
+    }
+
+    async fn post_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // A previous incarnation may have died holding the syncs: nothing stays paused.
+        Self::resume_all(state);
+        Ok(())
     }
 
     async fn handle(
@@ -221,35 +275,26 @@ impl Actor for Priority {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             PriorityMessage::Pause(reply) => {
-                if state.held {
-                    state.waiting.push_back((Instant::now(), reply));
+                let hold = state.next_hold;
+                state.next_hold += 1;
+                if state.held.is_some() {
+                    state.waiting.push_back((Instant::now(), hold, reply));
                     return Ok(());
                 }
-                let report = Self::pause_all(state).await;
+                let mut report = Self::pause_all(state).await;
+                report.hold = hold;
                 Self::record(state, &report);
-                state.held = true;
+                state.held = Some(hold);
                 let _ = reply.send(report);
             }
-            PriorityMessage::Resume => {
-                if !state.held {
-                    return Ok(());
+            PriorityMessage::Resume => Self::release_current(state),
+            PriorityMessage::Release(hold) => {
+                if state.held == Some(hold) {
+                    Self::release_current(state);
+                } else {
+                    // A queued hold gives up before it got the syncs.
+                    state.waiting.retain(|(_, h, _)| *h != hold);
                 }
-                if let Some((since, reply)) = state.waiting.pop_front() {
-                    // Hand over: the syncs are paused already.
-                    let report = PauseReport {
-                        waited: since.elapsed(),
-                        ..PauseReport::default()
-                    };
-                    let _ = reply.send(report);
-                    return Ok(());
-                }
-                state.held = false;
-                for sync in &state.args.syncs {
-                    if let Err(e) = sync.handle.resume() {
-                        warn!(sync = %sync.name, cause = %e, "cannot resume a sync");
-                    }
-                }
-                info!("syncs resumed");
             }
             PriorityMessage::Metrics(reply) => {
                 let mut sorted = state.waits.clone();
@@ -265,6 +310,41 @@ impl Actor for Priority {
             }
         }
         Ok(())
+    }
+}
+
+/// Every sync paused while this lives: dropping it releases its hold (the syncs continue, or
+/// the next queued pause takes them) — on success, error, panic, or when its holder's actor
+/// is killed.
+pub struct PauseHold {
+    priority: ActorRef<PriorityMessage>,
+    report: PauseReport,
+}
+
+impl PauseHold {
+    /// Pause every sync through `priority` (waiting behind the holds before this one).
+    pub async fn take(
+        priority: &ActorRef<PriorityMessage>,
+    ) -> Result<PauseHold, crate::directory::CallError> {
+        let report = crate::directory::call(priority, PriorityMessage::Pause, None).await?;
+        Ok(PauseHold {
+            priority: priority.clone(),
+            report,
+        })
+    }
+
+    /// How the pause went.
+    pub fn report(&self) -> &PauseReport {
+        &self.report
+    }
+}
+
+impl Drop for PauseHold {
+    fn drop(&mut self) {
+        // A Priority already gone has resumed every sync at its restart.
+        let _ = self
+            .priority
+            .cast(PriorityMessage::Release(self.report.hold));
     }
 }
 
@@ -416,5 +496,98 @@ mod tests {
             metrics.wait_max >= Duration::from_secs(1) && metrics.wait_p50 < Duration::from_secs(1),
             "{metrics:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_is_released_when_its_guard_drops_and_a_new_priority_resumes_everything() {
+        let bus = EventBus::new(16);
+        let resumes = Arc::new(AtomicUsize::new(0));
+        /// A sync that answers pauses at once and counts resumes.
+        struct Counting(Arc<AtomicUsize>);
+        impl Actor for Counting {
+            type Msg = SyncMessage;
+            type State = ();
+            type Arguments = ();
+            async fn pre_start(
+                &self,
+                _: ActorRef<SyncMessage>,
+                _: (),
+            ) -> Result<(), ActorProcessingErr> {
+                Ok(())
+            }
+            async fn handle(
+                &self,
+                _: ActorRef<SyncMessage>,
+                msg: SyncMessage,
+                _: &mut (),
+            ) -> Result<(), ActorProcessingErr> {
+                match msg {
+                    SyncMessage::Pause { reply } => {
+                        let _ = reply.send(PauseAck::default());
+                    }
+                    SyncMessage::Resume => {
+                        self.0.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+        }
+        let (sync, _) = Actor::spawn(None, Counting(resumes.clone()), ())
+            .await
+            .unwrap();
+        let args = PriorityArguments {
+            syncs: vec![PrioritySync {
+                name: "S".into(),
+                handle: SyncHandle::new(sync.clone(), bus.clone()),
+            }],
+            ack_timeout: Duration::from_secs(1),
+            supervisor: None,
+        };
+        let (priority, _) = Actor::spawn(None, Priority, args.clone()).await.unwrap();
+        // Ask something in mailbox order after each cast, so its effect has happened.
+        let settle = async |p: &ActorRef<PriorityMessage>| {
+            ractor::call!(p, PriorityMessage::Metrics).unwrap();
+            ractor::call!(sync, |reply| SyncMessage::Status { reply }).ok();
+        };
+        settle(&priority).await;
+        let at_start = resumes.load(Ordering::SeqCst);
+        assert_eq!(at_start, 1, "a starting Priority resumes every sync");
+
+        let first = PauseHold::take(&priority).await.unwrap();
+        // A second hold queues behind the first; giving it up before it is granted is fine.
+        let queued = tokio::spawn({
+            let priority = priority.clone();
+            async move { PauseHold::take(&priority).await }
+        });
+        tokio::task::yield_now().await;
+        settle(&priority).await;
+        queued.abort();
+        let _ = queued.await;
+        drop(first);
+        settle(&priority).await;
+        assert_eq!(
+            resumes.load(Ordering::SeqCst),
+            at_start + 1,
+            "the dropped guard resumed the syncs (the abandoned waiter did not keep them)"
+        );
+
+        // A holder that dies (its guard dropped while unwinding) leaves nothing paused.
+        let p2 = priority.clone();
+        let holder = tokio::spawn(async move {
+            let _hold = PauseHold::take(&p2).await.unwrap();
+            panic!("the placement broke");
+        });
+        assert!(holder.await.is_err());
+        settle(&priority).await;
+        assert_eq!(resumes.load(Ordering::SeqCst), at_start + 2);
+
+        // A Priority that dies holding the syncs: its successor resumes them.
+        let _lost = PauseHold::take(&priority).await.unwrap();
+        priority.kill();
+        priority.wait(None).await.unwrap();
+        let (successor, _) = Actor::spawn(None, Priority, args).await.unwrap();
+        settle(&successor).await;
+        assert_eq!(resumes.load(Ordering::SeqCst), at_start + 3);
     }
 }

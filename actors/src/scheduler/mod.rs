@@ -18,6 +18,7 @@
 //! actor's [`SyncHandle`]) for delta runs and learns their end from it. Time comes from a
 //! [`Clock`], so tests drive it with tokio's paused clock.
 
+pub use crate::clock::{Clock, SystemClock, TokioClock};
 use crate::run::{Mode, RunOutcome, Scope, Trigger};
 use crate::sync::{LedgerError, SyncHandle};
 use futures::FutureExt;
@@ -159,44 +160,6 @@ pub trait ScheduleStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), LedgerError>>;
     /// Last successful run of each (kind, scope), whoever started it.
     fn last_successes(&self) -> BoxFuture<'_, Result<ScopeTimes, LedgerError>>;
-}
-
-/// Wall-clock time for the scheduler.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> SystemTime;
-}
-
-/// The system's clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// Wall time that follows tokio's clock (so `tokio::time::pause`/`advance` move it): for tests.
-#[derive(Debug, Clone, Copy)]
-pub struct TokioClock {
-    wall: SystemTime,
-    instant: tokio::time::Instant,
-}
-
-impl TokioClock {
-    /// Starting at `wall` now.
-    pub fn starting_at(wall: SystemTime) -> Self {
-        Self {
-            wall,
-            instant: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> SystemTime {
-        self.wall + self.instant.elapsed()
-    }
 }
 
 /// Starts a run of one kind and resolves with its outcome when it ends.
