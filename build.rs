@@ -8,6 +8,7 @@ use std::path::PathBuf;
 const PROTOS: &[&str] = &[
     "proto/blackant/v1/sync.proto",
     "proto/blackant/v1/admin.proto",
+    "proto/blackant/v1/orders.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

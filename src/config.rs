@@ -7,7 +7,7 @@
 
 use crate::erp::Credentials;
 use crate::grpc::TokenEntry;
-use crate::service::{ServiceConfig, SourceConfig, Tuning};
+use crate::service::{OrderSettings, ServiceConfig, SourceConfig, Tuning};
 use crate::store::DataDir;
 use crate::syncs::breaker::BreakerPolicy;
 use blackant_actors::run::Scope;
@@ -35,6 +35,7 @@ pub struct Config {
     pub schedule: ScheduleSection,
     pub breaker: BreakerSection,
     pub tuning: TuningSection,
+    pub orders: OrdersSection,
     pub auth: AuthSection,
 }
 
@@ -51,6 +52,7 @@ impl Default for Config {
             schedule: ScheduleSection::default(),
             breaker: BreakerSection::default(),
             tuning: TuningSection::default(),
+            orders: OrdersSection::default(),
             auth: AuthSection::default(),
         }
     }
@@ -208,6 +210,33 @@ impl Default for TuningSection {
     }
 }
 
+/// `[orders]`: placing orders in Archibald.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrdersSection {
+    /// How long Archibald may take to show a new order in its search; set it well above what
+    /// the ERP really takes (a lost confirmation is resubmitted only after it).
+    pub index_lag_secs: u64,
+    /// A placement not in Archibald after this many seconds fails.
+    pub deadline_secs: u64,
+    /// Ended placements and their idempotency keys are kept this many days (30 at least).
+    pub retention_days: u64,
+    /// Longest wait for filling the form, the confirmation, or a search.
+    pub step_timeout_secs: u64,
+}
+
+impl Default for OrdersSection {
+    fn default() -> Self {
+        let d = OrderSettings::default();
+        Self {
+            index_lag_secs: d.index_lag.as_secs(),
+            deadline_secs: d.deadline.as_secs(),
+            retention_days: d.retention.as_secs() / 86_400,
+            step_timeout_secs: d.step_timeout.as_secs(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
@@ -280,10 +309,18 @@ impl Config {
             ("tuning.call_timeout_secs", t.call_timeout_secs),
             ("tuning.supervisor_timeout_secs", t.supervisor_timeout_secs),
             ("tuning.shutdown_timeout_secs", t.shutdown_timeout_secs),
+            ("orders.deadline_secs", self.orders.deadline_secs),
+            ("orders.step_timeout_secs", self.orders.step_timeout_secs),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
             }
+        }
+        if self.orders.retention_days < 30 {
+            return Err(ConfigError::Invalid(
+                "orders.retention_days must be at least 30 (idempotency keys are kept 30 days)"
+                    .into(),
+            ));
         }
         for a in &self.agents {
             crate::store::paths::validate_user(a)
@@ -357,6 +394,12 @@ impl Config {
             breaker: self.breaker_policy(),
             schedule: self.schedule_settings(),
             tuning: self.tuning(),
+            orders: OrderSettings {
+                index_lag: Duration::from_secs(self.orders.index_lag_secs),
+                deadline: Duration::from_secs(self.orders.deadline_secs),
+                retention: Duration::from_secs(self.orders.retention_days * 86_400),
+                step_timeout: Duration::from_secs(self.orders.step_timeout_secs),
+            },
         }
     }
 

@@ -7,7 +7,7 @@
 //! configuration).
 
 use crate::erp::{Credentials, ErpConfig};
-use crate::service::{ServiceConfig, SourceConfig, Tuning};
+use crate::service::{OrderSettings, ServiceConfig, SourceConfig, Tuning};
 use crate::store::DataDir;
 use archibald_sim::{Account, Faults, Role, SimConfig, SimError, SimHandle, Simulator};
 use blackant_actors::browser_pool::ChromiumConfig;
@@ -72,6 +72,7 @@ pub fn service_config(
         breaker: Default::default(),
         schedule: None,
         tuning: Tuning::default(),
+        orders: OrderSettings::default(),
     }
 }
 

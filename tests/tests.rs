@@ -13,6 +13,7 @@ mod grpc_api;
 mod images;
 mod kinds;
 mod lifecycle;
+mod placements;
 mod prices;
 mod priority;
 mod schedule;

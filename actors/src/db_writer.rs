@@ -142,6 +142,29 @@ pub struct DbWriterArguments {
     /// Schema migrations, in order. Migration `i` runs once, when `user_version <= i`, inside
     /// its own transaction that also sets `user_version = i + 1`.
     pub migrations: &'static [&'static str],
+    /// How hard a commit reaches the disk.
+    pub durability: Durability,
+}
+
+/// How hard a commit reaches the disk (SQLite's `synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `NORMAL`: a commit survives a crash of the process, but a power loss may take the
+    /// last commits back. Right for data files: a lost page is re-read from the ERP.
+    #[default]
+    Relaxed,
+    /// `FULL`: every commit is fsynced before it returns. Right for what cannot be re-read
+    /// from the ERP: the order outbox and the id mapping (`sync.db`).
+    Fsync,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Relaxed => "NORMAL",
+            Durability::Fsync => "FULL",
+        }
+    }
 }
 
 /// The open connection. It is `None` only while a job has it on the blocking pool.
@@ -171,12 +194,15 @@ impl Actor for DbWriter {
     ) -> Result<Self::State, ActorProcessingErr> {
         let path = args.path.clone();
         let migrations = args.migrations;
-        let conn = tokio::task::spawn_blocking(move || open_writer(&args.path, migrations))
-            .await
-            .map_err(|e| DbError::Blocking {
-                path: path.clone(),
-                reason: e.to_string(),
-            })??;
+        let durability = args.durability;
+        let conn = tokio::task::spawn_blocking(move || {
+            open_writer_with(&args.path, migrations, durability)
+        })
+        .await
+        .map_err(|e| DbError::Blocking {
+            path: path.clone(),
+            reason: e.to_string(),
+        })??;
         info!(path = %path.display(), "db writer ready");
         Ok(DbWriterState {
             path,
@@ -218,9 +244,19 @@ impl Actor for DbWriter {
     }
 }
 
-/// Open `path` for writing: create its directory, set WAL/NORMAL/foreign keys/busy timeout,
-/// and apply the pending migrations. Blocking: call it off the async threads.
+/// Open `path` for writing: create its directory, set WAL, relaxed durability, foreign keys
+/// and the busy timeout, and apply the pending migrations. Blocking: call it off the async
+/// threads.
 pub fn open_writer(path: &Path, migrations: &[&str]) -> Result<Connection, DbError> {
+    open_writer_with(path, migrations, Durability::Relaxed)
+}
+
+/// [`open_writer`] with a chosen durability.
+pub fn open_writer_with(
+    path: &Path,
+    migrations: &[&str],
+    durability: Durability,
+) -> Result<Connection, DbError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
             path: dir.to_path_buf(),
@@ -250,7 +286,7 @@ pub fn open_writer(path: &Path, migrations: &[&str]) -> Result<Connection, DbErr
             mode,
         });
     }
-    conn.pragma_update(None, "synchronous", "NORMAL")
+    conn.pragma_update(None, "synchronous", durability.pragma())
         .map_err(setup("synchronous"))?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(setup("foreign_keys"))?;
@@ -441,6 +477,7 @@ mod tests {
             DbWriterArguments {
                 path: path.to_path_buf(),
                 migrations: MIGRATIONS,
+                durability: Durability::default(),
             },
         )
         .await
@@ -677,6 +714,7 @@ mod tests {
                     DbWriterArguments {
                         path: path.clone(),
                         migrations: MIGRATIONS,
+                        durability: Durability::default(),
                     },
                 )
             }

@@ -70,7 +70,9 @@ pub use browser_pool::{
     ChromiumBrowser, ChromiumConfig, ChromiumContext, ChromiumLauncher, Launched, Launcher, Lease,
     PoolStatus,
 };
-pub use db_writer::{DbError, DbHandle, DbWriter, DbWriterArguments, DbWriterMessage, open_reader};
+pub use db_writer::{
+    DbError, DbHandle, DbWriter, DbWriterArguments, DbWriterMessage, Durability, open_reader,
+};
 pub use directory::{ActorTarget, CallError, Directory, DirectoryError};
 pub use events::{EventBody, EventBus, EventError, EventSubscription, SyncEvent};
 pub use root::{

@@ -339,6 +339,31 @@ impl PauseHold {
     }
 }
 
+/// The Priority actor registered as `name`, resolved at each pause (it survives restarts): the
+/// OrderPlacer's way to pause every sync.
+#[derive(Clone)]
+pub struct NamedPriority {
+    pub directory: crate::directory::Directory,
+    pub name: String,
+}
+
+impl crate::order_placer::SyncPause for NamedPriority {
+    fn pause(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<crate::order_placer::PauseGuard, String>> {
+        Box::pin(async move {
+            let priority = self
+                .directory
+                .get_ref::<PriorityMessage>(&self.name)
+                .map_err(|e| e.to_string())?;
+            let hold = PauseHold::take(&priority)
+                .await
+                .map_err(|e| format!("{}: {e}", self.name))?;
+            Ok(Box::new(hold) as crate::order_placer::PauseGuard)
+        })
+    }
+}
+
 impl Drop for PauseHold {
     fn drop(&mut self) {
         // A Priority already gone has resumed every sync at its restart.

@@ -73,6 +73,8 @@ impl RunBars {
             Event::Retrying(r) => format!("retry {}: {}", r.attempt, r.reason),
             Event::Completed(r) => done_message(r),
             Event::Failed(r) => format!("FAILED: {}", r.error),
+            // Placements are not runs: shown by `ctl place --watch`.
+            Event::Placement(_) => return,
         };
         eprintln!("{:>24}  {text}", label(e));
     }
@@ -103,6 +105,9 @@ impl RunBars {
             return None;
         }
         let event = e.event.as_ref()?;
+        if matches!(event, Event::Placement(_)) {
+            return None;
+        }
         if self.plain {
             self.line(e, event);
             return match event {
@@ -137,6 +142,7 @@ impl RunBars {
                 bar.abandon_with_message(format!("FAILED: {}", r.error));
                 return Some(Ended::Failed(r.clone()));
             }
+            Event::Placement(_) => {}
         }
         None
     }

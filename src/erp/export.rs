@@ -21,7 +21,7 @@ use tokio::time::Instant;
 const EXPORT_LABEL: &str = "Esporta PDF";
 const CLICKABLE: &str = "button, input[type=button], input[type=submit], a, [role=button]";
 
-impl ErpTab<'_> {
+impl ErpTab {
     /// Download the PDF export of the list view at `path` (`/clienti`...: ERP.md, "Pages").
     /// The whole operation is bounded by the configured export timeout; dropping the future
     /// abandons it (the tab closes with the `ErpTab`).
@@ -53,16 +53,19 @@ impl ErpTab<'_> {
                 what,
             })?;
         self.browser
+            .browser()
             .execute(behavior)
             .await
             .map_err(ErpError::browser(doing.as_str()))?;
         let mut began = self
             .browser
+            .browser()
             .event_listener::<EventDownloadWillBegin>()
             .await
             .map_err(ErpError::browser(doing.as_str()))?;
         let mut progress = self
             .browser
+            .browser()
             .event_listener::<EventDownloadProgress>()
             .await
             .map_err(ErpError::browser(doing.as_str()))?;

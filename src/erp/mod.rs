@@ -1,5 +1,6 @@
 //! The Archibald ERP as a user with a browser sees it: log in, open a list view, press
-//! "Esporta PDF" and receive the PDF, read the lines table of an order's detail page.
+//! "Esporta PDF" and receive the PDF, read the lines table of an order's detail page, fill
+//! and submit the order form, search the order list.
 //!
 //! Everything goes through a real Chromium tab in the agent's own browser context (leased from
 //! the BrowserPool by the caller), exactly as ERP.md describes the pages: elements are found by
@@ -10,9 +11,11 @@
 mod browser_ops;
 mod export;
 mod order_detail;
+mod order_form;
 mod session;
 
 pub use order_detail::LinesTable;
+pub use order_form::{FillError, SubmitFailure};
 pub use session::{Credentials, ErpTab};
 
 use std::time::Duration;

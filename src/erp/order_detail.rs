@@ -35,7 +35,7 @@ const READ_LINES_JS: &str = r#"(() => {
   return null;
 })()"#;
 
-impl ErpTab<'_> {
+impl ErpTab {
     /// The lines of order `number`, or `None` when the ERP says the order does not exist (any
     /// more: it may have been removed since the export was made).
     pub async fn order_lines(&self, number: &str) -> Result<Option<LinesTable>, ErpError> {

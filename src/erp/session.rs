@@ -6,9 +6,11 @@
 
 use super::browser_ops::{self, Landing};
 use super::{ErpConfig, ErpError};
+use blackant_actors::browser_pool::ChromiumBrowser;
+use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
-use chromiumoxide::{Browser, Page};
 use std::fmt;
+use std::sync::Arc;
 
 /// An ERP account: an agent's or the service account. Held in memory only.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,8 +43,9 @@ impl fmt::Debug for Credentials {
 
 /// One Chromium tab in an account's browser context. Cookies (the ERP session) belong to the
 /// context, so a later tab in the same context reuses the session without logging in again.
-pub struct ErpTab<'b> {
-    pub(crate) browser: &'b Browser,
+pub struct ErpTab {
+    /// The browser the tab lives in (shared with the lease that holds it).
+    pub(crate) browser: Arc<ChromiumBrowser>,
     pub(crate) context: BrowserContextId,
     pub(crate) page: Page,
     pub(crate) config: ErpConfig,
@@ -52,15 +55,15 @@ pub struct ErpTab<'b> {
 const ERROR_SELECTORS: &str =
     ".validation-summary-errors, .field-validation-error, .error, .errore, .alert, [role=alert]";
 
-impl<'b> ErpTab<'b> {
+impl ErpTab {
     /// Open a tab in `context` (leased by the caller for this account).
     pub async fn open(
-        browser: &'b Browser,
+        browser: Arc<ChromiumBrowser>,
         context: &BrowserContextId,
         config: &ErpConfig,
         credentials: &Credentials,
-    ) -> Result<ErpTab<'b>, ErpError> {
-        let page = browser_ops::open_tab(browser, context).await?;
+    ) -> Result<ErpTab, ErpError> {
+        let page = browser_ops::open_tab(browser.browser(), context).await?;
         Ok(ErpTab {
             browser,
             context: context.clone(),
@@ -165,7 +168,7 @@ impl<'b> ErpTab<'b> {
     }
 }
 
-impl Drop for ErpTab<'_> {
+impl Drop for ErpTab {
     /// Close the tab (the context and its session stay with the lease), also when the work was
     /// abandoned half-way (a cancelled sync drops its future).
     fn drop(&mut self) {

@@ -6,7 +6,9 @@
 use super::pb;
 use crate::records::Kind;
 use crate::service::{Freshness, ScopeState, ServiceError, StatusRow};
+use crate::store::outbox::TransitionRow;
 use blackant_actors::events::{EventBody, SyncEvent};
+use blackant_actors::order_placer::{Placement, PlacementEvent, PlacementState};
 use blackant_actors::root::SupervisorError;
 use blackant_actors::run::Trigger;
 use blackant_actors::run::{Counts, Mode, Scope};
@@ -229,8 +231,20 @@ pub fn status_of(e: ServiceError) -> Status {
         | ServiceError::ActorNotRunning(_)
         | ServiceError::NoAnswer { .. }
         | ServiceError::Start(_) => Code::Unavailable,
-        ServiceError::Read { source, .. } if source.is_transient() => Code::Unavailable,
-        ServiceError::Read { .. } | ServiceError::Internal(_) => Code::Internal,
+        ServiceError::Read { source, .. } | ServiceError::Write { source, .. }
+            if source.is_transient() =>
+        {
+            Code::Unavailable
+        }
+        ServiceError::Read { .. } | ServiceError::Write { .. } | ServiceError::Internal(_) => {
+            Code::Internal
+        }
+        ServiceError::InvalidOrder { .. } => Code::InvalidArgument,
+        ServiceError::KeyConflict { .. } | ServiceError::NotResolvable { .. } => {
+            Code::FailedPrecondition
+        }
+        ServiceError::PlacementNotFound(_) => Code::NotFound,
+        ServiceError::NoOrderPlacer => Code::Unavailable,
     };
     Status::new(code, e.to_string())
 }
@@ -304,6 +318,79 @@ pub fn session_to_proto(syncs: &[(Kind, Freshness)]) -> pb::SessionResponse {
     }
 }
 
+/// A placement state's proto value (by name: `PLACEMENT_STATE_` and the state in capitals).
+pub fn placement_state_to_proto(state: PlacementState) -> pb::PlacementState {
+    let name = format!("PLACEMENT_STATE_{}", state.as_str().to_ascii_uppercase());
+    pb::PlacementState::from_str_name(&name).unwrap_or(pb::PlacementState::Unspecified)
+}
+
+/// A client's placement state (unspecified and unknown values are refused).
+pub fn placement_state_from_proto(value: i32) -> Result<PlacementState, Status> {
+    let known = pb::PlacementState::try_from(value)
+        .ok()
+        .filter(|s| *s != pb::PlacementState::Unspecified)
+        .ok_or_else(|| Status::invalid_argument(format!("unknown placement state {value}")))?;
+    PlacementState::ALL
+        .into_iter()
+        .find(|s| placement_state_to_proto(*s) == known)
+        .ok_or_else(|| Status::invalid_argument(format!("unknown placement state {value}")))
+}
+
+/// A placement, with its transitions when given.
+pub fn placement_to_proto(p: &Placement, transitions: &[TransitionRow]) -> pb::Placement {
+    pb::Placement {
+        id: p.id.max(0) as u64,
+        idempotency_key: p.key.clone(),
+        user: p.agent.clone(),
+        state: placement_state_to_proto(p.state) as i32,
+        order_number: p.order_number.clone().unwrap_or_default(),
+        reason: p.reason.clone().unwrap_or_default(),
+        reference: p.order.reference.clone(),
+        attempts: p.attempts,
+        accepted_at: Some(timestamp(p.accepted_at)),
+        updated_at: Some(timestamp(p.updated_at)),
+        deadline: Some(timestamp(p.deadline)),
+        customer_code: p.order.customer_code.clone(),
+        lines: p
+            .order
+            .lines
+            .iter()
+            .map(|l| pb::OrderLine {
+                code: l.code.clone(),
+                quantity: l.quantity,
+            })
+            .collect(),
+        notes: p.order.notes.clone(),
+        transitions: transitions
+            .iter()
+            .map(|t| pb::PlacementTransition {
+                at: Some(timestamp(t.at)),
+                from: t
+                    .from
+                    .map_or(pb::PlacementState::Unspecified, placement_state_to_proto)
+                    as i32,
+                to: placement_state_to_proto(t.to) as i32,
+                attempt: t.attempt,
+                cause: t.cause.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A placement's transition as an event of the stream.
+pub fn placement_event_to_proto(e: &PlacementEvent) -> pb::SyncEvent {
+    pb::SyncEvent {
+        user: e.placement.agent.clone(),
+        at: Some(timestamp(e.placement.updated_at)),
+        event: Some(pb::sync_event::Event::Placement(pb::PlacementChanged {
+            placement: Some(placement_to_proto(&e.placement, &[])),
+            from: placement_state_to_proto(e.from) as i32,
+            cause: e.cause.clone(),
+        })),
+        ..Default::default()
+    }
+}
+
 pub fn breaker_to_proto(state: crate::syncs::breaker::BreakerState) -> pb::BreakerState {
     use crate::syncs::breaker::BreakerState;
     match state {
@@ -333,6 +420,17 @@ mod tests {
         assert_eq!(kind_filter(0).unwrap(), None);
         assert_eq!(mode_from_proto(0).unwrap(), Mode::Delta);
         assert!(mode_from_proto(9).unwrap_err().message().contains('9'));
+    }
+
+    #[test]
+    fn every_placement_state_round_trips() {
+        for s in PlacementState::ALL {
+            let p = placement_state_to_proto(s);
+            assert_ne!(p, pb::PlacementState::Unspecified, "{s}");
+            assert_eq!(placement_state_from_proto(p as i32).unwrap(), s);
+        }
+        assert!(placement_state_from_proto(0).is_err());
+        assert!(placement_state_from_proto(99).is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! The gRPC surface (DESIGN.md, "gRPC surface"): `blackant.v1.SyncService`,
+//! `blackant.v1.OrderService` (placing orders exactly once),
 //! `blackant.v1.AdminService` (operators: the actor tree, restart / stop / start, run metrics),
 //! `blackant.v1.PriorityService` (pause / resume every sync), `blackant.v1.SchedulerService`
 //! (read and change schedules), standard health
@@ -11,6 +12,7 @@
 mod admin_service;
 mod auth;
 mod convert;
+mod order_service;
 pub mod pb;
 mod scheduler_service;
 mod sync_service;
@@ -56,6 +58,9 @@ pub async fn serve(
     health
         .set_serving::<pb::scheduler_service_server::SchedulerServiceServer<scheduler_service::SchedulerApi>>()
         .await;
+    health
+        .set_serving::<pb::order_service_server::OrderServiceServer<order_service::OrderApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -74,6 +79,10 @@ pub async fn serve(
         scheduler_service::SchedulerApi::new(service.clone()),
         interceptor.clone(),
     );
+    let orders = pb::order_service_server::OrderServiceServer::with_interceptor(
+        order_service::OrderApi::new(service.clone()),
+        interceptor.clone(),
+    );
     let sync = pb::sync_service_server::SyncServiceServer::with_interceptor(
         sync_service::SyncApi::new(service, streams_end.clone()),
         interceptor,
@@ -89,6 +98,7 @@ pub async fn serve(
         .add_service(admin)
         .add_service(priority)
         .add_service(scheduler)
+        .add_service(orders)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -8,6 +8,7 @@ use super::pb;
 use crate::records::Kind;
 use crate::service::{Freshness, Service, clip};
 use blackant_actors::events::{EventSubscription, SyncEvent};
+use blackant_actors::order_placer::PlacementEvent;
 use blackant_actors::run::{Scope, Trigger};
 use blackant_actors::sync::RequestAck;
 use futures::Stream;
@@ -219,6 +220,7 @@ impl pb::sync_service_server::SyncService for SyncApi {
         note(kind_wanted, &user_wanted);
         self.check_agent(&who, &user_wanted)?;
         let run_wanted = req.run_id;
+        let who_too = who.clone();
         let keep = move |e: &SyncEvent| {
             let user = convert::scope_user(&e.scope);
             kind_wanted.is_none_or(|k| k.name() == e.kind)
@@ -226,17 +228,36 @@ impl pb::sync_service_server::SyncService for SyncApi {
                 && (run_wanted == 0 || e.run_id.0 == run_wanted as i64)
                 && (user.is_empty() || who.may_access_agent(&user))
         };
-        let stream =
+        // Placements belong to an agent, not to a kind or a run: a kind or run filter leaves
+        // them out.
+        let placement_user = req.user.trim().to_string();
+        let keep_placement = move |e: &PlacementEvent| {
+            kind_wanted.is_none()
+                && run_wanted == 0
+                && (placement_user.is_empty() || e.placement.agent == placement_user)
+                && who_too.may_access_agent(&e.placement.agent)
+        };
+        let missed = |n| {
+            Some(Ok(pb::SyncEvent {
+                missed: n,
+                ..Default::default()
+            }))
+        };
+        let syncs =
             BroadcastStream::new(self.service.subscribe().into_inner()).filter_map(move |item| {
                 match item {
                     Ok(e) if keep(&e) => Some(Ok(convert::event_to_proto(&e))),
                     Ok(_) => None,
-                    Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(pb::SyncEvent {
-                        missed: n,
-                        ..Default::default()
-                    })),
+                    Err(BroadcastStreamRecvError::Lagged(n)) => missed(n),
                 }
             });
+        let placements = BroadcastStream::new(self.service.subscribe_placements().into_inner())
+            .filter_map(move |item| match item {
+                Ok(e) if keep_placement(&e) => Some(Ok(convert::placement_event_to_proto(&e))),
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(n)) => missed(n),
+            });
+        let stream = syncs.merge(placements);
         let stream =
             futures::StreamExt::take_until(stream, self.streams_end.clone().cancelled_owned());
         Ok(Response::new(Box::pin(stream)))

@@ -75,6 +75,35 @@ impl Default for Tuning {
     }
 }
 
+/// How orders are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderSettings {
+    /// How long Archibald may take to show a new order in its search. An order whose
+    /// confirmation was lost counts as "not placed" only once this has passed since the click,
+    /// so set it well above what the ERP really takes.
+    pub index_lag: Duration,
+    /// A placement not in Archibald by then fails (one that may be there never does).
+    pub deadline: Duration,
+    /// Ended placements (and their keys) are kept at least this long (30 days at least).
+    pub retention: Duration,
+    /// Longest wait for one step: filling the form, the confirmation, a search.
+    pub step_timeout: Duration,
+}
+
+/// Shortest retention of ended placements and their keys.
+pub const MIN_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        Self {
+            index_lag: Duration::from_secs(10),
+            deadline: Duration::from_secs(600),
+            retention: MIN_RETENTION,
+            step_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
 /// What the service needs to start.
 #[derive(Clone)]
 pub struct ServiceConfig {
@@ -93,6 +122,7 @@ pub struct ServiceConfig {
     /// The Scheduler's settings; `None` runs no Scheduler (syncs only on request: tests).
     pub schedule: Option<ScheduleSettings>,
     pub tuning: Tuning,
+    pub orders: OrderSettings,
 }
 
 /// A kind's default schedule (DESIGN.md, "Syncs, triggers and schedule", from the kind

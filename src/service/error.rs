@@ -47,6 +47,27 @@ pub enum ServiceError {
         #[source]
         source: Box<crate::store::StoreError>,
     },
+    /// Writing a database failed.
+    #[error("writing {what}: {source}")]
+    Write {
+        what: &'static str,
+        #[source]
+        source: Box<crate::store::StoreError>,
+    },
+    /// An order that cannot be placed as asked: which field, and why.
+    #[error("{field}: {why}")]
+    InvalidOrder { field: String, why: String },
+    /// The idempotency key names a placement of another order.
+    #[error("idempotency key {key:?} was used for a different order")]
+    KeyConflict { key: String },
+    #[error("no placement with {0}")]
+    PlacementNotFound(String),
+    /// Only a placement that needs an operator can be resolved.
+    #[error("placement {id} is {state}: only a placement that needs an operator can be resolved")]
+    NotResolvable { id: i64, state: &'static str },
+    /// This service reads exports from elsewhere than the ERP: it cannot place orders.
+    #[error("this service has no ERP to place orders in")]
+    NoOrderPlacer,
     /// The service could not start.
     #[error("{0}")]
     Start(String),

@@ -15,21 +15,28 @@ mod agents;
 mod config;
 mod error;
 mod follow_ups;
+mod placements;
 mod read_model;
 mod tree;
 
 pub use agents::{Agents, InvalidAgentId};
-pub use config::{ScheduleSettings, ServiceConfig, SourceConfig, Tuning, default_schedule};
+pub use config::{
+    MIN_RETENTION, OrderSettings, ScheduleSettings, ServiceConfig, SourceConfig, Tuning,
+    default_schedule,
+};
 pub use error::{ServiceError, clip};
+pub use placements::{OrderRequest, PlacementRef, PlacementView, Resolution, reference_for};
 pub use read_model::{FreshnessMap, Progress, ScopeState, StatusRow};
-pub use tree::{BROWSER_POOL, IMAGE_FETCHER, PRIORITY, SCHEDULER, db_writer_name};
+pub use tree::{BROWSER_POOL, IMAGE_FETCHER, ORDER_PLACER, PRIORITY, SCHEDULER, db_writer_name};
 
 use crate::erp::Credentials;
 use crate::records::Kind;
 use crate::store::ledger::KindMetrics;
 use crate::syncs::breaker::BreakerState;
+use blackant_actors::db_writer::DbHandle;
 use blackant_actors::directory::{CallError, Directory};
 use blackant_actors::events::{EventBus, EventSubscription};
+use blackant_actors::order_placer::OrderPlacerMessage;
 use blackant_actors::priority::{PauseMetrics, PauseReport, PriorityMessage};
 use blackant_actors::root::{ChildInfo, SupervisorError, SupervisorHandle};
 use blackant_actors::run::{Mode, Scope, Trigger};
@@ -65,8 +72,10 @@ pub struct Service {
     events: EventBus,
     data: crate::store::DataDir,
     tuning: Tuning,
-    /// DDT and invoices after orders, images after products; stopped at shutdown.
-    follow_ups: Mutex<Option<AbortOnDropHandle<()>>>,
+    orders: OrderSettings,
+    /// DDT and invoices after orders, images after products, placed orders into orders.db;
+    /// stopped at shutdown.
+    follow_ups: Mutex<Vec<AbortOnDropHandle<()>>>,
 }
 
 impl Service {
@@ -81,12 +90,23 @@ impl Service {
         }
         let events = EventBus::default();
         let tree = Tree::start(&config, &agents, &events).await?;
-        let follow_ups = follow_ups::spawn(
-            &events,
-            tree.syncs.clone(),
-            tree.directory.clone(),
-            config.data.clone(),
-        );
+        let sync_db = DbHandle::named(tree.directory.clone(), db_writer_name("sync.db"));
+        let follow_ups = vec![
+            follow_ups::spawn(
+                &events,
+                tree.syncs.clone(),
+                tree.directory.clone(),
+                config.data.clone(),
+            ),
+            follow_ups::spawn_for_placements(
+                &tree.placements,
+                tree.syncs[Kind::Orders as usize].1.clone(),
+                config.data.clone(),
+                sync_db,
+                config.orders.index_lag,
+                config.orders.retention,
+            ),
+        ];
         Ok(Service {
             tree,
             agents,
@@ -94,7 +114,8 @@ impl Service {
             events,
             data: config.data,
             tuning: config.tuning,
-            follow_ups: Mutex::new(Some(follow_ups)),
+            orders: config.orders,
+            follow_ups: Mutex::new(follow_ups),
         })
     }
 
@@ -232,8 +253,12 @@ impl Service {
         credentials: Credentials,
     ) -> Result<Vec<(Kind, Freshness)>, ServiceError> {
         self.agents.open_session(user, credentials)?;
-        // The Scheduler takes the agent's kinds on from now.
+        // The Scheduler takes the agent's kinds on from now, and the agent's placements that
+        // waited for its session go on.
         self.refresh_schedule();
+        if let Ok(placer) = self.order_placer() {
+            let _ = placer.cast(OrderPlacerMessage::SessionOpened(user.to_string()));
+        }
         self.session_syncs(user, Trigger::Login, Some(LOGIN_MAX_AGE))
             .await
     }
@@ -285,6 +310,18 @@ impl Service {
 
     fn priority(&self) -> Result<ractor::ActorRef<PriorityMessage>, ServiceError> {
         Ok(self.tree.directory.get_ref::<PriorityMessage>(PRIORITY)?)
+    }
+
+    fn order_placer(&self) -> Result<ractor::ActorRef<OrderPlacerMessage>, ServiceError> {
+        Ok(self
+            .tree
+            .directory
+            .get_ref::<OrderPlacerMessage>(ORDER_PLACER)?)
+    }
+
+    /// The writer of `sync.db` (fsynced commits: the outbox lives there).
+    fn sync_db(&self) -> DbHandle {
+        DbHandle::named(self.tree.directory.clone(), db_writer_name("sync.db"))
     }
 
     /// Call `actor` and wait at most the configured call timeout (`None`: no deadline but the
@@ -407,7 +444,7 @@ impl Service {
     /// queued jobs, browsers closed), the follow-up reactor ends. Idempotent; answers each
     /// actor that was running and whether it has stopped.
     pub async fn shutdown(&self) -> Vec<(String, bool)> {
-        self.follow_ups.lock().await.take();
+        self.follow_ups.lock().await.clear();
         self.tree.shutdown(self.tuning.shutdown_timeout).await
     }
 }

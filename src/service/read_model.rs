@@ -1,6 +1,7 @@
-//! The read side of `sync.db`: when each kind was last synced for each scope (freshness), the
-//! run metrics, and the status report of every kind and agent (the sync actors' live state
-//! joined with the freshness, the Scheduler's plan and the breakers).
+//! The read side of the data folder: when each kind was last synced for each scope (freshness),
+//! the run metrics, the status report of every kind and agent (the sync actors' live state
+//! joined with the freshness, the Scheduler's plan and the breakers), and point reads of the
+//! data files for the other services' modules.
 //!
 //! Every read opens a read-only connection on a blocking thread (SQLite blocks; readers never
 //! queue behind the DbWriter). A `sync.db` that does not exist yet reads as empty. Must NOT
@@ -35,12 +36,22 @@ impl ReadModel {
 
     /// Run `read` on a read-only connection to `sync.db`, on a blocking thread; `None` when
     /// the file does not exist yet.
-    async fn read<T: Send + 'static>(
+    pub(super) async fn read<T: Send + 'static>(
         &self,
         what: &'static str,
         read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<Option<T>, ServiceError> {
-        let path = self.data.sync_db();
+        self.read_file(self.data.sync_db(), what, read).await
+    }
+
+    /// Run `read` on a read-only connection to the data file `path`, on a blocking thread;
+    /// `None` when the file does not exist yet.
+    pub(super) async fn read_file<T: Send + 'static>(
+        &self,
+        path: std::path::PathBuf,
+        what: &'static str,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<Option<T>, ServiceError> {
         let failed = move |source| ServiceError::Read {
             what,
             source: Box::new(source),

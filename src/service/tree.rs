@@ -12,6 +12,7 @@
 //! ├── CustomerSync, ProductSync, PriceSync, DdtSync, InvoiceSync   one SyncActor per kind
 //! ├── OrderSyncRegistry       one OrderSync(agent) actor per agent, on demand
 //! ├── Priority                pauses / resumes every sync, serializes priority operations
+//! ├── OrderPlacer             the order outbox, placed in Archibald exactly once
 //! └── Scheduler               per-kind timers and the stale-data trigger (when enabled)
 //! ```
 //! Names are the Directory keys operators see; each sync actor's name comes from the kind
@@ -23,16 +24,21 @@ use super::config::{ScheduleSettings, ServiceConfig, SourceConfig, default_sched
 use crate::kinds::{DataFile, KINDS};
 use crate::records::Kind;
 use crate::store::ledger::SyncDbLedger;
+use crate::store::outbox::SyncDbOutbox;
 use crate::store::schedules::SyncDbSchedules;
 use crate::store::{DataDir, schema};
+use crate::syncs::CredentialSource;
 use crate::syncs::images::{HttpImageSource, ProductImageSink};
 use crate::syncs::{DbRouter, ErpSource, ExportSource, ExportSync};
 use blackant_actors::browser_pool::{BrowserPool, BrowserPoolArguments, ChromiumLauncher};
-use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments};
+use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments, Durability};
 use blackant_actors::directory::Directory;
 use blackant_actors::events::EventBus;
 use blackant_actors::image_fetcher::{ImageFetcher, ImageFetcherArguments};
-use blackant_actors::priority::{Priority, PriorityArguments, PrioritySync};
+use blackant_actors::order_placer::{
+    OrderPlacer, OrderPlacerArguments, PlacementBus, PlacerTiming,
+};
+use blackant_actors::priority::{NamedPriority, Priority, PriorityArguments, PrioritySync};
 use blackant_actors::root::{
     ChildSpec, RootSupervisor, RootSupervisorArguments, RootSupervisorMessage, SupervisorHandle,
 };
@@ -57,6 +63,8 @@ pub const PRIORITY: &str = "Priority";
 pub const SCHEDULER: &str = "Scheduler";
 /// Name of the ImageFetcher.
 pub const IMAGE_FETCHER: &str = "ImageFetcher";
+/// Name of the OrderPlacer.
+pub const ORDER_PLACER: &str = "OrderPlacer";
 
 /// The DbWriter of a file, as the Directory names it.
 pub fn db_writer_name(file: &str) -> String {
@@ -73,6 +81,10 @@ pub(super) struct Tree {
     pub directory: Directory,
     /// Every kind's sync actor, in kind-table order.
     pub syncs: Vec<(Kind, SyncHandle)>,
+    /// Where the OrderPlacer publishes its placements' transitions.
+    pub placements: PlacementBus,
+    /// Whether orders can be placed (the source is the ERP, so there is an OrderPlacer).
+    pub places_orders: bool,
 }
 
 /// Finds (or starts) the DbWriter of a kind's file for a scope.
@@ -88,6 +100,7 @@ fn writer_spec(
     name: String,
     path: PathBuf,
     migrations: &'static [&'static str],
+    durability: Durability,
 ) -> ChildSpec {
     ChildSpec::for_actor(name, restart, move || {
         (
@@ -95,6 +108,7 @@ fn writer_spec(
             DbWriterArguments {
                 path: path.clone(),
                 migrations,
+                durability,
             },
         )
     })
@@ -123,7 +137,14 @@ impl DbRouter for Router {
                     .supervisor
                     .get()
                     .ok_or_else(|| SyncError::transient("the supervisor is not running yet"))?;
-                let spec = writer_spec(self.restart, name.clone(), path, schema::migrations(file));
+                // Data files are re-read from the ERP if a power loss takes a commit back.
+                let spec = writer_spec(
+                    self.restart,
+                    name.clone(),
+                    path,
+                    schema::migrations(file),
+                    Durability::Relaxed,
+                );
                 supervisor
                     .add_child(spec)
                     .await
@@ -155,13 +176,15 @@ impl Tree {
         let ledger: Arc<dyn blackant_actors::sync::RunLedger> = Arc::new(SyncDbLedger::new(
             DbHandle::named(directory.clone(), sync_db.clone()),
         ));
+        // sync.db holds the order outbox and the id mapping: every commit is fsynced.
         let mut children = vec![writer_spec(
             config.restart,
             sync_db,
             config.data.sync_db(),
             schema::SYNC_DB,
+            Durability::Fsync,
         )];
-        let source = source_children(config, agents, &directory, &mut children)?;
+        let (source, erp) = source_children(config, agents, &directory, &mut children)?;
         for spec in &KINDS {
             let mut sync = ExportSync::new(
                 spec.kind,
@@ -222,8 +245,13 @@ impl Tree {
             supervisor,
             directory,
             syncs,
+            placements: PlacementBus::default(),
+            places_orders: erp.is_some(),
         };
         tree.add_priority(config).await?;
+        if let Some(erp) = erp {
+            tree.add_order_placer(config, agents, erp).await?;
+        }
         if let Some(settings) = config.schedule {
             tree.add_scheduler(config, settings, agents).await?;
         }
@@ -258,6 +286,43 @@ impl Tree {
             (Priority, priority.clone())
         });
         self.add(spec, PRIORITY).await
+    }
+
+    /// The OrderPlacer: the outbox in sync.db, the pause through Priority, the ERP's form.
+    async fn add_order_placer(
+        &self,
+        config: &ServiceConfig,
+        agents: &Agents,
+        erp: Arc<ErpSource>,
+    ) -> Result<(), ServiceError> {
+        let sessions = agents.clone();
+        let args = OrderPlacerArguments {
+            outbox: Arc::new(SyncDbOutbox::new(DbHandle::named(
+                self.directory.clone(),
+                db_writer_name("sync.db"),
+            ))),
+            pause: Arc::new(NamedPriority {
+                directory: self.directory.clone(),
+                name: PRIORITY.to_string(),
+            }),
+            events: self.placements.clone(),
+            timing: PlacerTiming {
+                index_lag: config.orders.index_lag,
+                step_timeout: config.orders.step_timeout,
+                retry_base: config.retry.base,
+                retry_max: config.retry.max,
+            },
+            has_session: Arc::new(move |agent: &str| {
+                sessions
+                    .credentials(&Scope::Agent(agent.to_string()))
+                    .is_some()
+            }),
+            clock: Arc::new(SystemClock),
+        };
+        let spec = ChildSpec::for_actor(ORDER_PLACER, config.restart, move || {
+            (OrderPlacer::new(erp.clone()), args.clone())
+        });
+        self.add(spec, ORDER_PLACER).await
     }
 
     async fn add_scheduler(
@@ -302,16 +367,19 @@ impl Tree {
     }
 }
 
+/// Where exports come from, and the ERP itself when orders can be placed in it.
+type Sources = (Arc<dyn ExportSource>, Option<Arc<ErpSource>>);
+
 /// The export source, and the actors it needs (the BrowserPool and the ImageFetcher when the
-/// source is the ERP).
+/// source is the ERP, which orders are placed in too).
 fn source_children(
     config: &ServiceConfig,
     agents: &Agents,
     directory: &Directory,
     children: &mut Vec<ChildSpec>,
-) -> Result<Arc<dyn ExportSource>, ServiceError> {
+) -> Result<Sources, ServiceError> {
     let (erp, chromium, browsers) = match &config.source {
-        SourceConfig::Custom(source) => return Ok(source.clone()),
+        SourceConfig::Custom(source) => return Ok((source.clone(), None)),
         SourceConfig::Erp {
             erp,
             chromium,
@@ -344,13 +412,14 @@ fn source_children(
         config.restart,
         move || (ImageFetcher, fetcher.clone()),
     ));
-    Ok(Arc::new(ErpSource::new(
+    let source = Arc::new(ErpSource::new(
         directory.clone(),
         BROWSER_POOL,
         erp.clone(),
         Arc::new(agents.clone()),
         agents.breakers().clone(),
-    )))
+    ));
+    Ok((source.clone(), Some(source)))
 }
 
 impl Tree {

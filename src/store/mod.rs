@@ -10,11 +10,13 @@
 //! - `customers-{user}.db`: that agent's customers;
 //! - `products.db`: products, prices matched to them (`prices`), price changes, unmatched prices;
 //! - `orders.db`: orders (with `user_id`), their lines (`orders` module), DDTs, invoices;
-//! - `sync.db`: runs (history, stats), freshness, schedules, order outbox;
+//! - `sync.db`: runs (history, stats), freshness, schedules, the order outbox (`outbox`);
 //! - `exports/{md5}.pdf`: the export a run is reading, kept until the run completes.
 
 pub mod ledger;
+pub mod lookups;
 pub mod orders;
+pub mod outbox;
 pub mod paths;
 pub mod prices;
 pub mod schedules;

@@ -41,6 +41,10 @@ impl DataDir {
         self.root.join("products.db")
     }
 
+    pub fn orders_db(&self) -> PathBuf {
+        self.root.join("orders.db")
+    }
+
     pub fn sync_db(&self) -> PathBuf {
         self.root.join("sync.db")
     }

@@ -208,8 +208,8 @@ CREATE VIEW orphan_invoices AS
 )];
 
 /// `sync.db`: run history and freshness; then (migration 2) the Scheduler's schedules, its
-/// anchor and last dispatches, and the count of requests that joined each run. The order
-/// outbox comes with its issue.
+/// anchor and last dispatches, and the count of requests that joined each run; then
+/// (migration 3) the order outbox with every placement's transitions.
 pub const SYNC_DB: &[&str] = &[
     "
 CREATE TABLE runs (
@@ -261,6 +261,39 @@ CREATE TABLE scheduler_state (
     key           TEXT PRIMARY KEY,        -- 'anchor': the Scheduler's first start
     value         TEXT NOT NULL
 );
+",
+    "
+-- The order outbox: a placement is stored before anything happens, and every state change is
+-- one fsynced transaction written before the effect it announces. order_number is the id
+-- mapping (idempotency key -> Archibald's order number).
+CREATE TABLE placements (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    user_id         TEXT NOT NULL,
+    payload         TEXT NOT NULL,          -- canonical JSON of customer, lines, notes
+    payload_md5     TEXT NOT NULL,          -- what a retry with the same key is compared with
+    reference       TEXT NOT NULL UNIQUE,   -- written into Rif. cliente
+    state           TEXT NOT NULL,          -- accepted | submitting | in_doubt | placed | rejected | failed | needs_operator
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    order_number    TEXT,
+    reason          TEXT,
+    accepted_at     TEXT NOT NULL,
+    deadline_at     TEXT NOT NULL,
+    submitted_at    TEXT,
+    updated_at      TEXT NOT NULL
+);
+CREATE INDEX placements_by_user ON placements(user_id, id);
+CREATE INDEX placements_by_state ON placements(state, id);
+CREATE TABLE placement_transitions (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    placement_id    INTEGER NOT NULL REFERENCES placements(id) ON DELETE CASCADE,
+    at              TEXT NOT NULL,
+    from_state      TEXT,
+    to_state        TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    cause           TEXT NOT NULL
+);
+CREATE INDEX placement_transitions_by_placement ON placement_transitions(placement_id, id);
 ",
 ];
 

@@ -2,6 +2,8 @@
 //! implementations of the actors crate's `SyncKind` (get the export → parse → apply page by
 //! page with its checkpoint → finish with deletions).
 //!
+//! The OrderPlacer reaches the ERP through the same `ErpSource` (`order_form.rs`).
+//!
 //! A kind reaches the ERP only through an `ExportSource` and its SQLite file only through the
 //! file's DbWriter (`DbRouter` finds it), so kinds are tested with fixture PDFs and a temp
 //! folder. This module does not drive Chromium itself (`erp` does), does not schedule or
@@ -10,9 +12,11 @@
 pub mod breaker;
 mod export_sync;
 pub mod images;
+mod order_form;
 mod source;
 
 pub use export_sync::{ExportPlan, ExportSync};
+pub use order_form::{FilledOrder, PLACEMENT_PRIORITY};
 pub use source::{CredentialSource, ErpSource, ExportSource, SourceError};
 
 use blackant_actors::db_writer::DbHandle;

@@ -132,6 +132,15 @@ impl ErpSource {
         kind: Kind,
         scope: &Scope,
     ) -> Result<(Lease<ChromiumLauncher>, Credentials), SourceError> {
+        self.lease_at(scope, kind.spec().priority).await
+    }
+
+    /// Lease the browser context of `scope`'s account at `priority` (higher is served first).
+    pub(super) async fn lease_at(
+        &self,
+        scope: &Scope,
+        priority: u8,
+    ) -> Result<(Lease<ChromiumLauncher>, Credentials), SourceError> {
         let credentials = self
             .credentials
             .credentials(scope)
@@ -149,7 +158,7 @@ impl ErpSource {
             self.breakers.check(&key)?;
         }
         let lease = BrowserPoolHandle::new(pool)
-            .lease(context_key, kind.spec().priority)
+            .lease(context_key, priority)
             .await
             .map_err(|e| SourceError::NoBrowser(e.to_string()))?;
         Ok((lease, credentials))
@@ -157,7 +166,7 @@ impl ErpSource {
 
     /// Settle an ERP call: record its outcome in the breakers, and hand a failed lease back
     /// marked broken when the browser itself is suspect.
-    fn settle<T>(
+    pub(super) fn settle<T>(
         &self,
         lease: &mut Lease<ChromiumLauncher>,
         credentials: &Credentials,
@@ -173,13 +182,13 @@ impl ErpSource {
     }
 
     /// A tab in the leased context, logged in (when needed) as `credentials`.
-    async fn open_tab<'l>(
+    pub(super) async fn open_tab(
         &self,
-        lease: &'l Lease<ChromiumLauncher>,
+        lease: &Lease<ChromiumLauncher>,
         credentials: &Credentials,
-    ) -> Result<ErpTab<'l>, ErpError> {
+    ) -> Result<ErpTab, ErpError> {
         ErpTab::open(
-            lease.browser().browser(),
+            lease.browser().clone(),
             lease.context().id(),
             &self.erp,
             credentials,

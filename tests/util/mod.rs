@@ -51,6 +51,8 @@ pub struct Options {
     pub agents: Vec<String>,
     /// Reuse this data folder (a service restarted on the same data).
     pub data: Option<Arc<tempfile::TempDir>>,
+    /// How orders are placed (the indexing lag a little above the simulator's 2 s).
+    pub orders: blackant::service::OrderSettings,
 }
 
 impl Default for Options {
@@ -75,6 +77,11 @@ impl Default for Options {
             schedule: None,
             agents: Vec::new(),
             data: None,
+            orders: blackant::service::OrderSettings {
+                index_lag: Duration::from_secs(3),
+                step_timeout: Duration::from_secs(60),
+                ..Default::default()
+            },
         }
     }
 }
@@ -101,6 +108,7 @@ impl Harness {
         config.restart = opts.restart;
         config.schedule = opts.schedule;
         config.breaker = opts.breaker;
+        config.orders = opts.orders;
         let service = Service::start(config).await.expect("service starts");
         let service = Arc::new(service);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -183,6 +191,37 @@ impl Harness {
         self.service.shutdown().await;
         self.sim.shutdown().await;
     }
+}
+
+/// A client of the order service.
+pub async fn orders_client(
+    addr: std::net::SocketAddr,
+) -> pb::order_service_client::OrderServiceClient<Channel> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    pb::order_service_client::OrderServiceClient::new(channel)
+}
+
+/// A product the simulator lets `agent` order (Attivo, with a base-list price), and a
+/// quantity its rules allow.
+pub fn orderable(sim: &SimHandle, skip: usize) -> (String, i64) {
+    let matches = sim.price_matches_truth();
+    let priced: std::collections::HashSet<String> = matches.values().flatten().cloned().collect();
+    let p = sim
+        .truth(ReportKind::Products, None)
+        .into_iter()
+        .filter(|p| {
+            p["status"] == "Attivo" && priced.contains(p["code"].as_str().unwrap_or_default())
+        })
+        .nth(skip)
+        .expect("an orderable product");
+    let m = p["qty_multiple"].as_i64().unwrap_or(1).max(1);
+    let min = p["min_qty"].as_i64().unwrap_or(1).max(1);
+    let code = p["code"].as_str().unwrap_or_default().to_string();
+    (code, (min + m - 1) / m * m)
 }
 
 pub async fn connect(addr: std::net::SocketAddr) -> SyncServiceClient<Channel> {
