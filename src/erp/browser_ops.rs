@@ -8,7 +8,7 @@
 use super::ErpError;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
-use chromiumoxide::cdp::browser_protocol::page::EventLoadEventFired;
+use chromiumoxide::cdp::browser_protocol::page::{EventFrameStoppedLoading, EventLoadEventFired};
 use chromiumoxide::cdp::browser_protocol::target::CreateTargetParams;
 use chromiumoxide::{Browser, Element, Page};
 use futures::StreamExt;
@@ -94,8 +94,9 @@ pub(crate) async fn navigate(
     landing(page).await
 }
 
-/// Click `element` and wait for the page it leads to (the load event is subscribed to before
-/// the click, so a fast server cannot slip the event past us).
+/// Click `element` and wait for the page it leads to (the events are subscribed to before the
+/// click, so a fast server cannot slip them past us). The wait ends at the load event, or when
+/// the frame stops loading without one (an answer cut in the middle never "loads").
 pub(crate) async fn click_and_wait(
     page: &Page,
     element: &Element,
@@ -106,8 +107,25 @@ pub(crate) async fn click_and_wait(
         .event_listener::<EventLoadEventFired>()
         .await
         .map_err(ErpError::browser(doing))?;
+    let mut stopped = page
+        .event_listener::<EventFrameStoppedLoading>()
+        .await
+        .map_err(ErpError::browser(doing))?;
+    let main = page.mainframe().await.map_err(ErpError::browser(doing))?;
     element.click().await.map_err(ErpError::browser(doing))?;
-    match tokio::time::timeout(timeout, loads.next()).await {
+    let settled = async {
+        loop {
+            tokio::select! {
+                load = loads.next() => return load.map(|_| ()),
+                stop = stopped.next() => match stop {
+                    Some(e) if main.as_ref().is_none_or(|m| *m == e.frame_id) => return Some(()),
+                    Some(_) => {}
+                    None => return None,
+                },
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, settled).await {
         Err(_) => Err(ErpError::Timeout {
             doing: doing.to_string(),
             after: timeout,

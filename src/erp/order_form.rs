@@ -121,7 +121,7 @@ fn errors_js() -> String {
 }
 
 /// Reads the order number off the answer page: "Ordine N inserito" in the text, or the value
-/// beside a "N. ordine" label.
+/// beside a "N. ordine" label; `''` when there is none (chromiumoxide reads `null` as an error).
 const NUMBER_JS: &str = r#"(() => {
   const text = document.body ? document.body.innerText : '';
   const m = text.match(/Ordine\s+(\S+)\s+inserit/i);
@@ -133,7 +133,7 @@ const NUMBER_JS: &str = r#"(() => {
       if (v) return v;
     }
   }
-  return null;
+  return '';
 })()"#;
 
 /// The order list's grid once it has rows (or says it has none): the column titles and the
@@ -365,14 +365,14 @@ impl ErpTab {
                 landing.status
             )));
         }
-        let number: Option<String> = self
+        let number: String = self
             .page
             .evaluate(NUMBER_JS)
             .await
             .map_err(|e| unknown(format!("reading the answer: {e}")))?
             .into_value()
             .map_err(|e| unknown(format!("reading the answer: {e}")))?;
-        if let Some(number) = number.filter(|n| !n.is_empty()) {
+        if !number.is_empty() {
             return Ok(number);
         }
         let said = self

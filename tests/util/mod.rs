@@ -92,6 +92,14 @@ impl Harness {
     }
 
     pub async fn start_with(opts: Options) -> Harness {
+        // Logs as `RUST_LOG` says (nothing by default), captured with the test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+            )
+            .with_test_writer()
+            .try_init();
         let sim = blackant::sim_kit::start_simulator(42, 1, opts.faults.clone())
             .await
             .expect("simulator starts");
