@@ -30,7 +30,9 @@ use crate::store::{DataDir, schema};
 use crate::syncs::CredentialSource;
 use crate::syncs::images::{HttpImageSource, ProductImageSink};
 use crate::syncs::{DbRouter, ErpSource, ExportSource, ExportSync};
-use blackant_actors::browser_pool::{BrowserPool, BrowserPoolArguments, ChromiumLauncher};
+use blackant_actors::browser_pool::{
+    BrowserPool, BrowserPoolArguments, ChromiumLauncher, reap_leftovers,
+};
 use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments, Durability};
 use blackant_actors::directory::Directory;
 use blackant_actors::events::EventBus;
@@ -386,9 +388,18 @@ fn source_children(
             browsers,
         } => (erp, chromium, browsers),
     };
+    // Profiles live in the data folder, and what a killed previous life left there goes.
+    let mut chromium = chromium.clone();
+    let profiles = chromium
+        .temp_root
+        .get_or_insert_with(|| config.data.browsers_dir())
+        .clone();
+    std::fs::create_dir_all(&profiles)
+        .map_err(|e| ServiceError::Start(format!("creating {}: {e}", profiles.display())))?;
+    reap_leftovers(&profiles);
     let args = BrowserPoolArguments {
         size: (*browsers).max(1),
-        launcher: Arc::new(ChromiumLauncher::new(chromium.clone())),
+        launcher: Arc::new(ChromiumLauncher::new(chromium)),
     };
     children.push(ChildSpec::for_actor(
         BROWSER_POOL,

@@ -58,6 +58,12 @@ impl DataDir {
         self.exports_dir().join(format!("{md5_hex}.pdf"))
     }
 
+    /// The browsers' profile folders: the service owns it, so a starting service reaps any
+    /// browser a previous life left running (its profile is here).
+    pub fn browsers_dir(&self) -> PathBuf {
+        self.root.join("browsers")
+    }
+
     /// Downloaded product images, content-addressed.
     pub fn images_dir(&self) -> PathBuf {
         self.root.join("images")

@@ -1,9 +1,11 @@
 //! ChromiumLauncher: real headless Chromium processes through chromiumoxide.
 //!
-//! We start the process ourselves (chromiumoxide's `BrowserConfig::launch` builds the command
-//! line) and then *connect* chromiumoxide to it, so that we own the child process: its exit
-//! is an event we can await (`Child::wait`), we can kill it, and its fresh user-data-dir is
-//! removed only after it has exited. Each browser has:
+//! We start the process ourselves and then *connect* chromiumoxide to it, so that we own the
+//! child process: its exit is an event we can await (`Child::wait`), we can kill it, and its
+//! fresh user-data-dir is removed only after it has exited. On Linux the process gets the
+//! parent-death signal (SIGKILL): it dies with the service whatever kills the service (the
+//! OOM killer, `kill -9`), and its own helpers follow it. [`reap_leftovers`] kills what a
+//! previous life left anyway (a profile folder under the root it owns). Each browser has:
 //! - a process task: waits for the exit (or kills on request), drains stderr into `debug!`
 //!   logs (target `chromium`), then removes the user-data-dir;
 //! - a handler task: polls chromiumoxide's `Handler` stream, which must be polled for any
@@ -25,7 +27,7 @@ use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams,
 };
 use chromiumoxide::handler::HandlerConfig;
-use chromiumoxide::{Browser, BrowserConfig, Page};
+use chromiumoxide::{Browser, Page};
 use futures::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, watch};
@@ -261,24 +263,14 @@ impl Launcher for ChromiumLauncher {
             exe: exe.clone(),
             reason,
         };
-        let browser_config = BrowserConfig::builder()
-            .chrome_executable(&exe)
-            .no_sandbox()
-            .user_data_dir(dir.path())
-            .launch_timeout(config.launch_timeout)
-            .request_timeout(config.request_timeout)
-            .args(CHROMIUM_ARGS)
-            .args(config.extra_args.iter().map(String::as_str))
-            .build()
-            .map_err(BrowserError::Config)?;
-        let mut child = browser_config
-            .launch()
+        let user_data_dir = dir.path().to_path_buf();
+        let mut child = command(&exe, dir.path(), &config.extra_args)
+            .spawn()
             .map_err(|e| launch_error(e.to_string()))?;
-        let pid = child.as_mut_inner().id();
+        let pid = child.id();
         let stderr = child
             .stderr
             .take()
-            .map(|s| s.into_inner())
             .ok_or_else(|| launch_error("no stderr pipe".into()))?;
         let mut lines = BufReader::new(stderr).lines();
 
@@ -373,7 +365,6 @@ impl Launcher for ChromiumLauncher {
             }
         });
 
-        let user_data_dir = browser_config.user_data_dir.clone().unwrap_or_default();
         let gone_future = {
             let mut gone = gone.clone();
             Box::pin(async move {
@@ -442,6 +433,133 @@ impl Launcher for ChromiumLauncher {
                 "chromium's helpers still hold its stderr; user data dir not removed yet");
         }
     }
+}
+
+/// The switches every browser gets, without their leading dashes: headless, no sandbox (we
+/// run as root), PROBES.md's network quieting, and the automation defaults of puppeteer and
+/// chromiumoxide (no throttling of background pages, no first-run UI, no crash reporter...).
+const BASE_ARGS: [&str; 22] = [
+    "headless",
+    "no-sandbox",
+    "disable-setuid-sandbox",
+    "hide-scrollbars",
+    "mute-audio",
+    "disable-extensions",
+    "disable-dev-shm-usage",
+    "disable-background-timer-throttling",
+    "disable-backgrounding-occluded-windows",
+    "disable-renderer-backgrounding",
+    "disable-breakpad",
+    "disable-hang-monitor",
+    "disable-ipc-flooding-protection",
+    "disable-popup-blocking",
+    "disable-prompt-on-repost",
+    "disable-client-side-phishing-detection",
+    "disable-default-apps",
+    "metrics-recording-only",
+    "use-mock-keychain",
+    "enable-automation",
+    "password-store=basic",
+    "remote-debugging-port=0",
+];
+
+/// The browser's command line: [`BASE_ARGS`], [`CHROMIUM_ARGS`], the profile folder, then
+/// `extra`; stderr piped (the DevTools address is printed there), killed when dropped, and on
+/// Linux killed with its parent.
+fn command(exe: &Path, user_data_dir: &Path, extra: &[String]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(exe);
+    let dashed = |a: &str| format!("--{a}");
+    cmd.args(BASE_ARGS.iter().map(|a| dashed(a)))
+        .args(CHROMIUM_ARGS.iter().map(|a| dashed(a)))
+        .arg(format!("--user-data-dir={}", user_data_dir.display()))
+        .args(extra.iter().map(|a| dashed(a)))
+        .arg("about:blank")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: only async-signal-safe calls between fork and exec (prctl, getppid).
+        let parent = std::process::id() as libc::pid_t;
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The service may have died between fork and prctl: then go now.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the service is gone"));
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd
+}
+
+/// The profile folders of browsers under `root` that a previous life of the service left
+/// running (after a SIGKILL on a system without the parent-death signal, or a crash between
+/// fork and exec): every process whose `--user-data-dir` is in `root` and which is not this
+/// process's own child is killed, and the folders it used are removed. Answers how many
+/// processes were killed. Call it at start, before any browser of this life exists.
+pub fn reap_leftovers(root: &Path) -> usize {
+    let prefix = format!(
+        "--user-data-dir={}",
+        root.join("blackant-chromium-").display()
+    );
+    let me = std::process::id();
+    let mut killed = 0;
+    #[cfg(target_os = "linux")]
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let ours = cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg.starts_with(prefix.as_bytes()));
+            if !ours || parent_of(pid) == Some(me) || pid == me {
+                continue;
+            }
+            // SAFETY: kill(2) on a pid we just read; a pid reused since is a race we accept
+            // only for processes carrying our profile folder in their command line.
+            if unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) } == 0 {
+                killed += 1;
+            }
+        }
+    }
+    if killed > 0 {
+        warn!(killed, root = %root.display(), "killed browsers a previous life of the service left running");
+    }
+    // Their folders (and any other stale one): nothing of this life exists yet.
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("blackant-chromium-")
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    killed
+}
+
+/// A process's parent, from `/proc/{pid}/stat` (Linux).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn mark_gone(tx: &watch::Sender<Option<String>>, reason: String) {

@@ -31,7 +31,7 @@ use ractor::{ActorRef, RpcReplyPort};
 
 pub use chromium::{
     CHROMIUM_ARGS, ChromiumBrowser, ChromiumConfig, ChromiumContext, ChromiumLauncher,
-    DEFAULT_CHROMIUM, resolve_executable,
+    DEFAULT_CHROMIUM, reap_leftovers, resolve_executable,
 };
 pub use pool::{BrowserPool, BrowserPoolArguments, BrowserPoolState};
 
