@@ -18,13 +18,8 @@ async fn a_service_killed_mid_sync_resumes_from_its_checkpoint_and_ends_equal_to
     );
     let truth: Vec<serde_json::Map<String, serde_json::Value>> =
         sim_json(&url, "truth/customers?agent=agent1").await;
-    let passwords: Vec<serde_json::Value> = sim_json(&url, "accounts").await;
-    let password = passwords
-        .iter()
-        .find(|a| a["username"] == "agent1")
-        .and_then(|a| a["password"].as_str())
-        .expect("agent1's password")
-        .to_string();
+    let accounts: Vec<serde_json::Value> = sim_json(&url, "accounts").await;
+    let password = password_of(&accounts, "agent1");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("blackant.toml");
     std::fs::write(

@@ -1,6 +1,8 @@
-//! `blackant ctl`: a small gRPC client for operators — status of every sync, and requesting a
-//! sync with a live progress bar. Talks only to the public gRPC API (what any client could do).
+//! `blackant ctl`: a small gRPC client for operators — status of every sync, requesting a sync
+//! with a live progress bar, and (in `ctl_orders`) placing and following orders. Talks only to
+//! the public gRPC API (what any client could do).
 
+use super::ctl_orders::{self, ListArgs, PlaceArgs, ResolveArgs};
 use super::progress::{Ended, RunBars};
 use anyhow::{Context, Result, bail};
 use blackant::grpc::pb;
@@ -29,6 +31,12 @@ enum CtlCommand {
     Status,
     /// Request a sync (or join the one running); `--watch` shows its progress until it ends.
     Sync(SyncArgs),
+    /// Place an order from a JSON file; `--watch` follows it until it ends.
+    Place(PlaceArgs),
+    /// Placements, newest first: an agent's, or by state.
+    Placements(ListArgs),
+    /// Decide a placement that needs an operator: it is an order, or it failed.
+    Resolve(ResolveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -49,7 +57,7 @@ struct SyncArgs {
     reason: String,
 }
 
-fn authed<T>(token: &Option<String>, msg: T) -> Result<Request<T>> {
+pub(super) fn authed<T>(token: &Option<String>, msg: T) -> Result<Request<T>> {
     let mut req = Request::new(msg);
     if let Some(t) = token {
         let value: MetadataValue<_> = format!("Bearer {t}")
@@ -66,10 +74,13 @@ pub async fn run(args: CtlArgs) -> Result<()> {
         .connect()
         .await
         .with_context(|| format!("cannot reach blackant at {}", args.addr))?;
-    let mut client = SyncServiceClient::new(channel);
+    let token = &args.token;
     match args.command {
-        CtlCommand::Status => status(&mut client, &args.token).await,
-        CtlCommand::Sync(s) => sync(&mut client, &args.token, s).await,
+        CtlCommand::Status => status(&mut SyncServiceClient::new(channel), token).await,
+        CtlCommand::Sync(s) => sync(&mut SyncServiceClient::new(channel), token, s).await,
+        CtlCommand::Place(p) => ctl_orders::place(channel, token, p).await,
+        CtlCommand::Placements(l) => ctl_orders::list(channel, token, l).await,
+        CtlCommand::Resolve(r) => ctl_orders::resolve(channel, token, r).await,
     }
 }
 
@@ -111,6 +122,21 @@ async fn status(client: &mut SyncServiceClient<Channel>, token: &Option<String>)
             s.user, s.last_error
         );
     }
+    if !resp.placements.is_empty() {
+        let counts: Vec<String> = resp
+            .placements
+            .iter()
+            .map(|c| format!("{} {}", c.count, ctl_orders::state_name(c.state)))
+            .collect();
+        println!("\nplacements: {}", counts.join(", "));
+        let waiting = resp
+            .placements
+            .iter()
+            .any(|c| c.state == pb::PlacementState::NeedsOperator as i32);
+        if waiting {
+            println!("an operator must decide: blackant ctl placements --state needs_operator");
+        }
+    }
     Ok(())
 }
 
@@ -121,22 +147,12 @@ async fn sync(
 ) -> Result<()> {
     let kind = blackant::grpc::kind_to_proto(args.kind) as i32;
     // Watch first (filtered on kind and agent), then ask: no event of the run can be missed.
-    let mut events = if args.watch {
-        let req = pb::WatchSyncEventsRequest {
-            kind,
-            user: args.user.clone(),
-            run_id: 0,
-        };
-        Some(
-            client
-                .watch_sync_events(authed(token, req)?)
-                .await
-                .map_err(|s| rpc_error(&s))?
-                .into_inner(),
-        )
-    } else {
-        None
+    let filter = pb::WatchSyncEventsRequest {
+        kind,
+        user: args.user.clone(),
+        run_id: 0,
     };
+    let mut events = watch_if(args.watch, client, token, filter).await?;
     let req = pb::RequestSyncRequest {
         kind,
         user: args.user.clone(),
@@ -178,6 +194,23 @@ async fn sync(
     bail!("the event stream ended before run {} did", ack.run_id)
 }
 
-fn rpc_error(s: &tonic::Status) -> anyhow::Error {
+/// With `watch`, the event stream (filtered by `filter`), opened before what it is to show.
+pub(super) async fn watch_if(
+    watch: bool,
+    client: &mut SyncServiceClient<Channel>,
+    token: &Option<String>,
+    filter: pb::WatchSyncEventsRequest,
+) -> Result<Option<tonic::Streaming<pb::SyncEvent>>> {
+    if !watch {
+        return Ok(None);
+    }
+    let stream = client
+        .watch_sync_events(authed(token, filter)?)
+        .await
+        .map_err(|s| rpc_error(&s))?;
+    Ok(Some(stream.into_inner()))
+}
+
+pub(super) fn rpc_error(s: &tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", s.code(), s.message())
 }

@@ -2,6 +2,7 @@
 //! structs, terminal output, exit codes; the work is in the library.
 
 pub mod ctl;
+pub mod ctl_orders;
 pub mod progress;
 pub mod serve;
 #[cfg(feature = "sim")]

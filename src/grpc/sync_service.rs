@@ -201,8 +201,28 @@ impl pb::sync_service_server::SyncService for SyncApi {
             .status_report(&visible)
             .await
             .map_err(status_of)?;
+        let placements = if kind_wanted.is_some() {
+            Vec::new()
+        } else {
+            let counts = self.service.placement_counts().await.map_err(status_of)?;
+            let mut by_state = std::collections::BTreeMap::new();
+            for (agent, state, n) in counts {
+                if (user_wanted.is_empty() || agent == user_wanted) && who.may_access_agent(&agent)
+                {
+                    *by_state.entry(state).or_insert(0) += n;
+                }
+            }
+            by_state
+                .into_iter()
+                .map(|(state, count)| pb::PlacementCount {
+                    state: convert::placement_state_to_proto(state) as i32,
+                    count,
+                })
+                .collect()
+        };
         Ok(Response::new(pb::GetSyncStatusResponse {
             statuses: rows.iter().map(convert::status_row_to_proto).collect(),
+            placements,
         }))
     }
 

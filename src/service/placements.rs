@@ -389,6 +389,17 @@ impl Service {
         found.ok_or(ServiceError::PlacementNotFound(label))
     }
 
+    /// How many placements each agent has in each state (none: not listed).
+    pub async fn placement_counts(
+        &self,
+    ) -> Result<Vec<(String, PlacementState, u64)>, ServiceError> {
+        Ok(self
+            .reads
+            .read("placement counts", outbox::counts)
+            .await?
+            .unwrap_or_default())
+    }
+
     /// Placements, newest first.
     pub async fn placements(&self, filter: ListFilter) -> Result<Vec<Placement>, ServiceError> {
         Ok(self

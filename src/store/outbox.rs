@@ -247,20 +247,27 @@ pub fn transitions(conn: &Connection, id: PlacementId) -> Result<Vec<TransitionR
     Ok(out)
 }
 
-/// Placements per state.
-pub fn counts(conn: &Connection) -> Result<Vec<(PlacementState, u64)>, StoreError> {
+/// Placements per agent and state.
+pub fn counts(conn: &Connection) -> Result<Vec<(String, PlacementState, u64)>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT state, COUNT(*) FROM placements GROUP BY state")
+        .prepare_cached("SELECT user_id, state, COUNT(*) FROM placements GROUP BY user_id, state")
         .map_err(StoreError::sql("counting placements"))?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
         .map_err(StoreError::sql("counting placements"))?;
     let mut out = Vec::new();
     for row in rows {
-        let (state, n) = row.map_err(StoreError::sql("counting placements"))?;
-        if let Ok(state) = state.parse() {
-            out.push((state, n.max(0) as u64));
-        }
+        let (agent, state, n) = row.map_err(StoreError::sql("counting placements"))?;
+        let state = state
+            .parse::<PlacementState>()
+            .map_err(|e| StoreError::Inconsistent(format!("placement counts: {e}")))?;
+        out.push((agent, state, n.max(0) as u64));
     }
     Ok(out)
 }
@@ -506,6 +513,39 @@ mod tests {
         );
         tx.commit().unwrap();
         assert_eq!(unfinished(&conn).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn counts_are_per_agent_and_state() {
+        let mut conn = memory_sync_db();
+        let tx = conn.transaction().unwrap();
+        for (key, agent, reference) in [
+            ("k1", "a1", "BA1"),
+            ("k2", "a1", "BA2"),
+            ("k3", "a2", "BA3"),
+        ] {
+            accept(&tx, &new(key, agent, 6, reference)).unwrap();
+        }
+        let p = by_key(&tx, "k3").unwrap().unwrap();
+        let fail = Transition::to(PlacementState::Failed, "given up");
+        transition(
+            &tx,
+            p.id,
+            PlacementState::Accepted,
+            &fail,
+            SystemTime::now(),
+        )
+        .unwrap()
+        .unwrap();
+        let mut counts = counts(&tx).unwrap();
+        counts.sort();
+        assert_eq!(
+            counts,
+            [
+                ("a1".to_string(), PlacementState::Accepted, 2),
+                ("a2".to_string(), PlacementState::Failed, 1),
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod order_world;
 pub mod process;
 
 use archibald_sim::{Faults, ReportKind, SimHandle};

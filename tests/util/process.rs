@@ -21,8 +21,20 @@ impl Drop for Proc {
 /// `stderr`, else stdout) that starts with `marker`, after the marker. The rest of
 /// the output is drained in the background so the child never blocks on a full pipe.
 pub fn start(args: &[&str], marker: &str, stderr: bool) -> (Proc, String, Vec<String>) {
+    start_env(args, marker, stderr, &[])
+}
+
+/// [`start`] with these environment variables set in the child.
+pub fn start_env(
+    args: &[&str],
+    marker: &str,
+    stderr: bool,
+    env: &[(&str, &str)],
+) -> (Proc, String, Vec<String>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_blackant"));
-    cmd.args(args).env("RUST_LOG", "warn");
+    cmd.args(args)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied());
     if stderr {
         cmd.stderr(Stdio::piped()).stdout(Stdio::null());
     } else {
@@ -56,6 +68,15 @@ pub fn start(args: &[&str], marker: &str, stderr: bool) -> (Proc, String, Vec<St
 }
 
 pub fn serve(config: &std::path::Path, data: &std::path::Path) -> (Proc, String) {
+    serve_env(config, data, &[])
+}
+
+/// `blackant serve` on `config` and `data` with these environment variables; its address.
+pub fn serve_env(
+    config: &std::path::Path,
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Proc, String) {
     let args = [
         "serve",
         "--config",
@@ -66,7 +87,7 @@ pub fn serve(config: &std::path::Path, data: &std::path::Path) -> (Proc, String)
         data.to_str().unwrap(),
         "--no-first-sync",
     ];
-    let (child, rest, _) = start(&args, "blackant serving gRPC on ", true);
+    let (child, rest, _) = start_env(&args, "blackant serving gRPC on ", true, env);
     let addr = rest.split_whitespace().next().expect("address").to_string();
     (child, addr)
 }
@@ -80,6 +101,16 @@ pub async fn sim_json<T: serde::de::DeserializeOwned>(sim: &str, path: &str) -> 
         .await
         .unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+/// `user`'s password among the simulator's accounts (`GET /_sim/accounts`).
+pub fn password_of(accounts: &[serde_json::Value], user: &str) -> String {
+    accounts
+        .iter()
+        .find(|a| a["username"] == user)
+        .and_then(|a| a["password"].as_str())
+        .unwrap_or_else(|| panic!("{user}'s password"))
+        .to_string()
 }
 
 pub async fn client(
@@ -121,4 +152,30 @@ pub async fn admin(
         .await
         .expect("connect");
     pb::admin_service_client::AdminServiceClient::new(channel)
+}
+
+/// An order-service client of a served address.
+pub async fn orders(
+    addr: &str,
+) -> pb::order_service_client::OrderServiceClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    pb::order_service_client::OrderServiceClient::new(channel)
+}
+
+/// `POST {sim}/_sim/{path}` with a JSON body (the simulator's controls).
+pub async fn sim_post(sim: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let text = reqwest::Client::new()
+        .post(format!("{sim}/_sim/{path}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("simulator control")
+        .text()
+        .await
+        .expect("answer");
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
 }

@@ -214,14 +214,17 @@ impl<F: OrderForm> OrderPlacer<F> {
         let ctx = Ctx {
             form: self.form.clone(),
             args: state.args.clone(),
+            in_erp: std::sync::Mutex::new(Duration::ZERO),
         };
         let me = myself.clone();
         let task = tokio::spawn(async move {
+            let started = Instant::now();
             // A step that panics drops its pause hold while unwinding, and is retried.
             let next = std::panic::AssertUnwindSafe(ctx.step(p))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Next::Retry("the placement step panicked".into()));
+            ctx.record_timing(started.elapsed());
             let _ = me.cast(OrderPlacerMessage::Done { id, next });
         });
         state.current = Some((id, AbortOnDropHandle::new(task)));
@@ -232,9 +235,33 @@ impl<F: OrderForm> OrderPlacer<F> {
 struct Ctx<F> {
     form: Arc<F>,
     args: OrderPlacerArguments,
+    /// Time spent in the ERP's form so far in this step.
+    in_erp: std::sync::Mutex<Duration>,
 }
 
 impl<F: OrderForm> Ctx<F> {
+    /// Run a call of the ERP's form, within the step timeout, counting its time as the ERP's.
+    async fn erp<T>(
+        &self,
+        call: impl std::future::Future<Output = T>,
+    ) -> Result<T, tokio::time::error::Elapsed> {
+        let started = Instant::now();
+        let out = tokio::time::timeout(self.args.timing.step_timeout, call).await;
+        if let Ok(mut t) = self.in_erp.lock() {
+            *t += started.elapsed();
+        }
+        out
+    }
+
+    /// Publish a finished step's timing (see [`super::metric`]).
+    fn record_timing(&self, total: Duration) {
+        let erp = self.in_erp.lock().map(|t| *t).unwrap_or_default();
+        metrics::histogram!(super::metric::STEP_SECONDS).record(total.as_secs_f64());
+        metrics::histogram!(super::metric::ERP_SECONDS).record(erp.as_secs_f64());
+        metrics::histogram!(super::metric::OVERHEAD_SECONDS)
+            .record(total.saturating_sub(erp).as_secs_f64());
+    }
+
     /// Record a transition and publish it; `Err` says what to do when it could not be.
     async fn move_to(&self, p: &Placement, t: Transition) -> Result<Placement, Next> {
         let cause = t.cause.clone();
@@ -298,7 +325,7 @@ impl<F: OrderForm> Ctx<F> {
             Err(e) => return Next::Retry(format!("pausing the syncs: {e}")),
         };
         let timeout = self.args.timing.step_timeout;
-        let filled = match tokio::time::timeout(timeout, self.form.fill(&p.agent, &p.order)).await {
+        let filled = match self.erp(self.form.fill(&p.agent, &p.order)).await {
             Err(_) => return Next::Retry(format!("filling the order form took over {timeout:?}")),
             Ok(Err(FormError::Rejected(m))) => {
                 return self.settle(&p, PlacementState::Rejected, m).await;
@@ -319,7 +346,7 @@ impl<F: OrderForm> Ctx<F> {
             Ok(p) => p,
             Err(next) => return next,
         };
-        let why = match tokio::time::timeout(timeout, self.form.submit(filled)).await {
+        let why = match self.erp(self.form.submit(filled)).await {
             Ok(Ok(number)) => {
                 let t = Transition {
                     order_number: Some(number.clone()),
@@ -370,8 +397,7 @@ impl<F: OrderForm> Ctx<F> {
             Err(e) => return Next::Retry(format!("pausing the syncs: {e}")),
         };
         let timeout = self.args.timing.step_timeout;
-        let search = self.form.find(&p.agent, &p.order.reference);
-        let found = match tokio::time::timeout(timeout, search).await {
+        let found = match self.erp(self.form.find(&p.agent, &p.order.reference)).await {
             Err(_) => return Next::Retry(format!("the order search took over {timeout:?}")),
             Ok(Err(FormError::NoSession(_))) => return Next::Session(p.agent.clone()),
             Ok(Err(e)) => return Next::Retry(format!("looking the order up: {e}")),

@@ -26,10 +26,24 @@
 //! through the [`OrderForm`] trait (the root crate drives Chromium), the outbox through
 //! [`Outbox`] (`sync.db`), the pause through [`SyncPause`] (the Priority actor): this module
 //! knows nothing of Archibald, SQLite or syncs, and is tested with fakes.
+//!
+//! Each step is measured (the `metrics` facade; names in [`metric`]): its wall time, the time
+//! spent in the ERP's form, and the difference — the placer's own overhead (pause handshake,
+//! outbox writes, recording, resume).
 
 mod actor;
 #[cfg(test)]
 mod tests;
+
+/// The names of the placer's metrics (histograms, in seconds, one value per step).
+pub mod metric {
+    /// A step's wall time, from its start to its pause released.
+    pub const STEP_SECONDS: &str = "blackant_placement_step_seconds";
+    /// The part of a step spent in the ERP's form (filling, submitting, searching).
+    pub const ERP_SECONDS: &str = "blackant_placement_erp_seconds";
+    /// A step's wall time less its ERP time: pause handshake, outbox writes, resume.
+    pub const OVERHEAD_SECONDS: &str = "blackant_placement_overhead_seconds";
+}
 
 pub use actor::{
     OrderPlacer, OrderPlacerArguments, OrderPlacerMessage, OrderPlacerState, PlacerStatus,
