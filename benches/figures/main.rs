@@ -10,14 +10,18 @@
 //! 4. `kinds`: all six kinds at once; 4a. a delta sync with nothing changed per kind beside its
 //!    export downloaded alone; 4b. pause latency with all six running.
 //! 5. `order_load`: twenty agents' order syncs at once, memory included.
+//! 6. `placement`: placing orders — the placer's overhead beyond the ERP's time, placements
+//!    per minute, PlaceOrder → `orders.db`.
 //!
-//! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N]]`.
+//! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
+//! --placement-only]`.
 
 mod end_to_end;
 mod kinds;
 mod matching;
 mod order_load;
 mod parse;
+mod placement;
 mod setup;
 mod table;
 mod upsert;
@@ -41,6 +45,12 @@ fn main() {
             .build()
             .expect("runtime")
     };
+    if args.iter().any(|a| a == "--placement-only") {
+        return runtime().block_on(placement::run(
+            if quick { 10 } else { 60 },
+            if quick { 2 } else { 5 },
+        ));
+    }
     if args.iter().any(|a| a == "--delta-only") {
         let reps = args
             .iter()
@@ -68,6 +78,10 @@ fn main() {
     rt.block_on(kinds::six_kinds());
     rt.block_on(kinds::delta_per_kind(if quick { 3 } else { 15 }));
     rt.block_on(kinds::pause_latency(if quick { 10 } else { 60 }));
+    rt.block_on(placement::run(
+        if quick { 10 } else { 60 },
+        if quick { 2 } else { 5 },
+    ));
     drop(rt);
     order_load::in_child(if quick { 6 } else { 20 });
 }

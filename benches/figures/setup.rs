@@ -4,7 +4,7 @@
 
 use archibald_sim::{Account, Faults, SimHandle};
 use blackant::records::Kind;
-use blackant::service::Service;
+use blackant::service::{Service, ServiceConfig};
 use blackant::store::DataDir;
 use blackant_actors::events::EventBody;
 use blackant_actors::run::{Mode, Scope, Trigger};
@@ -23,11 +23,29 @@ pub async fn service(sim: &SimHandle, browsers: usize) -> (Service, tempfile::Te
     service_at(sim.base_url(), &sim.accounts(), browsers).await
 }
 
+/// [`service`] with its configuration adjusted by `adjust` first.
+pub async fn service_with(
+    sim: &SimHandle,
+    browsers: usize,
+    adjust: impl FnOnce(&mut ServiceConfig),
+) -> (Service, tempfile::TempDir) {
+    start_at(sim.base_url(), &sim.accounts(), browsers, adjust).await
+}
+
 /// The service against the ERP at `url` with `accounts`.
 pub async fn service_at(
     url: &str,
     accounts: &[Account],
     browsers: usize,
+) -> (Service, tempfile::TempDir) {
+    start_at(url, accounts, browsers, |_| {}).await
+}
+
+async fn start_at(
+    url: &str,
+    accounts: &[Account],
+    browsers: usize,
+    adjust: impl FnOnce(&mut ServiceConfig),
 ) -> (Service, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("data dir");
     let mut config =
@@ -35,6 +53,7 @@ pub async fn service_at(
     if let blackant::service::SourceConfig::Erp { erp, .. } = &mut config.source {
         erp.page_timeout = Duration::from_secs(120);
     }
+    adjust(&mut config);
     let service = Service::start(config).await.expect("service");
     (service, data)
 }

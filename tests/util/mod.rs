@@ -217,20 +217,10 @@ pub async fn orders_client(
 /// A product the simulator lets `agent` order (Attivo, with a base-list price), and a
 /// quantity its rules allow.
 pub fn orderable(sim: &SimHandle, skip: usize) -> (String, i64) {
-    let matches = sim.price_matches_truth();
-    let priced: std::collections::HashSet<String> = matches.values().flatten().cloned().collect();
-    let p = sim
-        .truth(ReportKind::Products, None)
+    sim.orderable(skip + 1)
         .into_iter()
-        .filter(|p| {
-            p["status"] == "Attivo" && priced.contains(p["code"].as_str().unwrap_or_default())
-        })
         .nth(skip)
-        .expect("an orderable product");
-    let m = p["qty_multiple"].as_i64().unwrap_or(1).max(1);
-    let min = p["min_qty"].as_i64().unwrap_or(1).max(1);
-    let code = p["code"].as_str().unwrap_or_default().to_string();
-    (code, (min + m - 1) / m * m)
+        .expect("an orderable product")
 }
 
 pub async fn connect(addr: std::net::SocketAddr) -> SyncServiceClient<Channel> {

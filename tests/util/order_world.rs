@@ -4,7 +4,7 @@
 
 use super::process::*;
 use blackant::grpc::pb;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub struct OrderWorld {
     pub sim: String,
@@ -59,24 +59,7 @@ impl OrderWorld {
                 sim_json(&sim, &format!("truth/customers?agent={a}")).await;
             customers.insert(a.to_string(), c[0]["code"].as_str().unwrap().to_string());
         }
-        let products: Vec<serde_json::Map<String, serde_json::Value>> =
-            sim_json(&sim, "truth/products").await;
-        let priced: std::collections::HashMap<String, Option<String>> =
-            sim_json(&sim, "price-matches").await;
-        let priced: BTreeSet<String> = priced.into_values().flatten().collect();
-        let lines = products
-            .iter()
-            .filter(|p| p["status"] == "Attivo" && priced.contains(p["code"].as_str().unwrap()))
-            .take(5)
-            .map(|p| {
-                let m = p["qty_multiple"].as_i64().unwrap().max(1);
-                let min = p["min_qty"].as_i64().unwrap().max(1);
-                (
-                    p["code"].as_str().unwrap().to_string(),
-                    (min + m - 1) / m * m,
-                )
-            })
-            .collect();
+        let lines: Vec<(String, i64)> = sim_json(&sim, "orderable?n=5").await;
         OrderWorld {
             config,
             data: dir.path().join("data"),

@@ -253,6 +253,19 @@ impl<F: OrderForm> Ctx<F> {
         out
     }
 
+    /// Pause every sync (measured: the handshake is part of the placer's overhead).
+    async fn pause(&self) -> Result<super::PauseGuard, Next> {
+        let asked = Instant::now();
+        let guard = self
+            .args
+            .pause
+            .pause()
+            .await
+            .map_err(|e| Next::Retry(format!("pausing the syncs: {e}")))?;
+        metrics::histogram!(super::metric::PAUSE_SECONDS).record(asked.elapsed().as_secs_f64());
+        Ok(guard)
+    }
+
     /// Publish a finished step's timing (see [`super::metric`]).
     fn record_timing(&self, total: Duration) {
         let erp = self.in_erp.lock().map(|t| *t).unwrap_or_default();
@@ -320,9 +333,9 @@ impl<F: OrderForm> Ctx<F> {
         if !(self.args.has_session)(&p.agent) {
             return Next::Session(p.agent.clone());
         }
-        let guard = match self.args.pause.pause().await {
+        let guard = match self.pause().await {
             Ok(g) => g,
-            Err(e) => return Next::Retry(format!("pausing the syncs: {e}")),
+            Err(next) => return next,
         };
         let timeout = self.args.timing.step_timeout;
         let filled = match self.erp(self.form.fill(&p.agent, &p.order)).await {
@@ -392,9 +405,9 @@ impl<F: OrderForm> Ctx<F> {
         if !(self.args.has_session)(&p.agent) {
             return Next::Session(p.agent.clone());
         }
-        let guard = match self.args.pause.pause().await {
+        let guard = match self.pause().await {
             Ok(g) => g,
-            Err(e) => return Next::Retry(format!("pausing the syncs: {e}")),
+            Err(next) => return next,
         };
         let timeout = self.args.timing.step_timeout;
         let found = match self.erp(self.form.find(&p.agent, &p.order.reference)).await {

@@ -43,6 +43,8 @@ pub mod metric {
     pub const ERP_SECONDS: &str = "blackant_placement_erp_seconds";
     /// A step's wall time less its ERP time: pause handshake, outbox writes, resume.
     pub const OVERHEAD_SECONDS: &str = "blackant_placement_overhead_seconds";
+    /// The pause handshake alone: from asking Priority until every sync has paused.
+    pub const PAUSE_SECONDS: &str = "blackant_placement_pause_seconds";
 }
 
 pub use actor::{
