@@ -4,13 +4,12 @@
 
 use super::ctl_orders::{self, ListArgs, PlaceArgs, ResolveArgs};
 use super::progress::{Ended, RunBars};
+use super::rpc::{authed, rpc_error, watch_if};
 use anyhow::{Context, Result, bail};
 use blackant::grpc::pb;
 use blackant::grpc::pb::sync_service_client::SyncServiceClient;
 use blackant::records::Kind;
 use clap::{Args, Subcommand};
-use tonic::Request;
-use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 #[derive(Debug, Args)]
@@ -55,17 +54,6 @@ struct SyncArgs {
     /// Free text stored with the request.
     #[arg(long, default_value = "ctl")]
     reason: String,
-}
-
-pub(super) fn authed<T>(token: &Option<String>, msg: T) -> Result<Request<T>> {
-    let mut req = Request::new(msg);
-    if let Some(t) = token {
-        let value: MetadataValue<_> = format!("Bearer {t}")
-            .parse()
-            .context("the token is not valid metadata")?;
-        req.metadata_mut().insert("authorization", value);
-    }
-    Ok(req)
 }
 
 pub async fn run(args: CtlArgs) -> Result<()> {
@@ -192,25 +180,4 @@ async fn sync(
         }
     }
     bail!("the event stream ended before run {} did", ack.run_id)
-}
-
-/// With `watch`, the event stream (filtered by `filter`), opened before what it is to show.
-pub(super) async fn watch_if(
-    watch: bool,
-    client: &mut SyncServiceClient<Channel>,
-    token: &Option<String>,
-    filter: pb::WatchSyncEventsRequest,
-) -> Result<Option<tonic::Streaming<pb::SyncEvent>>> {
-    if !watch {
-        return Ok(None);
-    }
-    let stream = client
-        .watch_sync_events(authed(token, filter)?)
-        .await
-        .map_err(|s| rpc_error(&s))?;
-    Ok(Some(stream.into_inner()))
-}
-
-pub(super) fn rpc_error(s: &tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
 }

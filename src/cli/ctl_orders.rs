@@ -2,7 +2,7 @@
 //! and following it, listing placements, deciding one that needs an operator. Glue over the
 //! public `OrderService` only; it must NOT judge an order itself (the service validates).
 
-use super::ctl::{authed, rpc_error, watch_if};
+use super::rpc::{authed, rpc_error, watch_if};
 use anyhow::{Context, Result, bail};
 use blackant::grpc::pb::order_service_client::OrderServiceClient;
 use blackant::grpc::pb::sync_service_client::SyncServiceClient;

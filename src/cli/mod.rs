@@ -4,6 +4,7 @@
 pub mod ctl;
 pub mod ctl_orders;
 pub mod progress;
+pub mod rpc;
 pub mod serve;
 #[cfg(feature = "sim")]
 pub mod sim;

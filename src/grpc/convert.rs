@@ -6,8 +6,8 @@
 use super::pb;
 use crate::records::Kind;
 use crate::service::{Freshness, ScopeState, ServiceError, StatusRow};
-use crate::store::outbox::TransitionRow;
 use blackant_actors::events::{EventBody, SyncEvent};
+use blackant_actors::order_placer::TransitionRecord;
 use blackant_actors::order_placer::{Placement, PlacementEvent, PlacementState};
 use blackant_actors::root::SupervisorError;
 use blackant_actors::run::Trigger;
@@ -337,7 +337,7 @@ pub fn placement_state_from_proto(value: i32) -> Result<PlacementState, Status> 
 }
 
 /// A placement, with its transitions when given.
-pub fn placement_to_proto(p: &Placement, transitions: &[TransitionRow]) -> pb::Placement {
+pub fn placement_to_proto(p: &Placement, transitions: &[TransitionRecord]) -> pb::Placement {
     pb::Placement {
         id: p.id.max(0) as u64,
         idempotency_key: p.key.clone(),

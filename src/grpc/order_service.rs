@@ -7,7 +7,7 @@ use super::auth::{Principal, principal};
 use super::convert::{self, status_of};
 use super::pb;
 use crate::service::{OrderRequest, PlacementRef, Resolution, Service, clip};
-use crate::store::outbox::ListFilter;
+use blackant_actors::order_placer::PlacementFilter;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::Span;
@@ -152,7 +152,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         };
         let placements = self
             .service
-            .placements(ListFilter {
+            .placements(PlacementFilter {
                 agent: (!user.is_empty()).then_some(user),
                 states,
                 before_id,

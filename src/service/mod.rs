@@ -3,10 +3,13 @@
 //! schedules, operate actors, shut down. This file is the facade; each job lives in its own:
 //! - `config.rs`: what the service needs to start, with its defaults;
 //! - `error.rs`: [`ServiceError`], causes kept as types;
-//! - `tree.rs`: the supervision tree built from the kind table, writes routed to DbWriters;
+//! - `tree.rs`: the supervision tree built from the kind table; `routing.rs`: each kind's
+//!   writes to the DbWriter of its file;
 //! - `follow_ups.rs`: DDT and invoices after an agent's orders, images after products;
 //! - `agents.rs`: known agents, their sessions (credentials in memory) and the breakers;
-//! - `read_model.rs`: `sync.db` read on blocking threads — freshness, run metrics, status rows.
+//! - `read_model.rs`: `sync.db` read on blocking threads — freshness, run metrics, status rows;
+//! - `operators.rs`: schedules, pauses, the actor tree and its operations, run metrics;
+//! - `placements.rs`, `order_rules.rs`: placing orders (validation, outbox, reads).
 //!
 //! It knows nothing of protobuf or tonic, and the actors never see it. Errors are typed
 //! ([`ServiceError`]) and keep their causes, so the gRPC layer chooses codes by cause.
@@ -15,8 +18,11 @@ mod agents;
 mod config;
 mod error;
 mod follow_ups;
+mod operators;
+mod order_rules;
 mod placements;
 mod read_model;
+mod routing;
 mod tree;
 
 pub use agents::{Agents, InvalidAgentId};
@@ -25,22 +31,24 @@ pub use config::{
     default_schedule,
 };
 pub use error::{ServiceError, clip};
-pub use placements::{OrderRequest, PlacementRef, PlacementView, Resolution, reference_for};
+pub use operators::ActorOperation;
+pub use order_rules::{OrderRequest, reference_for};
+pub use placements::{PlacementRef, PlacementView, Resolution};
 pub use read_model::{FreshnessMap, Progress, ScopeState, StatusRow};
-pub use tree::{BROWSER_POOL, IMAGE_FETCHER, ORDER_PLACER, PRIORITY, SCHEDULER, db_writer_name};
+pub use routing::db_writer_name;
+pub use tree::{BROWSER_POOL, IMAGE_FETCHER, ORDER_PLACER, PRIORITY, SCHEDULER};
 
 use crate::erp::Credentials;
 use crate::records::Kind;
-use crate::store::ledger::KindMetrics;
 use crate::syncs::breaker::BreakerState;
 use blackant_actors::db_writer::DbHandle;
-use blackant_actors::directory::{CallError, Directory};
+use blackant_actors::directory::Directory;
 use blackant_actors::events::{EventBus, EventSubscription};
 use blackant_actors::order_placer::OrderPlacerMessage;
-use blackant_actors::priority::{PauseMetrics, PauseReport, PriorityMessage};
-use blackant_actors::root::{ChildInfo, SupervisorError, SupervisorHandle};
+use blackant_actors::priority::PriorityMessage;
+use blackant_actors::root::SupervisorHandle;
 use blackant_actors::run::{Mode, Scope, Trigger};
-use blackant_actors::scheduler::{KindSchedule, SchedulePatch, ScheduleView, SchedulerMessage};
+use blackant_actors::scheduler::SchedulerMessage;
 use blackant_actors::sync::{RequestAck, SyncHandle, SyncStatus};
 use read_model::{ReadModel, StatusSources};
 use std::collections::HashMap;
@@ -338,108 +346,6 @@ impl Service {
             .map_err(|source| ServiceError::NoAnswer { actor, source })
     }
 
-    /// Every kind's schedule and the Scheduler's plan for it.
-    pub async fn schedules(&self) -> Result<Vec<ScheduleView>, ServiceError> {
-        let scheduler = self.scheduler()?;
-        let timeout = Some(self.tuning.call_timeout);
-        self.call(SCHEDULER, &scheduler, SchedulerMessage::Get, timeout)
-            .await
-    }
-
-    /// Change a kind's schedule (stored in sync.db, in effect at once).
-    pub async fn update_schedule(
-        &self,
-        kind: Kind,
-        patch: SchedulePatch,
-    ) -> Result<KindSchedule, ServiceError> {
-        let scheduler = self.scheduler()?;
-        let kind = kind.name().to_string();
-        let timeout = Some(self.tuning.call_timeout);
-        let build = |reply| SchedulerMessage::Update { kind, patch, reply };
-        Ok(self.call(SCHEDULER, &scheduler, build, timeout).await??)
-    }
-
-    /// A kind's interval: what EnsureFresh and reconnects call fresh. The Scheduler's current
-    /// schedule when it runs, else the kind table's default.
-    pub async fn interval(&self, kind: Kind) -> Duration {
-        match self.schedules().await {
-            Ok(views) => views
-                .into_iter()
-                .find(|v| v.schedule.kind == kind.name())
-                .map_or(kind.spec().interval(), |v| v.schedule.interval),
-            Err(_) => kind.spec().interval(),
-        }
-    }
-
-    /// Tell the Scheduler to look again now (an agent's session opened).
-    pub fn refresh_schedule(&self) {
-        if let Ok(scheduler) = self.scheduler() {
-            let _ = scheduler.cast(SchedulerMessage::Refresh);
-        }
-    }
-
-    /// Run-history metrics per kind (durations, runs, failures, joined requests).
-    pub async fn run_metrics(&self) -> Result<Vec<KindMetrics>, ServiceError> {
-        self.reads.run_metrics().await
-    }
-
-    /// Pause every sync at its next page boundary (through the Priority actor); they stay
-    /// paused until [`Service::resume_syncs`]. Pauses are serialized.
-    pub async fn pause_syncs(&self) -> Result<PauseReport, ServiceError> {
-        let priority = self.priority()?;
-        // A queued pause waits for the one before to be resumed: no deadline but the caller's.
-        self.call(PRIORITY, &priority, PriorityMessage::Pause, None)
-            .await
-    }
-
-    /// End the current pause.
-    pub fn resume_syncs(&self) -> Result<(), ServiceError> {
-        self.priority()?
-            .cast(PriorityMessage::Resume)
-            .map_err(|e| ServiceError::NoAnswer {
-                actor: PRIORITY,
-                source: CallError::NotDelivered(e.to_string()),
-            })
-    }
-
-    /// Pause metrics since start.
-    pub async fn pause_metrics(&self) -> Result<PauseMetrics, ServiceError> {
-        let priority = self.priority()?;
-        let timeout = Some(self.tuning.call_timeout);
-        self.call(PRIORITY, &priority, PriorityMessage::Metrics, timeout)
-            .await
-    }
-
-    /// The actor tree with states and restart counts.
-    pub async fn actors(&self) -> Result<Vec<ChildInfo>, ServiceError> {
-        Ok(self.tree.supervisor.list_tree().await?)
-    }
-
-    /// Restart, stop or start the actor `name`; answers with its state afterwards.
-    #[tracing::instrument(skip(self))]
-    pub async fn operate_actor(
-        &self,
-        name: &str,
-        operation: ActorOperation,
-    ) -> Result<ChildInfo, ServiceError> {
-        let supervisor = &self.tree.supervisor;
-        match operation {
-            ActorOperation::Restart => supervisor.restart(name).await??,
-            ActorOperation::Stop => supervisor.stop(name).await??,
-            ActorOperation::Start => supervisor.start(name).await??,
-        }
-        self.actors()
-            .await?
-            .into_iter()
-            .find(|c| c.name == name)
-            .ok_or_else(|| {
-                SupervisorError::UnknownChild {
-                    name: name.to_string(),
-                }
-                .into()
-            })
-    }
-
     /// Stop the tree: every actor stops (syncs at their page boundary, writers after their
     /// queued jobs, browsers closed), the follow-up reactor ends. Idempotent; answers each
     /// actor that was running and whether it has stopped.
@@ -447,12 +353,4 @@ impl Service {
         self.follow_ups.lock().await.clear();
         self.tree.shutdown(self.tuning.shutdown_timeout).await
     }
-}
-
-/// An operator's action on an actor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActorOperation {
-    Restart,
-    Stop,
-    Start,
 }

@@ -1,5 +1,5 @@
-//! Building the supervision tree from the kind table, and routing each kind's writes to the
-//! DbWriter of its file (starting an agent's file writer the first time it is needed).
+//! Building the supervision tree from the kind table (each kind's writes are routed to the
+//! DbWriter of its file by `routing.rs`).
 //!
 //! ```text
 //! RootSupervisor
@@ -21,19 +21,20 @@
 use super::ServiceError;
 use super::agents::Agents;
 use super::config::{ScheduleSettings, ServiceConfig, SourceConfig, default_schedule};
+use super::routing::{Router, db_writer_name, writer_spec};
 use crate::kinds::{DataFile, KINDS};
 use crate::records::Kind;
 use crate::store::ledger::SyncDbLedger;
 use crate::store::outbox::SyncDbOutbox;
 use crate::store::schedules::SyncDbSchedules;
-use crate::store::{DataDir, schema};
+use crate::store::schema;
 use crate::syncs::CredentialSource;
 use crate::syncs::images::{HttpImageSource, ProductImageSink};
-use crate::syncs::{DbRouter, ErpSource, ExportSource, ExportSync};
+use crate::syncs::{ErpSource, ExportSource, ExportSync};
 use blackant_actors::browser_pool::{
     BrowserPool, BrowserPoolArguments, ChromiumLauncher, reap_leftovers,
 };
-use blackant_actors::db_writer::{DbHandle, DbWriter, DbWriterArguments, Durability};
+use blackant_actors::db_writer::{DbHandle, Durability};
 use blackant_actors::directory::Directory;
 use blackant_actors::events::EventBus;
 use blackant_actors::image_fetcher::{ImageFetcher, ImageFetcherArguments};
@@ -46,14 +47,10 @@ use blackant_actors::root::{
 };
 use blackant_actors::run::Scope;
 use blackant_actors::scheduler::{ScheduledKind, Scheduler, SchedulerArguments, SystemClock};
-use blackant_actors::supervision::RestartPolicy;
 use blackant_actors::sync::{
-    SyncActor, SyncArguments, SyncError, SyncHandle, SyncRegistry, SyncRegistryArguments,
+    SyncActor, SyncArguments, SyncHandle, SyncRegistry, SyncRegistryArguments,
 };
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use ractor::{Actor, ActorRef};
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -67,11 +64,6 @@ pub const SCHEDULER: &str = "Scheduler";
 pub const IMAGE_FETCHER: &str = "ImageFetcher";
 /// Name of the OrderPlacer.
 pub const ORDER_PLACER: &str = "OrderPlacer";
-
-/// The DbWriter of a file, as the Directory names it.
-pub fn db_writer_name(file: &str) -> String {
-    format!("DbWriter:{file}")
-}
 
 /// Longest the Scheduler sleeps between two looks (new agents are seen at the latest then).
 const SCHEDULER_MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -87,76 +79,6 @@ pub(super) struct Tree {
     pub placements: PlacementBus,
     /// Whether orders can be placed (the source is the ERP, so there is an OrderPlacer).
     pub places_orders: bool,
-}
-
-/// Finds (or starts) the DbWriter of a kind's file for a scope.
-struct Router {
-    data: DataDir,
-    directory: Directory,
-    supervisor: OnceLock<SupervisorHandle>,
-    restart: RestartPolicy,
-}
-
-fn writer_spec(
-    restart: RestartPolicy,
-    name: String,
-    path: PathBuf,
-    migrations: &'static [&'static str],
-    durability: Durability,
-) -> ChildSpec {
-    ChildSpec::for_actor(name, restart, move || {
-        (
-            DbWriter,
-            DbWriterArguments {
-                path: path.clone(),
-                migrations,
-                durability,
-            },
-        )
-    })
-}
-
-impl DbRouter for Router {
-    fn db_for<'a>(
-        &'a self,
-        kind: Kind,
-        scope: &'a Scope,
-    ) -> BoxFuture<'a, Result<DbHandle, SyncError>> {
-        async move {
-            let file: DataFile = kind.spec().file;
-            if file.per_agent() && scope.agent().is_none() {
-                return Err(SyncError::permanent(format!(
-                    "{kind} are synced per agent, not for the catalogue"
-                )));
-            }
-            let path = self
-                .data
-                .data_file(file, scope.agent())
-                .map_err(|e| SyncError::permanent(e.to_string()))?;
-            let name = db_writer_name(&file.file_name(scope.agent()));
-            if self.directory.get(&name).is_none() {
-                let supervisor = self
-                    .supervisor
-                    .get()
-                    .ok_or_else(|| SyncError::transient("the supervisor is not running yet"))?;
-                // Data files are re-read from the ERP if a power loss takes a commit back.
-                let spec = writer_spec(
-                    self.restart,
-                    name.clone(),
-                    path,
-                    schema::migrations(file),
-                    Durability::Relaxed,
-                );
-                supervisor
-                    .add_child(spec)
-                    .await
-                    .map_err(|e| SyncError::transient(format!("starting {name}: {e}")))?
-                    .map_err(|e| SyncError::transient(format!("starting {name}: {e}")))?;
-            }
-            Ok(DbHandle::named(self.directory.clone(), name))
-        }
-        .boxed()
-    }
 }
 
 impl Tree {

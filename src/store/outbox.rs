@@ -10,7 +10,8 @@
 use super::{StoreError, ledger_error, parse_time, time_text};
 use blackant_actors::db_writer::DbHandle;
 use blackant_actors::order_placer::{
-    OrderDraft, OrderLine, Outbox, OutboxError, Placement, PlacementId, PlacementState, Transition,
+    OrderDraft, OrderLine, Outbox, OutboxError, Placement, PlacementFilter, PlacementId,
+    PlacementState, Transition, TransitionRecord,
 };
 use blackant_actors::sync::LedgerError;
 use futures::FutureExt;
@@ -79,28 +80,6 @@ pub enum Accepted {
     Conflict(Placement),
     /// Another key's placement has this reference (derive another one).
     ReferenceTaken,
-}
-
-/// One recorded transition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransitionRow {
-    pub at: SystemTime,
-    pub from: Option<PlacementState>,
-    pub to: PlacementState,
-    pub attempt: u32,
-    pub cause: String,
-}
-
-/// Which placements to list.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    /// One agent's (None: every agent's).
-    pub agent: Option<String>,
-    /// Only these states (empty: any).
-    pub states: Vec<PlacementState>,
-    /// Only ids below this (pagination, newest first).
-    pub before_id: Option<PlacementId>,
-    pub limit: u32,
 }
 
 const COLUMNS: &str = "id, idempotency_key, user_id, payload, reference, state, attempts, \
@@ -197,7 +176,7 @@ pub fn unfinished(conn: &Connection) -> Result<Vec<Placement>, StoreError> {
 }
 
 /// Placements by agent and state, newest first.
-pub fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<Placement>, StoreError> {
+pub fn list(conn: &Connection, filter: &PlacementFilter) -> Result<Vec<Placement>, StoreError> {
     let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
     let states_json = serde_json::to_string(&states).unwrap_or_else(|_| "[]".into());
     query(
@@ -211,7 +190,10 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<Placement>, St
 }
 
 /// Every transition of a placement, in order.
-pub fn transitions(conn: &Connection, id: PlacementId) -> Result<Vec<TransitionRow>, StoreError> {
+pub fn transitions(
+    conn: &Connection,
+    id: PlacementId,
+) -> Result<Vec<TransitionRecord>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT at, from_state, to_state, attempt, cause FROM placement_transitions
@@ -236,7 +218,7 @@ pub fn transitions(conn: &Connection, id: PlacementId) -> Result<Vec<TransitionR
             s.parse::<PlacementState>()
                 .map_err(|e| StoreError::Inconsistent(format!("placement {id}: {e}")))
         };
-        out.push(TransitionRow {
+        out.push(TransitionRecord {
             at: parse_time(&at, "transition at")?,
             from: from.as_deref().map(state).transpose()?,
             to: state(&to)?,

@@ -306,6 +306,28 @@ pub trait SyncPause: Send + Sync + 'static {
     fn pause(&self) -> BoxFuture<'_, Result<PauseGuard, String>>;
 }
 
+/// One transition as the outbox recorded it (a placement's history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionRecord {
+    pub at: SystemTime,
+    pub from: Option<PlacementState>,
+    pub to: PlacementState,
+    pub attempt: u32,
+    pub cause: String,
+}
+
+/// Which placements an outbox listing returns, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct PlacementFilter {
+    /// One agent's (None: every agent's).
+    pub agent: Option<String>,
+    /// Only these states (empty: any).
+    pub states: Vec<PlacementState>,
+    /// Only ids below this (pagination, newest first).
+    pub before_id: Option<PlacementId>,
+    pub limit: u32,
+}
+
 /// One transition of one placement, as published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlacementEvent {
