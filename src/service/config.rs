@@ -70,7 +70,7 @@ impl Default for Tuning {
             pause_ack_timeout: Duration::from_secs(10),
             call_timeout: Duration::from_secs(10),
             supervisor_timeout: Duration::from_secs(30),
-            shutdown_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

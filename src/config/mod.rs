@@ -1,9 +1,17 @@
 //! The service configuration file (TOML) and its defaults. Every field is optional: an empty
-//! file (or none) gives a service on 127.0.0.1:50051 with data in `./data`, two browsers, and
-//! the retry/restart defaults of DESIGN.md. Secrets (the ERP service password) come from the
-//! environment, never from this file's defaults or from logs.
+//! file (or none) gives a service on 127.0.0.1:50051 with data in `./data`, two browsers, the
+//! HTTP port (metrics) on 127.0.0.1:50052, and the retry/restart defaults of DESIGN.md.
+//! `config.example.toml` at the repository root lists every setting with its default.
+//! Environment variables `BLACKANT_<SECTION>_<KEY>` override the file (`env.rs`). Secrets (the
+//! ERP service password) come from the environment, never from this file's defaults or from
+//! logs; bearer tokens are stored as SHA-256 hashes.
 //!
-//! Owns parsing and validation, and turning the file into a `ServiceConfig`.
+//! Owns parsing and validation (unknown keys and bad values are refused with the key's name),
+//! and turning the file into a `ServiceConfig`. Must NOT start anything.
+
+mod env;
+
+pub use env::{ENV_PREFIX, NOT_SETTINGS};
 
 use crate::erp::Credentials;
 use crate::grpc::TokenEntry;
@@ -11,7 +19,7 @@ use crate::service::{OrderSettings, ServiceConfig, SourceConfig, Tuning};
 use crate::store::DataDir;
 use crate::syncs::breaker::BreakerPolicy;
 use blackant_actors::run::Scope;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,7 +27,7 @@ use std::time::Duration;
 /// Environment variable holding the ERP service account's password.
 pub const SERVICE_PASSWORD_ENV: &str = "BLACKANT_ERP_SERVICE_PASSWORD";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Folder of the SQLite files and kept exports.
@@ -36,6 +44,9 @@ pub struct Config {
     pub breaker: BreakerSection,
     pub tuning: TuningSection,
     pub orders: OrdersSection,
+    pub http: HttpSection,
+    pub tls: TlsSection,
+    pub logging: LoggingSection,
     pub auth: AuthSection,
 }
 
@@ -53,12 +64,15 @@ impl Default for Config {
             breaker: BreakerSection::default(),
             tuning: TuningSection::default(),
             orders: OrdersSection::default(),
+            http: HttpSection::default(),
+            tls: TlsSection::default(),
+            logging: LoggingSection::default(),
             auth: AuthSection::default(),
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ErpSection {
     /// Archibald's base URL (ignored with `--sim`).
@@ -80,7 +94,7 @@ impl Default for ErpSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrowsersSection {
     /// Chromium processes, i.e. how many syncs talk to the ERP at once.
@@ -98,7 +112,7 @@ impl Default for BrowsersSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrySection {
     pub max_attempts: u32,
@@ -116,7 +130,7 @@ impl Default for RetrySection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SupervisionSection {
     /// More than this many restarts of one actor within `within_secs` escalates.
@@ -140,7 +154,7 @@ impl Default for SupervisionSection {
 /// `[schedule]`: whether the Scheduler runs, and the stale-data limit. The per-kind schedules
 /// themselves are in `sync.db` (defaults from DESIGN.md), read and changed over gRPC
 /// (`SchedulerService`), so they survive restarts and need no restart to change.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleSection {
     /// False: nothing syncs by itself (only on request).
@@ -159,7 +173,7 @@ impl Default for ScheduleSection {
 }
 
 /// `[breaker]`: the circuit breakers of the ERP and of each account's logins.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerSection {
     /// Consecutive failures that open a breaker.
@@ -179,7 +193,7 @@ impl Default for BreakerSection {
 }
 
 /// `[tuning]`: knobs an operator may need; the defaults are what the service always used.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TuningSection {
     /// An agent's OrderSync actor with nothing to do for this long is stopped.
@@ -192,7 +206,9 @@ pub struct TuningSection {
     pub call_timeout_secs: u64,
     /// Longest wait for the supervisor (a restart waits for the actor's exit and start).
     pub supervisor_timeout_secs: u64,
-    /// Longest wait for the whole tree to stop at shutdown.
+    /// From SIGTERM / Ctrl-C to exit, at most this long: gRPC stops accepting, every sync
+    /// stops at its page boundary with its checkpoint, and whatever is still running then is
+    /// left for the next start to resume.
     pub shutdown_timeout_secs: u64,
 }
 
@@ -211,7 +227,7 @@ impl Default for TuningSection {
 }
 
 /// `[orders]`: placing orders in Archibald.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OrdersSection {
     /// How long Archibald may take to show a new order in its search; set it well above what
@@ -237,7 +253,73 @@ impl Default for OrdersSection {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[http]`: the service's HTTP port — Prometheus metrics at `/metrics` (and the operators'
+/// dashboard). On by default, on loopback.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+        }
+    }
+}
+
+/// `[tls]`: serve gRPC over TLS with this certificate chain and private key (PEM files); both
+/// or neither. Without them gRPC is plaintext (fine on loopback).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+/// `[logging]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingSection {
+    pub format: LogFormat,
+    /// The filter (`RUST_LOG` syntax; `RUST_LOG` itself overrides it).
+    pub filter: String,
+    /// Write logs to this file instead of stderr. `blackant serve` on a terminal without
+    /// `--verbose` writes them to `<data_dir>/blackant.log` anyway, so the terminal shows
+    /// progress and a summary only.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            filter: DEFAULT_LOG_FILTER.to_string(),
+            file: None,
+        }
+    }
+}
+
+/// The default log filter: the service's own INFO lines, warnings from everything else, and
+/// none of chromiumoxide's protocol noise (PROBES.md).
+pub const DEFAULT_LOG_FILTER: &str = "warn,blackant=info,blackant_actors=info,archibald_sim=warn,\
+chromiumoxide::conn=off,chromiumoxide::handler=off";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
     pub tokens: Vec<TokenEntry>,
@@ -258,26 +340,57 @@ pub enum ConfigError {
         #[source]
         source: toml::de::Error,
     },
+    #[error("{origin}: `{key}`: {message}")]
+    Value {
+        /// The file, or "(defaults)" when only the environment was read.
+        origin: PathBuf,
+        /// The key, dotted (`browsers.size`, `auth.tokens[0].role`).
+        key: String,
+        message: String,
+    },
+    #[error("environment variable {var}: {why}")]
+    Env { var: String, why: String },
     #[error("{0}")]
     Invalid(String),
 }
 
 impl Config {
-    /// Read a config file; a missing `path` means all defaults.
+    /// Read a config file (a missing `path` means all defaults), then apply the process's
+    /// `BLACKANT_…` environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let config = match path {
-            None => Config::default(),
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Config::load`] with these environment variables instead of the process's.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (mut table, origin) = match path {
+            None => (toml::Table::new(), PathBuf::from("(defaults)")),
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
                     path: p.into(),
                     source,
                 })?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                    path: p.into(),
-                    source,
-                })?
+                let table = text
+                    .parse::<toml::Table>()
+                    .map_err(|source| ConfigError::Parse {
+                        path: p.into(),
+                        source,
+                    })?;
+                (table, p.to_path_buf())
             }
         };
+        env::apply(&mut table, vars)?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                ConfigError::Value {
+                    origin: origin.clone(),
+                    key: e.path().to_string(),
+                    message: e.inner().to_string(),
+                }
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -326,6 +439,22 @@ impl Config {
             crate::store::paths::validate_user(a)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file go together: set both, or neither".into(),
+            ));
+        }
+        if self.http.enabled && self.http.listen == self.listen {
+            return Err(ConfigError::Invalid(format!(
+                "http.listen and listen are both {}: give the HTTP port its own address",
+                self.listen
+            )));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.logging.filter).map_err(|e| {
+            ConfigError::Invalid(format!("logging.filter {:?}: {e}", self.logging.filter))
+        })?;
+        crate::grpc::AuthConfig::new(&self.auth.tokens)
+            .map_err(|e| ConfigError::Invalid(format!("auth.tokens: {e}")))?;
         Ok(())
     }
 
@@ -448,9 +577,25 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_value_in_the_file_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blackant.toml");
+        std::fs::write(&path, "[browsers]\nsize = \"two\"\n").unwrap();
+        let e = Config::load_with_env(Some(&path), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`browsers.size`"), "{e}");
+        std::fs::write(&path, "[orders]\nretention_days = 7\n").unwrap();
+        let e = Config::load_with_env(Some(&path), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("orders.retention_days"), "{e}");
+    }
+
+    #[test]
     fn tokens_are_read_from_the_auth_section() {
         let c: Config = toml::from_str(
-            "[[auth.tokens]]\ntoken = \"t\"\nrole = \"agent\"\nagent = \"agent1\"\n",
+            "[[auth.tokens]]\nsha256 = \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"\nrole = \"agent\"\nagent = \"agent1\"\n",
         )
         .unwrap();
         assert_eq!(c.auth.tokens.len(), 1);
