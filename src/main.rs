@@ -1,7 +1,7 @@
 //! The `blackant` binary: glue over the library (clap CLI).
 //!
 //! Subcommands: `serve` (the service, optionally with the embedded simulator), `sim` (the
-//! simulator alone), `ctl` (a gRPC client for operators), `parse` (an exported report PDF →
+//! simulator alone), `ctl` (a gRPC client for operators), `token` (bearer tokens), `parse` (an exported report PDF →
 //! canonical JSON Lines). This file must NOT hold business logic: it parses arguments, calls
 //! the library, prints, and maps errors to a one-line message and an exit code.
 
@@ -37,6 +37,8 @@ enum Command {
     Ctl(cli::ctl::CtlArgs),
     /// Parse an exported Archibald report PDF and print its records as JSON Lines.
     Parse(ParseArgs),
+    /// Make bearer tokens and the hashes the config stores for them.
+    Token(cli::token::TokenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +91,13 @@ fn main() -> ExitCode {
         #[cfg(feature = "sim")]
         Command::Sim(args) => run_async("sim", cli::DEFAULT_LOG, cli::sim::run(args)),
         Command::Ctl(args) => run_async("ctl", "warn", cli::ctl::run(args)),
+        Command::Token(args) => match cli::token::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("blackant token: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

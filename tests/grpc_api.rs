@@ -195,16 +195,8 @@ fn with_token<T>(token: &str, msg: T) -> tonic::Request<T> {
 async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
     use blackant::grpc::{AuthConfig, Role, TokenEntry};
     let auth = AuthConfig::new(&[
-        TokenEntry {
-            token: "op-secret".into(),
-            role: Role::Operator,
-            agent: None,
-        },
-        TokenEntry {
-            token: "a1-secret".into(),
-            role: Role::Agent,
-            agent: Some("agent1".into()),
-        },
+        TokenEntry::for_token("op-secret", Role::Operator, None),
+        TokenEntry::for_token("a1-secret", Role::Agent, Some("agent1")),
     ])
     .unwrap();
     let h = Harness::start_with(Options {

@@ -1,4 +1,4 @@
-//! The binary's subcommands other than `parse`: `serve`, `sim`, `ctl`. Glue only: argument
+//! The binary's subcommands other than `parse`: `serve`, `sim`, `ctl`, `token`. Glue only: argument
 //! structs, terminal output, exit codes; the work is in the library.
 
 pub mod ctl;
@@ -8,6 +8,7 @@ pub mod rpc;
 pub mod serve;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod token;
 
 /// Logs to stderr; `RUST_LOG` overrides. chromiumoxide's "WS Invalid message" noise (Chromium
 /// sends events newer than its protocol types, PROBES.md) is silenced.

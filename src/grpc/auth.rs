@@ -1,13 +1,16 @@
 //! Bearer tokens → principals. Owns the rule of who may reach what: an operator everything,
-//! an internal service every agent's data and syncs (but not admin), an agent only its own
-//! data and syncs (catalogue status is readable by all). Does not know the RPCs' business.
+//! an internal service every agent's data, syncs and placements (but not admin), an agent only
+//! its own (catalogue status and data are readable by all). Does not know the RPCs' business.
 //!
-//! With no token configured the server runs open (every caller is an operator) and says so
-//! at startup: convenient with the embedded simulator, never what production should do.
+//! Tokens are configured as their SHA-256 (`blackant token hash`), never in clear: a presented
+//! token is hashed and compared with every configured hash in constant time. With no token
+//! configured the server runs open (every caller is an operator) and says so at startup:
+//! convenient with the embedded simulator on loopback, never what production should do.
 
-use serde::Deserialize;
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 use tonic::{Request, Status};
 
 /// Who is calling.
@@ -39,7 +42,7 @@ impl Principal {
 }
 
 /// The role a configured token grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Operator,
@@ -48,19 +51,45 @@ pub enum Role {
 }
 
 /// One configured token (`[[auth.tokens]]` in the config file).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenEntry {
-    pub token: String,
+    /// The token's SHA-256, 64 hex digits (`blackant token hash`).
+    #[serde(default)]
+    pub sha256: String,
+    /// A token in clear: refused, with what to write instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     pub role: Role,
     /// The agent id, for `role = "agent"`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+}
+
+impl TokenEntry {
+    /// The entry of `token` (hashed here) for `role`.
+    pub fn for_token(token: &str, role: Role, agent: Option<&str>) -> TokenEntry {
+        TokenEntry {
+            sha256: hash_token(token),
+            token: None,
+            role,
+            agent: agent.map(str::to_string),
+        }
+    }
+}
+
+/// The SHA-256 of a token, as configured: 64 lowercase hex digits.
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Token table; empty = open server.
 #[derive(Debug, Clone, Default)]
 pub struct AuthConfig {
-    tokens: Arc<HashMap<String, Principal>>,
+    tokens: Arc<Vec<([u8; 32], Principal)>>,
 }
 
 /// A token entry that cannot be used.
@@ -70,19 +99,38 @@ pub enum AuthConfigError {
     AgentMissing(usize),
     #[error("token #{0}: only role \"agent\" takes an `agent` id")]
     AgentNotAllowed(usize),
-    #[error("token #{0} is empty")]
-    Empty(usize),
+    #[error(
+        "token #{0} is written in clear: store its SHA-256 instead \
+         (`sha256 = \"…\"`, printed by `blackant token hash`)"
+    )]
+    ClearText(usize),
+    #[error("token #{0}: `sha256` must be 64 hex digits (`blackant token hash` prints it)")]
+    BadHash(usize),
     #[error("token #{0} is listed twice")]
     Duplicate(usize),
 }
 
+/// 64 hex digits → 32 bytes.
+fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
 impl AuthConfig {
     pub fn new(entries: &[TokenEntry]) -> Result<Self, AuthConfigError> {
-        let mut tokens = HashMap::new();
+        let mut tokens: Vec<([u8; 32], Principal)> = Vec::new();
         for (i, e) in entries.iter().enumerate() {
-            if e.token.trim().is_empty() {
-                return Err(AuthConfigError::Empty(i + 1));
+            if e.token.is_some() {
+                return Err(AuthConfigError::ClearText(i + 1));
             }
+            let hash = parse_hash(&e.sha256).ok_or(AuthConfigError::BadHash(i + 1))?;
             let principal = match (e.role, &e.agent) {
                 (Role::Agent, Some(a)) => Principal::Agent(a.clone()),
                 (Role::Agent, None) => return Err(AuthConfigError::AgentMissing(i + 1)),
@@ -90,9 +138,10 @@ impl AuthConfig {
                 (Role::Operator, None) => Principal::Operator,
                 (Role::Service, None) => Principal::Service,
             };
-            if tokens.insert(e.token.clone(), principal).is_some() {
+            if tokens.iter().any(|(h, _)| *h == hash) {
                 return Err(AuthConfigError::Duplicate(i + 1));
             }
+            tokens.push((hash, principal));
         }
         Ok(Self {
             tokens: Arc::new(tokens),
@@ -101,6 +150,19 @@ impl AuthConfig {
 
     pub fn is_open(&self) -> bool {
         self.tokens.is_empty()
+    }
+
+    /// The principal of a presented token: its hash compared with every configured one in
+    /// constant time (no early exit, no comparison that stops at the first differing byte).
+    fn principal_of(&self, token: &str) -> Option<Principal> {
+        let presented: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        let mut found = None;
+        for (hash, principal) in self.tokens.iter() {
+            if bool::from(hash.ct_eq(&presented)) {
+                found = Some(principal.clone());
+            }
+        }
+        found
     }
 
     /// The interceptor: resolves `authorization: Bearer <token>` and stores the principal in
@@ -121,9 +183,7 @@ impl AuthConfig {
                 .ok_or_else(|| {
                     Status::unauthenticated("the authorization metadata must be `Bearer <token>`")
                 })?;
-            self.tokens
-                .get(token.trim())
-                .cloned()
+            self.principal_of(token)
                 .ok_or_else(|| Status::unauthenticated("unknown token"))?
         };
         req.extensions_mut().insert(principal);
@@ -145,16 +205,8 @@ mod tests {
 
     fn auth() -> AuthConfig {
         AuthConfig::new(&[
-            TokenEntry {
-                token: "op".into(),
-                role: Role::Operator,
-                agent: None,
-            },
-            TokenEntry {
-                token: "a1".into(),
-                role: Role::Agent,
-                agent: Some("agent1".into()),
-            },
+            TokenEntry::for_token("op", Role::Operator, None),
+            TokenEntry::for_token("a1", Role::Agent, Some("agent1")),
         ])
         .unwrap()
     }
@@ -202,17 +254,33 @@ mod tests {
 
     #[test]
     fn inconsistent_token_entries_are_refused() {
-        let agent_without_id = TokenEntry {
-            token: "x".into(),
-            role: Role::Agent,
-            agent: None,
-        };
+        let agent_without_id = TokenEntry::for_token("x", Role::Agent, None);
         assert!(AuthConfig::new(&[agent_without_id]).is_err());
-        let dup = TokenEntry {
-            token: "x".into(),
-            role: Role::Operator,
-            agent: None,
-        };
+        let dup = TokenEntry::for_token("x", Role::Operator, None);
         assert!(AuthConfig::new(&[dup.clone(), dup]).is_err());
+        let mut clear = TokenEntry::for_token("x", Role::Operator, None);
+        clear.token = Some("x".into());
+        let e = AuthConfig::new(&[clear]).unwrap_err().to_string();
+        assert!(e.contains("blackant token hash"), "{e}");
+        let mut short = TokenEntry::for_token("x", Role::Operator, None);
+        short.sha256.truncate(10);
+        assert!(matches!(
+            AuthConfig::new(&[short]),
+            Err(AuthConfigError::BadHash(1))
+        ));
+    }
+
+    #[test]
+    fn the_hash_is_sha256_in_hex() {
+        // echo -n abc | sha256sum
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hash_token(" abc\n"),
+            hash_token("abc"),
+            "surrounding blanks ignored"
+        );
     }
 }
