@@ -22,6 +22,7 @@
 pub mod config;
 pub mod erp;
 pub mod grpc;
+pub mod http;
 pub mod kinds;
 pub mod pdf;
 pub mod records;

@@ -131,6 +131,11 @@ pub enum DbError {
     },
 }
 
+/// Gauge: jobs sent to a writer and not started yet (label `writer`).
+pub const QUEUE_DEPTH: &str = "blackant_db_writer_queue_depth";
+/// Histogram: the time of one commit (label `writer`): an fsync for `sync.db`.
+pub const COMMIT_SECONDS: &str = "blackant_db_writer_commit_seconds";
+
 /// The actor. It holds no configuration: everything comes in [`DbWriterArguments`].
 pub struct DbWriter;
 
@@ -405,11 +410,14 @@ impl DbHandle {
                     source,
                 })?;
             let value = f(&tx)?;
+            let committing = std::time::Instant::now();
             tx.commit().map_err(|source| DbError::Transaction {
                 writer: writer.to_string(),
                 step: "commit",
                 source,
             })?;
+            metrics::histogram!(COMMIT_SECONDS, "writer" => writer.to_string())
+                .record(committing.elapsed().as_secs_f64());
             Ok(value)
         })
         .await
@@ -435,15 +443,20 @@ impl DbHandle {
     {
         let actor = self.resolve()?;
         let (tx, rx) = oneshot::channel();
+        let queued = metrics::gauge!(QUEUE_DEPTH, "writer" => self.label.to_string());
+        let started = queued.clone();
         let job = Job(Box::new(move |conn: &mut Connection| {
+            started.decrement(1.0);
             // The caller may have given up: the job still ran, nobody to tell.
             let _ = tx.send(f(conn));
         }));
-        actor
-            .send_message(DbWriterMessage::Run(job))
-            .map_err(|_| DbError::JobLost {
+        queued.increment(1.0);
+        actor.send_message(DbWriterMessage::Run(job)).map_err(|_| {
+            queued.decrement(1.0);
+            DbError::JobLost {
                 writer: self.label.to_string(),
-            })?;
+            }
+        })?;
         rx.await.map_err(|_| {
             E::from(DbError::JobLost {
                 writer: self.label.to_string(),

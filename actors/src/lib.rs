@@ -26,6 +26,8 @@
 //! - [`run`]: the vocabulary every actor shares — [`RunId`], [`Scope`], [`Mode`], [`Counts`],
 //!   [`Trigger`], and [`RunOutcome`], the one type that says how a run ended. A leaf.
 //! - [`events`]: the [`EventBus`] (broadcast) and its [`SyncEvent`]s, waiting for a run's end.
+//! - [`health`]: the [`health::Health`] board — escalations, browsers, shutdown — the health
+//!   service reports.
 //! - [`sync`]: the [`SyncKind`] and [`RunLedger`] contracts, the protocol ([`SyncMessage`],
 //!   status types), [`SyncActor`], [`SyncRegistry`], the [`SyncHandle`] client.
 //! - [`supervision`]: restart bookkeeping ([`RestartPolicy`], [`RestartTracker`]) and the
@@ -55,6 +57,7 @@ pub mod db_writer;
 pub mod digest;
 pub mod directory;
 pub mod events;
+pub mod health;
 pub mod image_fetcher;
 pub mod order_placer;
 pub mod priority;

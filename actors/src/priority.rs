@@ -125,6 +125,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
+/// Histogram: from asking for a pause until every sync acknowledged it.
+pub const PAUSE_WAIT_SECONDS: &str = "blackant_pause_wait_seconds";
+/// Counter: syncs that did not acknowledge a pause in time (and were restarted).
+pub const PAUSE_TIMEOUTS_TOTAL: &str = "blackant_pause_ack_timeouts_total";
+
 impl Priority {
     async fn pause_all(state: &mut PriorityState) -> PauseReport {
         let started = Instant::now();
@@ -218,6 +223,10 @@ impl Priority {
 
     fn record(state: &mut PriorityState, report: &PauseReport) {
         state.waits.push(report.waited);
+        metrics::histogram!(PAUSE_WAIT_SECONDS).record(report.waited.as_secs_f64());
+        if !report.timed_out.is_empty() {
+            metrics::counter!(PAUSE_TIMEOUTS_TOTAL).increment(report.timed_out.len() as u64);
+        }
         if let Some(slowest) = &report.slowest
             && state
                 .longest

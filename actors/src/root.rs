@@ -37,6 +37,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{error, info, warn};
 
 use crate::directory::Directory;
+use crate::health::Health;
 pub use crate::supervision::ChildState;
 use crate::supervision::{Down, RestartPolicy, Supervised};
 
@@ -106,6 +107,8 @@ pub struct RootSupervisorArguments {
     pub directory: Directory,
     /// How long an operator stop (and the final shutdown) waits before killing a child.
     pub shutdown_timeout: Duration,
+    /// Where escalations are reported (and cleared when an operator revives the child).
+    pub health: Health,
 }
 
 impl RootSupervisorArguments {
@@ -118,6 +121,7 @@ impl RootSupervisorArguments {
             children,
             directory,
             shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
+            health: Health::new(),
         }
     }
 }
@@ -255,6 +259,7 @@ struct Child {
 pub struct RootSupervisorState {
     directory: Directory,
     shutdown_timeout: Duration,
+    health: Health,
     children: Vec<Child>,
 }
 
@@ -277,6 +282,7 @@ impl Actor for RootSupervisor {
         let mut state = RootSupervisorState {
             directory: args.directory,
             shutdown_timeout: args.shutdown_timeout,
+            health: args.health,
             children: Vec::new(),
         };
         for spec in args.children {
@@ -414,7 +420,7 @@ impl Actor for RootSupervisor {
             }
             None => {
                 warn!(child = %name, %why, "child went down");
-                child_down(&myself, child, why);
+                child_down(&myself, child, why, &state.health);
             }
         }
         Ok(())
@@ -440,6 +446,7 @@ async fn spawn_child(
     state: &mut RootSupervisorState,
     name: &str,
 ) -> Result<(), SupervisorError> {
+    let health = state.health.clone();
     let Some(child) = state.child(name) else {
         return Err(SupervisorError::UnknownChild {
             name: name.to_string(),
@@ -454,6 +461,7 @@ async fn spawn_child(
             state.directory.insert(name, cell.clone());
             if let Some(child) = state.child(name) {
                 info!(child = %name, id = %cell.get_id(), "child started");
+                health.set_escalated(name, false);
                 child.cell = Some(cell);
                 child.sup.running();
                 child.started_at = Some(SystemTime::now());
@@ -464,7 +472,7 @@ async fn spawn_child(
             let reason = format!("start failed: {e}");
             warn!(child = %name, %reason, "child did not start");
             if let Some(child) = state.child(name) {
-                child_down(myself, child, reason.clone());
+                child_down(myself, child, reason.clone(), &health);
             }
             Err(SupervisorError::StartFailed {
                 name: name.to_string(),
@@ -475,7 +483,12 @@ async fn spawn_child(
 }
 
 /// An unexpected exit or a failed start: schedule a restart or escalate.
-fn child_down(myself: &ActorRef<RootSupervisorMessage>, child: &mut Child, reason: String) {
+fn child_down(
+    myself: &ActorRef<RootSupervisorMessage>,
+    child: &mut Child,
+    reason: String,
+    health: &Health,
+) {
     child.cell = None;
     match child.sup.went_down(reason.clone(), Instant::now()) {
         Down::Restart { after, generation } => {
@@ -493,6 +506,7 @@ fn child_down(myself: &ActorRef<RootSupervisorMessage>, child: &mut Child, reaso
         }
         Down::Escalate { failures, within } => {
             child.timer = None;
+            health.set_escalated(&child.spec.name, true);
             error!(
                 child = %child.spec.name,
                 failures,
@@ -511,6 +525,7 @@ fn on_stop(
     reply: Reply,
 ) {
     let timeout = state.shutdown_timeout;
+    let health = state.health.clone();
     let Some(child) = state.child(&name) else {
         let _ = reply.send(Err(SupervisorError::UnknownChild { name }));
         return;
@@ -525,6 +540,8 @@ fn on_stop(
             child.waiters.push(reply);
         }
         ChildState::Restarting | ChildState::Escalated | ChildState::Stopped => {
+            // Stopped on purpose: no longer an escalation to report.
+            health.set_escalated(&name, false);
             child.sup.stopped();
             child.timer = None;
             let _ = reply.send(Ok(()));
@@ -791,6 +808,7 @@ mod tests {
         directory: Directory,
         started: mpsc::UnboundedReceiver<(&'static str, ActorCell)>,
         tx: mpsc::UnboundedSender<(&'static str, ActorCell)>,
+        health: crate::health::Health,
     }
 
     async fn tree(children: &[(&'static str, RestartPolicy)]) -> Tree {
@@ -802,6 +820,7 @@ mod tests {
             .collect();
         let mut args = RootSupervisorArguments::new(directory.clone(), specs);
         args.shutdown_timeout = 5 * SEC;
+        let health = args.health.clone();
         let (actor, _) = Actor::spawn(None, RootSupervisor, args).await.unwrap();
         for (name, _) in children {
             assert_eq!(started.recv().await.unwrap().0, *name);
@@ -812,6 +831,7 @@ mod tests {
             directory,
             started,
             tx,
+            health,
         }
     }
 
@@ -883,10 +903,16 @@ mod tests {
             t.fail("a").await;
             assert_eq!(t.started.recv().await.unwrap().0, "a");
         }
+        assert!(t.health.get().serving());
         t.fail("a").await;
         let info = t.info("a").await;
         assert_eq!(info.state, ChildState::Escalated);
         assert_eq!(info.restarts, 2);
+        assert_eq!(
+            t.health.get().reasons(),
+            "escalated: a",
+            "reported as unhealthy"
+        );
         assert!(info.actor_id.is_none());
         assert!(t.directory.get("a").is_none());
         // Siblings and the supervisor keep working.
@@ -902,6 +928,7 @@ mod tests {
         assert_eq!(t.ping("a").await, "a");
         let info = t.info("a").await;
         assert_eq!((info.state, info.restarts), (ChildState::Running, 3));
+        assert!(t.health.get().serving(), "healthy again once revived");
         t.fail("a").await;
         assert_eq!(t.started.recv().await.unwrap().0, "a", "window was cleared");
     }

@@ -17,7 +17,7 @@ pub mod pb;
 mod scheduler_service;
 mod sync_service;
 
-pub use auth::{AuthConfig, AuthConfigError, Principal, Role, TokenEntry};
+pub use auth::{AuthConfig, AuthConfigError, Principal, Role, TokenEntry, hash_token};
 pub use convert::{event_to_proto, kind_from_proto, kind_to_proto};
 
 use crate::service::Service;

@@ -2,8 +2,7 @@
 //! the agent's DDT and invoice syncs after its order sync (`followed_by`), the download of
 //! product images after a product sync (`fetches_images`); after each placed order, the
 //! agent's order sync until `orders.db` holds the new order (the ERP shows it after its
-//! indexing lag); once a day, ended placements older than the retention pruned; and the
-//! `blackant_placements{state}` gauges kept equal to the outbox after every move.
+//! indexing lag); and, once a day, ended placements older than the retention pruned.
 //!
 //! Tasks on the buses, ended by dropping their handles. A sync follow-up that cannot be
 //! requested is logged, not retried: the Scheduler catches it up. Must NOT run syncs itself.
@@ -87,10 +86,7 @@ async fn follow(
     }
 }
 
-/// The gauge of placements per state (`state` label: `needs_operator`, `in_doubt`, …).
-pub const PLACEMENTS_GAUGE: &str = "blackant_placements";
-
-/// Follow placed orders into `orders.db`, prune old placements daily, keep the gauges true.
+/// Follow placed orders into `orders.db`, and prune old placements daily.
 pub(super) fn spawn_for_placements(
     placements: &PlacementBus,
     orders: SyncHandle,
@@ -103,17 +99,12 @@ pub(super) fn spawn_for_placements(
     AbortOnDropHandle::new(tokio::spawn(async move {
         let mut following = tokio::task::JoinSet::new();
         let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
-        publish_counts(&data).await;
         loop {
             tokio::select! {
-                _ = daily.tick() => {
-                    prune(&sync_db, retention).await;
-                    publish_counts(&data).await;
-                }
+                _ = daily.tick() => prune(&sync_db, retention).await,
                 Some(_) = following.join_next(), if !following.is_empty() => {}
                 event = sub.recv() => match event {
                     Ok(e) if e.placement.state == PlacementState::Placed && e.from != PlacementState::Placed => {
-                        publish_counts(&data).await;
                         let Some(number) = e.placement.order_number.clone() else { continue };
                         following.spawn(into_orders_db(
                             orders.clone(),
@@ -123,9 +114,8 @@ pub(super) fn spawn_for_placements(
                             index_lag,
                         ));
                     }
-                    Ok(_) => publish_counts(&data).await,
+                    Ok(_) => {}
                     Err(EventError::Lagged { missed }) => {
-                        publish_counts(&data).await;
                         tracing::warn!(missed, "placement follow-ups fell behind; the schedule brings those orders in");
                     }
                     Err(EventError::Closed) => return,
@@ -178,35 +168,6 @@ async fn into_orders_db(
     }
 }
 
-/// Set the placement gauges from the outbox (every state, zeros included, so a placement that
-/// left `needs_operator` takes the gauge down).
-async fn publish_counts(data: &DataDir) {
-    let path = data.sync_db();
-    let counts = tokio::task::spawn_blocking(move || {
-        let conn = open_reader(&path).ok()?;
-        outbox::counts(&conn).ok()
-    })
-    .await
-    .ok()
-    .flatten();
-    // None: no outbox yet, or unreadable for a moment; the next move sets them.
-    if let Some(counts) = counts {
-        set_placement_gauges(&counts);
-    }
-}
-
-/// The gauges from per-agent counts: every state, summed over agents.
-fn set_placement_gauges(counts: &[(String, PlacementState, u64)]) {
-    for state in PlacementState::ALL {
-        let n: u64 = counts
-            .iter()
-            .filter(|(_, s, _)| *s == state)
-            .map(|(_, _, n)| n)
-            .sum();
-        metrics::gauge!(PLACEMENTS_GAUGE, "state" => state.as_str()).set(n as f64);
-    }
-}
-
 /// Delete ended placements older than the retention (their keys go with them).
 async fn prune(sync_db: &DbHandle, retention: Duration) {
     let cutoff = SystemTime::now() - retention;
@@ -237,52 +198,5 @@ async fn enqueue_images(directory: &Directory, data: &DataDir) {
         }
         Ok(Err(e)) => tracing::warn!(cause = %e, "cannot list the products without an image"),
         Err(e) => tracing::warn!(cause = %e, "listing the products without an image"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-
-    #[test]
-    fn placement_gauges_cover_every_state_and_fall_back_to_zero() {
-        let recorder = DebuggingRecorder::new();
-        let snapshots = recorder.snapshotter();
-        let gauge = |snapshot: &[(metrics_util::CompositeKey, _, _, DebugValue)], state: &str| {
-            snapshot
-                .iter()
-                .find(|(k, ..)| {
-                    k.key().name() == PLACEMENTS_GAUGE
-                        && k.key()
-                            .labels()
-                            .any(|l| l.key() == "state" && l.value() == state)
-                })
-                .and_then(|(.., v)| match v {
-                    DebugValue::Gauge(g) => Some(g.into_inner()),
-                    _ => None,
-                })
-        };
-        metrics::with_local_recorder(&recorder, || {
-            set_placement_gauges(&[
-                ("agent1".into(), PlacementState::NeedsOperator, 1),
-                ("agent2".into(), PlacementState::NeedsOperator, 2),
-                ("agent2".into(), PlacementState::Placed, 5),
-            ])
-        });
-        let snap = snapshots.snapshot().into_vec();
-        assert_eq!(gauge(&snap, "needs_operator"), Some(3.0));
-        assert_eq!(gauge(&snap, "in_doubt"), Some(0.0));
-        // Then an operator resolved them: the gauge goes back to zero, it does not stay stale.
-        metrics::with_local_recorder(&recorder, || {
-            set_placement_gauges(&[
-                ("agent1".into(), PlacementState::NeedsOperator, 4),
-                ("agent2".into(), PlacementState::Placed, 5),
-            ]);
-            set_placement_gauges(&[("agent2".into(), PlacementState::Placed, 8)]);
-        });
-        let snap = snapshots.snapshot().into_vec();
-        assert_eq!(gauge(&snap, "needs_operator"), Some(0.0));
-        assert_eq!(gauge(&snap, "placed"), Some(8.0));
     }
 }

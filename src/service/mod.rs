@@ -8,6 +8,7 @@
 //! - `follow_ups.rs`: DDT and invoices after an agent's orders, images after products;
 //! - `agents.rs`: known agents, their sessions (credentials in memory) and the breakers;
 //! - `read_model.rs`: `sync.db` read on blocking threads — freshness, run metrics, status rows;
+//! - `metrics.rs`: run metrics from the event bus, state gauges refreshed at scrape time;
 //! - `operators.rs`: schedules, pauses, the actor tree and its operations, run metrics;
 //! - `placements.rs`, `order_rules.rs`: placing orders (validation, outbox, reads).
 //!
@@ -18,6 +19,7 @@ mod agents;
 mod config;
 mod error;
 mod follow_ups;
+pub mod metrics;
 mod operators;
 mod order_rules;
 mod placements;
@@ -100,6 +102,7 @@ impl Service {
         let tree = Tree::start(&config, &agents, &events).await?;
         let sync_db = DbHandle::named(tree.directory.clone(), db_writer_name("sync.db"));
         let follow_ups = vec![
+            metrics::spawn_run_metrics(&events),
             follow_ups::spawn(
                 &events,
                 tree.syncs.clone(),
@@ -346,10 +349,21 @@ impl Service {
             .map_err(|source| ServiceError::NoAnswer { actor, source })
     }
 
+    /// Escalations, browsers that cannot launch, shutdown: the service's health, and changes.
+    pub fn health(&self) -> tokio::sync::watch::Receiver<blackant_actors::health::HealthState> {
+        self.tree.health.subscribe()
+    }
+
+    /// Say the service is stopping (health NOT_SERVING) before anything stops.
+    pub fn begin_shutdown(&self) {
+        self.tree.health.set_shutting_down();
+    }
+
     /// Stop the tree: every actor stops (syncs at their page boundary, writers after their
     /// queued jobs, browsers closed), the follow-up reactor ends. Idempotent; answers each
     /// actor that was running and whether it has stopped.
     pub async fn shutdown(&self) -> Vec<(String, bool)> {
+        self.begin_shutdown();
         self.follow_ups.lock().await.clear();
         self.tree.shutdown(self.tuning.shutdown_timeout).await
     }

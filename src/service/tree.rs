@@ -37,6 +37,7 @@ use blackant_actors::browser_pool::{
 use blackant_actors::db_writer::{DbHandle, Durability};
 use blackant_actors::directory::Directory;
 use blackant_actors::events::EventBus;
+use blackant_actors::health::Health;
 use blackant_actors::image_fetcher::{ImageFetcher, ImageFetcherArguments};
 use blackant_actors::order_placer::{
     OrderPlacer, OrderPlacerArguments, PlacementBus, PlacerTiming,
@@ -79,6 +80,8 @@ pub(super) struct Tree {
     pub placements: PlacementBus,
     /// Whether orders can be placed (the source is the ERP, so there is an OrderPlacer).
     pub places_orders: bool,
+    /// Escalations, browsers, shutdown: what the health service reports.
+    pub health: Health,
 }
 
 impl Tree {
@@ -90,6 +93,7 @@ impl Tree {
         events: &EventBus,
     ) -> Result<Tree, ServiceError> {
         let directory = Directory::new();
+        let health = Health::new();
         let router = Arc::new(Router {
             data: config.data.clone(),
             directory: directory.clone(),
@@ -108,7 +112,7 @@ impl Tree {
             schema::SYNC_DB,
             Durability::Fsync,
         )];
-        let (source, erp) = source_children(config, agents, &directory, &mut children)?;
+        let (source, erp) = source_children(config, agents, &directory, &health, &mut children)?;
         for spec in &KINDS {
             let mut sync = ExportSync::new(
                 spec.kind,
@@ -151,6 +155,7 @@ impl Tree {
 
         let mut root_args = RootSupervisorArguments::new(directory.clone(), children);
         root_args.shutdown_timeout = config.tuning.shutdown_timeout;
+        root_args.health = health.clone();
         let (root, _) = RootSupervisor::spawn(None, RootSupervisor, root_args)
             .await
             .map_err(|e| ServiceError::Start(format!("starting the supervision tree: {e}")))?;
@@ -171,6 +176,7 @@ impl Tree {
             syncs,
             placements: PlacementBus::default(),
             places_orders: erp.is_some(),
+            health,
         };
         tree.add_priority(config).await?;
         if let Some(erp) = erp {
@@ -300,6 +306,7 @@ fn source_children(
     config: &ServiceConfig,
     agents: &Agents,
     directory: &Directory,
+    health: &Health,
     children: &mut Vec<ChildSpec>,
 ) -> Result<Sources, ServiceError> {
     let (erp, chromium, browsers) = match &config.source {
@@ -322,6 +329,7 @@ fn source_children(
     let args = BrowserPoolArguments {
         size: (*browsers).max(1),
         launcher: Arc::new(ChromiumLauncher::new(chromium)),
+        health: health.clone(),
     };
     children.push(ChildSpec::for_actor(
         BROWSER_POOL,

@@ -65,6 +65,9 @@ pub struct Breakers {
     inner: Mutex<HashMap<String, Breaker>>,
 }
 
+/// Counter: times a breaker opened (label `breaker`).
+pub const OPENINGS_TOTAL: &str = "blackant_breaker_openings_total";
+
 /// The ERP's breaker key.
 pub const ERP: &str = "erp";
 
@@ -128,9 +131,27 @@ impl Breakers {
             b.probing = false;
             if reopen || (b.opened_at.is_none() && b.consecutive >= policy.failures_to_open) {
                 tracing::warn!(breaker = key, failures = b.consecutive, cool_down = ?policy.cool_down, "circuit breaker open");
+                metrics::counter!(OPENINGS_TOTAL, "breaker" => key.to_string()).increment(1);
                 b.opened_at = Some(Instant::now());
             }
         });
+    }
+
+    /// Every breaker that has seen a call, with its state.
+    pub fn all(&self) -> Vec<(String, BreakerState)> {
+        let keys: Vec<String> = {
+            let map = self
+                .inner
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            map.keys().cloned().collect()
+        };
+        keys.into_iter()
+            .map(|k| {
+                let state = self.state(&k);
+                (k, state)
+            })
+            .collect()
     }
 
     /// The state of `key`.

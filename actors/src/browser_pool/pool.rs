@@ -23,6 +23,8 @@ use tokio::task::JoinSet;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{info, warn};
 
+use crate::health::Health;
+
 use super::{
     BrowserError, BrowserPoolMessage, Launched, Launcher, Lease, PoolInternal, PoolStatus,
 };
@@ -53,6 +55,8 @@ pub struct BrowserPoolArguments<L: Launcher> {
     pub size: usize,
     /// How browsers are started.
     pub launcher: Arc<L>,
+    /// Where "browsers cannot launch" is reported (and cleared by the next launch).
+    pub health: Health,
 }
 
 impl<L: Launcher> Clone for BrowserPoolArguments<L> {
@@ -60,6 +64,7 @@ impl<L: Launcher> Clone for BrowserPoolArguments<L> {
         Self {
             size: self.size,
             launcher: self.launcher.clone(),
+            health: self.health.clone(),
         }
     }
 }
@@ -141,6 +146,7 @@ pub struct BrowserPoolState<L: Launcher> {
     replaced: u64,
     /// Browsers being closed after retirement; aborted (killing them) if the pool dies.
     closers: JoinSet<()>,
+    health: Health,
 }
 
 fn internal<L: Launcher>(msg: Internal<L>) -> BrowserPoolMessage<L> {
@@ -171,6 +177,7 @@ impl<L: Launcher> Actor for BrowserPool<L> {
             lease_seq: 0,
             replaced: 0,
             closers: JoinSet::new(),
+            health: args.health,
         })
     }
 
@@ -254,9 +261,20 @@ impl<L: Launcher> Actor for BrowserPool<L> {
             },
         }
         dispatch(&myself, state);
+        let now = status(state);
+        metrics::gauge!(LEASES_IN_USE).set(now.busy as f64);
+        metrics::gauge!(LEASES_WAITING).set(now.waiting as f64);
+        metrics::gauge!(BROWSERS_RUNNING).set(now.launched as f64);
         Ok(())
     }
 }
+
+/// Gauge: browser slots committed to a caller (leased, or launching / opening for one).
+pub const LEASES_IN_USE: &str = "blackant_browser_leases_in_use";
+/// Gauge: callers waiting for a browser.
+pub const LEASES_WAITING: &str = "blackant_browser_leases_waiting";
+/// Gauge: Chromium processes running.
+pub const BROWSERS_RUNNING: &str = "blackant_browsers_running";
 
 fn status<L: Launcher>(state: &BrowserPoolState<L>) -> PoolStatus {
     let mut busy = 0;
@@ -445,6 +463,7 @@ fn on_launched<L: Launcher>(
     match result {
         Ok(Launched { browser, gone }) => {
             info!(slot = index, generation, "browser launched");
+            state.health.set_browsers(None);
             let me = myself.clone();
             let watch = tokio::spawn(async move {
                 let reason = gone.await;
@@ -468,6 +487,10 @@ fn on_launched<L: Launcher>(
         }
         Err(e) => {
             warn!(slot = index, error = %e, "browser launch failed");
+            // Unhealthy only when nothing runs: with a browser up the pool still serves.
+            if status(state).launched == 0 {
+                state.health.set_browsers(Some(e.to_string()));
+            }
             let _ = waiter.reply.send(Err(e));
         }
     }

@@ -112,6 +112,7 @@ type Pool = ActorRef<BrowserPoolMessage<FakeLauncher>>;
 
 struct Fixture {
     pool: Pool,
+    health: crate::health::Health,
     handle: BrowserPoolHandle<FakeLauncher>,
     launcher: Arc<FakeLauncher>,
     seen: mpsc::UnboundedReceiver<Seen>,
@@ -121,17 +122,20 @@ async fn pool(size: usize, launcher: FakeLauncher) -> Fixture {
     let (tx, seen) = mpsc::unbounded_channel();
     *launcher.tx.lock().unwrap() = Some(tx);
     let launcher = Arc::new(launcher);
+    let health = crate::health::Health::new();
     let (pool, _) = Actor::spawn(
         None,
         BrowserPool::new(),
         BrowserPoolArguments {
             size,
             launcher: launcher.clone(),
+            health: health.clone(),
         },
     )
     .await
     .unwrap();
     Fixture {
+        health,
         handle: BrowserPoolHandle::new(pool.clone()),
         pool,
         launcher,
@@ -333,7 +337,16 @@ async fn a_failed_launch_is_reported_and_the_next_request_launches_again() {
     let err = fx.handle.lease("u1", 1).await.unwrap_err();
     assert!(matches!(err, BrowserError::Launch { ref reason, .. } if reason == "no such file"));
     assert_eq!(fx.status().await.launched, 0);
+    let health = fx.health.get();
+    assert!(
+        health
+            .browsers
+            .as_deref()
+            .is_some_and(|w| w.contains("no such file")),
+        "no browser runs: the service is reported unhealthy: {health:?}"
+    );
     assert!(fx.handle.lease("u1", 1).await.is_ok());
+    assert!(fx.health.get().serving(), "healthy again once one launched");
 }
 
 #[tokio::test]
@@ -471,7 +484,11 @@ async fn real_chromium_isolates_users_keeps_their_sessions_and_shuts_down_cleanl
     let (pool, pool_task) = Actor::spawn(
         None,
         BrowserPool::new(),
-        BrowserPoolArguments { size: 1, launcher },
+        BrowserPoolArguments {
+            size: 1,
+            launcher,
+            health: crate::health::Health::new(),
+        },
     )
     .await
     .unwrap();

@@ -282,6 +282,10 @@ impl<F: OrderForm> Ctx<F> {
         match self.args.outbox.transition(p.id, p.state, t, at).await {
             Ok(next) => {
                 info!(placement = next.id, key = %next.key, agent = %next.agent, from = %p.state, to = %next.state, %cause, "placement");
+                if next.state.is_settled() {
+                    metrics::counter!(super::metric::SETTLED_TOTAL, "outcome" => next.state.as_str())
+                        .increment(1);
+                }
                 self.args.events.send(PlacementEvent {
                     placement: next.clone(),
                     from: p.state,

@@ -35,7 +35,7 @@ mod actor;
 #[cfg(test)]
 mod tests;
 
-/// The names of the placer's metrics (histograms, in seconds, one value per step).
+/// The names of the placer's metrics (histograms in seconds, one value per step; a counter).
 pub mod metric {
     /// A step's wall time, from its start to its pause released.
     pub const STEP_SECONDS: &str = "blackant_placement_step_seconds";
@@ -45,6 +45,8 @@ pub mod metric {
     pub const OVERHEAD_SECONDS: &str = "blackant_placement_overhead_seconds";
     /// The pause handshake alone: from asking Priority until every sync has paused.
     pub const PAUSE_SECONDS: &str = "blackant_placement_pause_seconds";
+    /// Counter: placements that ended (or reached needs-operator), by `outcome`.
+    pub const SETTLED_TOTAL: &str = "blackant_placements_settled_total";
 }
 
 pub use actor::{

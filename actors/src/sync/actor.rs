@@ -48,6 +48,9 @@ use crate::run::{Counts, Mode, RunId, RunOutcome, Scope, Trigger};
 
 /// The generic sync actor. Holds the kind (fixed for the actor's life, shared with the
 /// preparation tasks).
+/// Counter: requests that joined a running run instead of starting one (label `kind`).
+pub const JOINED_TOTAL: &str = "blackant_sync_joined_requests_total";
+
 pub struct SyncActor<K: SyncKind> {
     kind: Arc<K>,
 }
@@ -351,6 +354,7 @@ impl<K: SyncKind> SyncActor<K> {
                 run_id,
                 joined: true,
             }));
+            metrics::counter!(JOINED_TOTAL, "kind" => state.name.clone()).increment(1);
             if let Err(e) = state.ledger.note_joined(run_id, trigger).await {
                 warn!(kind = %state.name, %scope, run = %run_id, cause = %e, "cannot count a joined request");
             }
