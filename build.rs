@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/blackant/v1/sync.proto",
     "proto/blackant/v1/admin.proto",
     "proto/blackant/v1/orders.proto",
+    "proto/blackant/v1/data.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

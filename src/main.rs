@@ -1,8 +1,8 @@
 //! The `blackant` binary: glue over the library (clap CLI).
 //!
 //! Subcommands: `serve` (the service, optionally with the embedded simulator), `sim` (the
-//! simulator alone), `ctl` (a gRPC client for operators), `token` (bearer tokens), `parse` (an exported report PDF →
-//! canonical JSON Lines). This file must NOT hold business logic: it parses arguments, calls
+//! simulator alone), `ctl` (a gRPC client for operators), `token` (bearer tokens), `parse`
+//! (an exported report PDF → canonical JSON Lines). This file must NOT hold business logic: it parses arguments, calls
 //! the library, prints, and maps errors to a one-line message and an exit code.
 
 mod cli;
@@ -87,10 +87,11 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Parse(args) => parse(args),
-        Command::Serve(args) => run_async("serve", cli::DEFAULT_LOG, cli::serve::run(args)),
+        // `serve` sets its logging up from its configuration.
+        Command::Serve(args) => run_async("serve", None, cli::serve::run(args)),
         #[cfg(feature = "sim")]
-        Command::Sim(args) => run_async("sim", cli::DEFAULT_LOG, cli::sim::run(args)),
-        Command::Ctl(args) => run_async("ctl", "warn", cli::ctl::run(args)),
+        Command::Sim(args) => run_async("sim", Some(cli::DEFAULT_LOG), cli::sim::run(args)),
+        Command::Ctl(args) => run_async("ctl", Some("warn"), cli::ctl::run(args)),
         Command::Token(args) => match cli::token::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -104,10 +105,12 @@ fn main() -> ExitCode {
 /// Run an async command on a multi-threaded runtime; an error is one line and exit code 1.
 fn run_async(
     name: &str,
-    log: &str,
+    log: Option<&str>,
     work: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> ExitCode {
-    cli::init_tracing(log);
+    if let Some(log) = log {
+        cli::init_tracing(log);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -20,3 +20,4 @@ mod prices;
 mod priority;
 mod schedule;
 mod sessions;
+mod surface;

@@ -22,4 +22,4 @@ pub fn init_tracing(default: &str) {
 }
 
 /// The default log filter of the long-running commands.
-pub const DEFAULT_LOG: &str = "warn,blackant=info,blackant_actors=info,archibald_sim=warn,chromiumoxide::conn=off,chromiumoxide::handler=error";
+pub const DEFAULT_LOG: &str = blackant::config::DEFAULT_LOG_FILTER;

@@ -1,10 +1,13 @@
-//! `blackant serve`: the service — configuration, the optional embedded simulator, the
-//! supervision tree, the gRPC server, the first syncs with progress bars, graceful shutdown
-//! on Ctrl-C / SIGTERM.
+//! `blackant serve`: the service — configuration, logging, the optional embedded simulator,
+//! the supervision tree, the gRPC server and the HTTP port, the first syncs with progress bars,
+//! graceful shutdown on Ctrl-C / SIGTERM within the configured bound.
+//!
+//! On a terminal, logs go to `<data_dir>/blackant.log` unless `-v`: a person sees progress and
+//! a short summary. Glue only: the work is in the library.
 
 use super::progress::{Ended, RunBars};
 use anyhow::{Context, Result, bail};
-use blackant::config::{Config, SERVICE_PASSWORD_ENV};
+use blackant::config::{Config, LogFormat, SERVICE_PASSWORD_ENV};
 use blackant::erp::Credentials;
 use blackant::grpc::{self, AuthConfig};
 use blackant::kinds::KINDS;
@@ -17,6 +20,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -46,6 +50,18 @@ pub struct ServeArgs {
     /// Run no sync at start.
     #[arg(long, conflicts_with = "first_sync")]
     no_first_sync: bool,
+    /// HTTP listen address of /metrics and /healthz (overrides the config).
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// Log format (overrides the config): human or json.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// Write logs to this file (overrides the config).
+    #[arg(long)]
+    log_file: Option<PathBuf>,
+    /// Logs on the terminal even when it is one (-v), and debug logs of the service (-vv).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 /// `KIND[:AGENT]` → (kind, agent).
@@ -77,13 +93,78 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Start logging as configured; says where the logs go when it is not the terminal.
+fn init_logging(config: &Config, args: &ServeArgs) -> Result<Option<PathBuf>> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let format = args.log_format.unwrap_or(config.logging.format);
+    let mut filter = config.logging.filter.clone();
+    if args.verbose >= 2 {
+        filter.push_str(",blackant=debug,blackant_actors=debug");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&filter))
+        .with_context(|| format!("logging.filter {filter:?}"))?;
+    let file = match (&args.log_file, &config.logging.file) {
+        (Some(f), _) | (None, Some(f)) => Some(f.clone()),
+        (None, None) if args.verbose == 0 && std::io::stderr().is_terminal() => {
+            Some(config.data_dir.join("blackant.log"))
+        }
+        (None, None) => None,
+    };
+    let writer = match &file {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the log folder {}", dir.display()))?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the log file {}", path.display()))?;
+            BoxMakeWriter::new(std::sync::Mutex::new(f))
+        }
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(file.is_none() && std::io::stderr().is_terminal())
+        .with_writer(writer);
+    // A subscriber already installed (a test harness) keeps its place.
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    Ok(file)
+}
+
+fn tls_identity(config: &Config) -> Result<Option<grpc::TlsIdentity>> {
+    let (Some(cert), Some(key)) = (&config.tls.cert_file, &config.tls.key_file) else {
+        return Ok(None);
+    };
+    let read = |p: &PathBuf, what: &str| {
+        std::fs::read(p).with_context(|| format!("reading the TLS {what} {}", p.display()))
+    };
+    Ok(Some(grpc::TlsIdentity {
+        cert_pem: read(cert, "certificate")?,
+        key_pem: read(key, "private key")?,
+    }))
+}
+
 pub async fn run(args: ServeArgs) -> Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(l) = args.listen {
         config.listen = l;
     }
-    if let Some(d) = args.data {
-        config.data_dir = d;
+    if let Some(d) = &args.data {
+        config.data_dir = d.clone();
+    }
+    if let Some(h) = args.http_listen {
+        config.http.listen = h;
+    }
+    if let Some(log) = init_logging(&config, &args)? {
+        eprintln!("logs in {}", log.display());
     }
     let mut agents = config.agents.clone();
     let mut credentials = Vec::new();
@@ -124,6 +205,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
 
     let auth = AuthConfig::new(&config.auth.tokens)?;
+    let tls = tls_identity(&config)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let source = SourceConfig::Erp {
         erp: config.erp_config(&config.erp.base_url),
         chromium: ChromiumConfig {
@@ -132,6 +215,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         },
         browsers: config.browsers.size,
     };
+    let bound = Duration::from_secs(config.tuning.shutdown_timeout_secs);
     let service =
         Service::start(config.service_config(source, agents.clone(), credentials)).await?;
     let service = Arc::new(service);
@@ -141,14 +225,31 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("binding the gRPC address {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(grpc::serve(listener, service.clone(), auth, async move {
-        let mut rx = stop_rx;
-        let _ = rx.wait_for(|stop| *stop).await;
-    }));
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let server = tokio::spawn(grpc::serve(listener, service.clone(), auth, tls, stopped()));
     eprintln!(
-        "blackant serving gRPC on {addr} (data in {})",
+        "blackant serving gRPC on {scheme}://{addr} (data in {})",
         config.data_dir.display()
     );
+    let http = if config.http.enabled {
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("binding the HTTP address {}", config.http.listen))?;
+        let http_addr = listener.local_addr()?;
+        eprintln!("metrics at http://{http_addr}/metrics, health at http://{http_addr}/healthz");
+        Some(tokio::spawn(blackant::http::serve(
+            listener,
+            service.clone(),
+            stopped(),
+        )))
+    } else {
+        None
+    };
 
     let mut first: Vec<(Kind, String)> = Vec::new();
     if !args.no_first_sync {
@@ -172,44 +273,72 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
     }
     let first_syncs = first_syncs(&service, first);
+    let plain = if scheme == "https" { "" } else { "-plaintext " };
     tokio::select! {
         res = first_syncs => {
             if let Err(e) = res {
                 eprintln!("first syncs: {e:#}");
             }
-            eprintln!("ready: try `blackant ctl --addr http://{addr} status` or `grpcurl -plaintext {addr} list`");
+            eprintln!("ready: try `blackant ctl --addr {scheme}://{addr} status` or `grpcurl {plain}{addr} list`");
             shutdown_signal().await;
         }
         _ = shutdown_signal() => {}
     }
 
-    eprintln!("shutting down");
+    // Health says NOT_SERVING before anything stops; a second signal exits at once.
+    let started = Instant::now();
+    service.begin_shutdown();
+    eprintln!(
+        "shutting down (at most {} s; Ctrl-C again to exit now)",
+        bound.as_secs()
+    );
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("exiting now");
+        std::process::exit(130);
+    });
     let _ = stop_tx.send(true);
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("gRPC server: {e}"),
-        Err(e) => eprintln!("gRPC server task: {e}"),
+    let orderly = async {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("gRPC server: {e}"),
+            Err(e) => eprintln!("gRPC server task: {e}"),
+        }
+        if let Some(http) = http {
+            match http.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("HTTP server: {e}"),
+                Err(e) => eprintln!("HTTP server task: {e}"),
+            }
+        }
+        summary(service.shutdown().await);
+        #[cfg(feature = "sim")]
+        if let Some(sim) = sim {
+            sim.shutdown().await;
+        }
+    };
+    if tokio::time::timeout(bound, orderly).await.is_err() {
+        eprintln!(
+            "did not stop within {} s (tuning.shutdown_timeout_secs): exiting; the next start resumes from the checkpoints",
+            bound.as_secs()
+        );
+    } else {
+        eprintln!("stopped in {:.1} s", started.elapsed().as_secs_f64());
     }
-    let actors = service.shutdown().await;
+    Ok(())
+}
+
+/// One line for the actors that stopped, one for those that did not.
+fn summary(actors: Vec<(String, bool)>) {
     let still: Vec<&str> = actors
         .iter()
         .filter(|(_, stopped)| !stopped)
         .map(|(n, _)| n.as_str())
         .collect();
-    let names: Vec<&str> = actors.iter().map(|(n, _)| n.as_str()).collect();
-    eprintln!(
-        "stopped {} actors: {}",
-        names.len() - still.len(),
-        names.join(", ")
-    );
+    eprintln!("stopped {} actors", actors.len() - still.len());
     if !still.is_empty() {
         eprintln!("did not stop in time: {}", still.join(", "));
     }
-    #[cfg(feature = "sim")]
-    if let Some(sim) = sim {
-        sim.shutdown().await;
-    }
-    Ok(())
 }
 
 /// Request the first syncs (full) and show them until each ends.

@@ -1,4 +1,5 @@
 //! The gRPC surface (DESIGN.md, "gRPC surface"): `blackant.v1.SyncService`,
+//! `blackant.v1.DataService` (reads of the replicas for the PWA backend),
 //! `blackant.v1.OrderService` (placing orders exactly once),
 //! `blackant.v1.AdminService` (operators: the actor tree, restart / stop / start, run metrics),
 //! `blackant.v1.PriorityService` (pause / resume every sync), `blackant.v1.SchedulerService`
@@ -12,6 +13,7 @@
 mod admin_service;
 mod auth;
 mod convert;
+mod data_service;
 mod order_service;
 pub mod pb;
 mod scheduler_service;
@@ -36,35 +38,72 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// A certificate chain and its private key, both PEM, for serving gRPC over TLS (rustls).
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
+}
+
+/// The fully-qualified names of the services whose health is reported (and the empty name,
+/// the whole server's).
+pub const SERVICE_NAMES: &[&str] = &[
+    "",
+    "blackant.v1.SyncService",
+    "blackant.v1.DataService",
+    "blackant.v1.OrderService",
+    "blackant.v1.AdminService",
+    "blackant.v1.PriorityService",
+    "blackant.v1.SchedulerService",
+];
+
 /// Serve every gRPC service on `listener` until `shutdown` resolves: in-flight calls finish,
 /// and open `WatchSyncEvents` streams end (cleanly, with OK) so the shutdown never waits on a
-/// watcher that would otherwise stay connected for ever.
+/// watcher that would otherwise stay connected for ever. Health follows the service's health
+/// board (escalations, browsers, shutdown) for every service; with `tls`, only TLS is spoken.
 pub async fn serve(
     listener: TcpListener,
     service: Arc<Service>,
     auth: AuthConfig,
+    tls: Option<TlsIdentity>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     if auth.is_open() {
         tracing::warn!("no auth tokens configured: every gRPC caller is treated as an operator");
     }
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<pb::sync_service_server::SyncServiceServer<sync_service::SyncApi>>()
-        .await;
-    health
-        .set_serving::<pb::admin_service_server::AdminServiceServer<admin_service::AdminApi>>()
-        .await;
-    health
-        .set_serving::<pb::scheduler_service_server::SchedulerServiceServer<scheduler_service::SchedulerApi>>()
-        .await;
-    health
-        .set_serving::<pb::order_service_server::OrderServiceServer<order_service::OrderApi>>()
-        .await;
+    let mut board = service.health();
+    tokio::spawn(async move {
+        loop {
+            let status = if board.borrow_and_update().serving() {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            for name in SERVICE_NAMES {
+                health.set_service_status(*name, status).await;
+            }
+            if board.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    // Both reflection protocols: v1alpha is still the only one some clients speak.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
     let interceptor = move |req| auth.intercept(req);
     let streams_end = CancellationToken::new();
     let admin = pb::admin_service_server::AdminServiceServer::with_interceptor(
@@ -83,6 +122,10 @@ pub async fn serve(
         order_service::OrderApi::new(service.clone()),
         interceptor.clone(),
     );
+    let data = pb::data_service_server::DataServiceServer::with_interceptor(
+        data_service::DataApi::new(service.clone()),
+        interceptor.clone(),
+    );
     let sync = pb::sync_service_server::SyncServiceServer::with_interceptor(
         sync_service::SyncApi::new(service, streams_end.clone()),
         interceptor,
@@ -91,10 +134,18 @@ pub async fn serve(
         shutdown.await;
         streams_end.cancel();
     };
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        let identity = tonic::transport::Identity::from_pem(tls.cert_pem, tls.key_pem);
+        builder =
+            builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+    }
+    builder
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(sync)
+        .add_service(data)
         .add_service(admin)
         .add_service(priority)
         .add_service(scheduler)

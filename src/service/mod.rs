@@ -10,7 +10,8 @@
 //! - `read_model.rs`: `sync.db` read on blocking threads — freshness, run metrics, status rows;
 //! - `metrics.rs`: run metrics from the event bus, state gauges refreshed at scrape time;
 //! - `operators.rs`: schedules, pauses, the actor tree and its operations, run metrics;
-//! - `placements.rs`, `order_rules.rs`: placing orders (validation, outbox, reads).
+//! - `placements.rs`, `order_rules.rs`: placing orders (validation, outbox, reads);
+//! - `replica.rs`: pages of the replicas for the PWA backend (customers, catalogue, orders).
 //!
 //! It knows nothing of protobuf or tonic, and the actors never see it. Errors are typed
 //! ([`ServiceError`]) and keep their causes, so the gRPC layer chooses codes by cause.
@@ -24,9 +25,14 @@ mod operators;
 mod order_rules;
 mod placements;
 mod read_model;
+mod replica;
 mod routing;
 mod tree;
 
+pub use crate::store::replica::{
+    CustomerQuery, CustomerRow, DdtRow, InvoiceRow, OrderLineRow, OrderQuery, OrderRow, Page,
+    PriceRow, ProductQuery, ProductRow,
+};
 pub use agents::{Agents, InvalidAgentId};
 pub use config::{
     MIN_RETENTION, OrderSettings, ScheduleSettings, ServiceConfig, SourceConfig, Tuning,
@@ -37,6 +43,7 @@ pub use operators::ActorOperation;
 pub use order_rules::{OrderRequest, reference_for};
 pub use placements::{PlacementRef, PlacementView, Resolution};
 pub use read_model::{FreshnessMap, Progress, ScopeState, StatusRow};
+pub use replica::PageAt;
 pub use routing::db_writer_name;
 pub use tree::{BROWSER_POOL, IMAGE_FETCHER, ORDER_PLACER, PRIORITY, SCHEDULER};
 

@@ -19,6 +19,7 @@ pub mod orders;
 pub mod outbox;
 pub mod paths;
 pub mod prices;
+pub mod replica;
 pub mod schedules;
 pub mod schema;
 pub mod tables;

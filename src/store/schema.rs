@@ -128,7 +128,8 @@ END;
 )];
 
 /// `orders.db`: every agent's orders, lines, DDTs and invoices, each row tagged with its agent.
-pub const ORDERS_DB: &[&str] = &[concat_sql!(
+pub const ORDERS_DB: &[&str] = &[
+    concat_sql!(
     "
 CREATE TABLE orders (
     user_id             TEXT NOT NULL,
@@ -205,7 +206,13 @@ CREATE VIEW orphan_invoices AS
     SELECT i.* FROM invoices i WHERE i.deleted_at IS NULL AND NOT EXISTS
         (SELECT 1 FROM orders o WHERE o.user_id = i.user_id AND o.order_number = i.order_number AND o.deleted_at IS NULL);
 "
-)];
+    ),
+    // Migration 2: an order's DDTs and invoices found by its number (DataService reads).
+    "
+CREATE INDEX IF NOT EXISTS ddts_by_order ON ddts(user_id, order_number);
+CREATE INDEX IF NOT EXISTS invoices_by_order ON invoices(user_id, order_number);
+",
+];
 
 /// `sync.db`: run history and freshness; then (migration 2) the Scheduler's schedules, its
 /// anchor and last dispatches, and the count of requests that joined each run; then

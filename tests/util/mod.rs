@@ -131,7 +131,7 @@ impl Harness {
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                grpc::serve(listener, service, opts.auth, shutdown)
+                grpc::serve(listener, service, opts.auth, None, shutdown)
                     .await
                     .expect("gRPC server");
             }
