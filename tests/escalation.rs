@@ -1,6 +1,6 @@
 //! Restart intensity in the real service: a sync actor that keeps dying is restarted with
 //! backoff until it exceeds its limit, then escalated — left down, named in an error log,
-//! ESCALATED in ListActors and DOWN in the sync status — while an order sync that was running
+//! ESCALATED in ListActors, DOWN in the sync status, NOT_SERVING in gRPC health — while an order sync that was running
 //! the whole time completes. An operator's StartActor brings it back.
 
 use crate::util::*;
@@ -9,47 +9,11 @@ use blackant::grpc::pb::{self, SyncKind};
 use blackant_actors::run::Trigger;
 use blackant_actors::run::{Mode, Scope};
 use blackant_actors::supervision::RestartPolicy;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Everything the service logs, kept for the test to read.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    /// Capture this process's logs (nextest runs each test in its own process).
-    fn capture() -> Logs {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber)
-            .expect("this test owns the process's log subscriber (run it with nextest)");
-        logs
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_actor_dying_too_often_is_escalated_alone_and_an_operator_starts_it_again() {
-    let logs = Logs::capture();
+    let logs = Logs::capture(tracing::Level::INFO);
     let max_restarts = 2;
     let h = Harness::start_with(Options {
         restart: RestartPolicy {
@@ -111,6 +75,10 @@ async fn a_sync_actor_dying_too_often_is_escalated_alone_and_an_operator_starts_
         );
     }
 
+    // Health says so: NOT_SERVING while an actor is escalated.
+    let mut health = health_watch(h.addr, "blackant.v1.SyncService").await;
+    wait_health(&mut health, NOT_SERVING).await;
+
     let status = h.status(SyncKind::Customers, "agent3").await;
     assert_eq!(status.state, pb::sync_status::State::Down as i32);
     assert!(
@@ -158,6 +126,7 @@ async fn a_sync_actor_dying_too_often_is_escalated_alone_and_an_operator_starts_
         })
         .await
         .expect("StartActor");
+    wait_health(&mut health, SERVING).await;
     let r = h
         .sync(SyncKind::Customers, "agent3", pb::SyncMode::Full)
         .await;

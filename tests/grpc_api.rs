@@ -131,7 +131,7 @@ async fn status_and_event_stream_follow_a_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_and_reflection_work_out_of_the_box() {
+async fn health_and_reflection_work_out_of_the_box_in_both_protocols() {
     let h = Harness::start().await;
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", h.addr))
         .unwrap()
@@ -139,48 +139,90 @@ async fn health_and_reflection_work_out_of_the_box() {
         .await
         .unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    let resp = health
+    for service in blackant::grpc::SERVICE_NAMES {
+        let resp = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .expect("health check")
+            .into_inner();
+        assert_eq!(resp.status, SERVING, "{service:?}");
+    }
+
+    let mut expected: Vec<String> = blackant::grpc::SERVICE_NAMES
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_string())
+        .collect();
+    expected.push("grpc.health.v1.Health".into());
+    expected.sort();
+    // v1: what current clients speak.
+    {
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let req = tonic_reflection::pb::v1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let msg = ServerReflectionClient::new(channel.clone())
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .expect("reflection v1")
+            .into_inner()
+            .message()
+            .await
+            .expect("answer")
+            .expect("one message");
+        let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
+            panic!("{msg:?}")
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        for name in &expected {
+            assert!(names.contains(name), "v1 lists {name}: {names:?}");
+        }
+    }
+    // v1alpha: older grpcurl, Postman, Evans and some languages' packages.
+    {
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        let req = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let msg = ServerReflectionClient::new(channel.clone())
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .expect("reflection v1alpha")
+            .into_inner()
+            .message()
+            .await
+            .expect("answer")
+            .expect("one message");
+        let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
+            panic!("{msg:?}")
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        for name in &expected {
+            assert!(names.contains(name), "v1alpha lists {name}: {names:?}");
+        }
+    }
+
+    // Shutting down: NOT_SERVING before anything stops, for every service.
+    let mut watch = health_watch(h.addr, "blackant.v1.DataService").await;
+    wait_health(&mut watch, SERVING).await;
+    h.service.begin_shutdown();
+    wait_health(&mut watch, NOT_SERVING).await;
+    let whole = health
         .check(tonic_health::pb::HealthCheckRequest {
-            service: "blackant.v1.SyncService".into(),
+            service: String::new(),
         })
         .await
         .expect("health check")
         .into_inner();
-    assert_eq!(
-        resp.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
-
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    let mut reflection = ServerReflectionClient::new(channel);
-    let req = tonic_reflection::pb::v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut resp = reflection
-        .server_reflection_info(tokio_stream::iter([req]))
-        .await
-        .expect("reflection")
-        .into_inner();
-    let msg = resp.message().await.expect("answer").expect("one message");
-    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
-        panic!("{msg:?}")
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(
-        names.contains(&"blackant.v1.SyncService".to_string()),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"grpc.health.v1.Health".to_string()),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"blackant.v1.AdminService".to_string()),
-        "{names:?}"
-    );
+    assert_eq!(whole.status, NOT_SERVING);
     h.shutdown().await;
 }
 

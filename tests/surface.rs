@@ -881,3 +881,156 @@ fn rpc_count(service: &str) -> usize {
         .map(|s| s.method.len())
         .sum()
 }
+
+/// The value of the first sample of `name` whose labels include `labels`.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .find(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.last().map(|b| b.count).unwrap_or(0.0)
+            }
+            prometheus_parse::Value::Summary(_) => f64::NAN,
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_after_a_sync_and_a_pause_and_no_password_in_debug_logs() {
+    // Debug logs of every crate, Chromium's protocol included, kept to be searched.
+    let logs = Logs::capture(tracing::Level::DEBUG);
+    // The recorder must be in place before anything is measured.
+    assert!(blackant::http::prometheus().is_some());
+    let h = Harness::start_with(Options {
+        agents: vec!["agent2".into()],
+        ..Options::default()
+    })
+    .await;
+    let ch = channel(h.addr).await;
+    // agent1 opens its session over gRPC, as the PWA backend does at login.
+    let password = h
+        .sim
+        .accounts()
+        .into_iter()
+        .find(|a| a.username == "agent1")
+        .expect("agent1's account")
+        .password;
+    let opened = pb::sync_service_client::SyncServiceClient::new(ch.clone())
+        .open_session(pb::OpenSessionRequest {
+            user: "agent1".into(),
+            erp_username: "agent1".into(),
+            erp_password: password.clone(),
+        })
+        .await
+        .expect("OpenSession")
+        .into_inner();
+    assert_eq!(opened.syncs.len(), 2, "the login syncs start");
+    sync(&ch, pb::SyncKind::Customers, "agent1").await;
+    let paused = pb::priority_service_client::PriorityServiceClient::new(ch.clone())
+        .pause_syncs(pb::PauseSyncsRequest {})
+        .await
+        .expect("PauseSyncs")
+        .into_inner();
+    assert!(paused.timed_out.is_empty());
+    pb::priority_service_client::PriorityServiceClient::new(ch.clone())
+        .resume_syncs(pb::ResumeSyncsRequest {})
+        .await
+        .expect("ResumeSyncs");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let http = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(blackant::http::serve(
+        listener,
+        h.service.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let resp = reqwest::get(format!("http://{http}/metrics"))
+        .await
+        .expect("GET /metrics");
+    assert_eq!(resp.status(), 200);
+    let content_type = resp.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let body = resp.text().await.expect("body");
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text format");
+
+    let customers = [("kind", "customers"), ("outcome", "completed")];
+    // The login's run, and the one asked for (or joined to it).
+    let runs = sample(&scrape, "blackant_sync_runs_total", &customers).unwrap_or(0.0);
+    assert!((1.0..=2.0).contains(&runs), "{body}");
+    let timed = sample(&scrape, "blackant_sync_run_duration_seconds", &customers);
+    assert_eq!(timed, Some(runs), "every run in the histogram: {body}");
+    let truth = truth(&h.sim, ReportKind::Customers, Some("agent1")).len() as f64;
+    assert_eq!(
+        sample(
+            &scrape,
+            "blackant_sync_records_total",
+            &[("kind", "customers"), ("change", "inserted")]
+        ),
+        Some(truth),
+        "every customer inserted once"
+    );
+    assert_eq!(
+        sample(&scrape, "blackant_pause_wait_seconds", &[]),
+        Some(1.0),
+        "one pause waited"
+    );
+    assert!(
+        sample(&scrape, "blackant_db_writer_commit_seconds", &[]).unwrap_or(0.0) >= 1.0,
+        "commits measured"
+    );
+    for gauge in [
+        "blackant_db_writer_queue_depth",
+        "blackant_browser_leases_in_use",
+        "blackant_browser_leases_waiting",
+        "blackant_browsers_running",
+    ] {
+        let v = sample(&scrape, gauge, &[]).unwrap_or_else(|| panic!("{gauge} missing"));
+        assert!((0.0..100.0).contains(&v), "{gauge} = {v}");
+    }
+    assert_eq!(
+        sample(&scrape, "blackant_breaker_state", &[("breaker", "erp")]),
+        Some(0.0),
+        "the ERP's breaker is closed"
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "blackant_placement_oldest_in_doubt_age_seconds",
+            &[]
+        ),
+        Some(0.0)
+    );
+    // Health over HTTP for scripts and load balancers.
+    let healthz = reqwest::get(format!("http://{http}/healthz"))
+        .await
+        .expect("GET /healthz");
+    assert_eq!(healthz.status(), 200);
+    let _ = stop.send(());
+    server.await.expect("join").expect("HTTP server");
+    h.shutdown().await;
+
+    let text = logs.text();
+    assert!(
+        text.len() > 10_000,
+        "debug logs were captured ({} bytes)",
+        text.len()
+    );
+    assert!(
+        !text.contains(&password),
+        "the session password appears in the debug logs"
+    );
+}

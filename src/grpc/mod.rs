@@ -14,6 +14,7 @@ mod admin_service;
 mod auth;
 mod convert;
 mod data_service;
+mod health;
 mod order_service;
 pub mod pb;
 mod scheduler_service;
@@ -78,23 +79,6 @@ pub async fn serve(
     if auth.is_open() {
         tracing::warn!("no auth tokens configured: every gRPC caller is treated as an operator");
     }
-    let (health, health_service) = tonic_health::server::health_reporter();
-    let mut board = service.health();
-    tokio::spawn(async move {
-        loop {
-            let status = if board.borrow_and_update().serving() {
-                tonic_health::ServingStatus::Serving
-            } else {
-                tonic_health::ServingStatus::NotServing
-            };
-            for name in SERVICE_NAMES {
-                health.set_service_status(*name, status).await;
-            }
-            if board.changed().await.is_err() {
-                break;
-            }
-        }
-    });
     // Both reflection protocols: v1alpha is still the only one some clients speak.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -106,6 +90,9 @@ pub async fn serve(
         .build_v1alpha()?;
     let interceptor = move |req| auth.intercept(req);
     let streams_end = CancellationToken::new();
+    let health_service = tonic_health::pb::health_server::HealthServer::new(
+        health::HealthApi::new(service.health(), streams_end.clone()),
+    );
     let admin = pb::admin_service_server::AdminServiceServer::with_interceptor(
         admin_service::AdminApi::new(service.clone()),
         interceptor.clone(),

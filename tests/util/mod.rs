@@ -19,7 +19,8 @@ use blackant_actors::run::RunId;
 use blackant_actors::supervision::RestartPolicy;
 use blackant_actors::sync::RetryPolicy;
 use serde_json::{Map, Value};
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -362,4 +363,83 @@ pub async fn wait_end(events: &mut EventSubscription, run: RunId) -> SyncEvent {
 
 pub fn is_progress(e: &SyncEvent) -> bool {
     matches!(e.body, EventBody::Progress { .. })
+}
+
+/// Everything the process logs, kept for the test to read.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// Capture this process's logs (nextest runs each test in its own process).
+    pub fn capture(level: tracing::Level) -> Logs {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(level)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("this test owns the process's log subscriber (run it with nextest)");
+        logs
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+/// Health statuses as the standard protocol numbers them.
+pub const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+pub const NOT_SERVING: i32 =
+    tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+
+/// The standard health stream of one service of the server at `addr`.
+pub async fn health_watch(
+    addr: std::net::SocketAddr,
+    service: &str,
+) -> tonic::Streaming<tonic_health::pb::HealthCheckResponse> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    tonic_health::pb::health_client::HealthClient::new(channel)
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health watch")
+        .into_inner()
+}
+
+/// Wait (bounded) until the health stream says `status`.
+pub async fn wait_health(
+    stream: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
+    status: i32,
+) {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let msg = stream
+                .message()
+                .await
+                .expect("health stream")
+                .expect("health stream open");
+            if msg.status == status {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("health reaches the status in time")
 }
