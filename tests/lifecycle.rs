@@ -1,6 +1,7 @@
 //! `blackant serve` as a process, stopped the way operators and init systems stop it: SIGTERM
 //! or SIGINT runs the service's real shutdown — every actor of the tree stops, and the process
-//! says so and exits 0; a SIGKILL (the OOM killer) leaves no browser of it running.
+//! says so and exits 0, within its bound even with syncs running, and the next start ends
+//! equal to the ERP; a SIGKILL (the OOM killer) leaves no browser of it running.
 
 use crate::util::process::*;
 use blackant::grpc::pb;
@@ -24,6 +25,8 @@ async fn stops_every_actor_on(sig: &str) {
         "serve",
         "--sim",
         "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
         "127.0.0.1:0",
         "--data",
         data.to_str().unwrap(),
@@ -139,6 +142,8 @@ async fn a_killed_service_leaves_no_browser_and_the_next_start_reaps_what_was_le
         "--sim",
         "--listen",
         "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
         "--data",
         data.to_str().unwrap(),
         "--no-first-sync",
@@ -193,4 +198,120 @@ async fn a_killed_service_leaves_no_browser_and_the_next_start_reaps_what_was_le
     assert!(!status.success(), "killed: {status:?}");
     assert!(!leftover_profile.exists(), "its profile folder removed");
     drop(again);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_syncs_exits_within_the_bound_and_the_next_start_ends_equal_to_the_erp() {
+    use crate::util::{PATIENCE, assert_equals_truth, live_rows};
+    use blackant::records::Kind;
+    let (sim, url, _) = start(
+        &["sim", "--listen", "127.0.0.1:0", "--seed", "42"],
+        "Archibald simulator at ",
+        false,
+    );
+    let customers: Vec<serde_json::Map<String, serde_json::Value>> =
+        sim_json(&url, "truth/customers?agent=agent1").await;
+    let orders: Vec<serde_json::Map<String, serde_json::Value>> =
+        sim_json(&url, "truth/orders?agent=agent1").await;
+    let accounts: Vec<serde_json::Value> = sim_json(&url, "accounts").await;
+    let open = pb::OpenSessionRequest {
+        user: "agent1".into(),
+        erp_username: "agent1".into(),
+        erp_password: password_of(&accounts, "agent1"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("blackant.toml");
+    let bound_secs = 10;
+    std::fs::write(
+        &config,
+        format!(
+            "agents = [\"agent1\"]\n[erp]\nbase_url = \"{url}\"\n\
+             [tuning]\nshutdown_timeout_secs = {bound_secs}\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+
+    // First life: the login starts the customer and order syncs; SIGTERM once pages flow.
+    let (mut first, addr) = serve(&config, &data);
+    let mut c = client(&addr).await;
+    let mut events = c
+        .watch_sync_events(pb::WatchSyncEventsRequest {
+            kind: pb::SyncKind::Customers as i32,
+            user: "agent1".into(),
+            run_id: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let login = c.open_session(open.clone()).await.unwrap().into_inner();
+    assert_eq!(login.syncs.len(), 2, "customers and orders start");
+    loop {
+        let e = tokio::time::timeout(PATIENCE, events.message())
+            .await
+            .expect("in time")
+            .unwrap()
+            .expect("open");
+        if matches!(e.event, Some(pb::sync_event::Event::Progress(p)) if p.page >= 2) {
+            break;
+        }
+    }
+    let asked = std::time::Instant::now();
+    signal(first.0.id(), "TERM");
+    let (lines, status) = first.until_exit();
+    let took = asked.elapsed();
+    assert!(status.success(), "exit {status:?}; output {lines:?}");
+    assert!(
+        took < std::time::Duration::from_secs(bound_secs + 5),
+        "exited {took:?} after SIGTERM with a {bound_secs} s bound: {lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("stopped in ")),
+        "an orderly stop, not the bound cutting it: {lines:?}"
+    );
+
+    // The databases are consistent as the shutdown left them.
+    for file in ["sync.db", "customers-agent1.db", "orders.db"] {
+        let path = data.join(file);
+        if !path.exists() {
+            continue;
+        }
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "{file}");
+    }
+
+    // Second life: the login's syncs resume or run; both end equal to the ERP.
+    let (second, addr) = serve(&config, &data);
+    let mut c = client(&addr).await;
+    c.open_session(open).await.unwrap();
+    for kind in [pb::SyncKind::Customers, pb::SyncKind::Orders] {
+        let done = c
+            .request_sync(pb::RequestSyncRequest {
+                kind: kind as i32,
+                user: "agent1".into(),
+                wait: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(done.result.is_some_and(|r| r.ok), "{kind:?}");
+    }
+    assert_equals_truth(
+        "after SIGTERM",
+        Kind::Customers,
+        customers,
+        live_rows(&data.join("customers-agent1.db"), Kind::Customers, None),
+    );
+    assert_equals_truth(
+        "after SIGTERM",
+        Kind::Orders,
+        orders,
+        live_rows(&data.join("orders.db"), Kind::Orders, Some("agent1")),
+    );
+    drop(second);
+    drop(sim);
 }

@@ -215,15 +215,29 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         },
         browsers: config.browsers.size,
     };
-    let bound = Duration::from_secs(config.tuning.shutdown_timeout_secs);
-    let service =
-        Service::start(config.service_config(source, agents.clone(), credentials)).await?;
-    let service = Arc::new(service);
-
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding the gRPC address {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Both ports are bound before anything is announced: a port in use fails the start.
+    let http_listener = if config.http.enabled {
+        Some(
+            tokio::net::TcpListener::bind(config.http.listen)
+                .await
+                .with_context(|| format!("binding the HTTP address {}", config.http.listen))?,
+        )
+    } else {
+        None
+    };
+    let bound = Duration::from_secs(config.tuning.shutdown_timeout_secs);
+    // The metrics recorder is in place before anything is measured.
+    if config.http.enabled {
+        let _ = blackant::http::prometheus();
+    }
+    let service =
+        Service::start(config.service_config(source, agents.clone(), credentials)).await?;
+    let service = Arc::new(service);
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -233,22 +247,23 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     };
     let server = tokio::spawn(grpc::serve(listener, service.clone(), auth, tls, stopped()));
     eprintln!(
-        "blackant serving gRPC on {scheme}://{addr} (data in {})",
+        "blackant serving gRPC on {addr}{} (data in {})",
+        if scheme == "https" { " over TLS" } else { "" },
         config.data_dir.display()
     );
-    let http = if config.http.enabled {
-        let listener = tokio::net::TcpListener::bind(config.http.listen)
-            .await
-            .with_context(|| format!("binding the HTTP address {}", config.http.listen))?;
-        let http_addr = listener.local_addr()?;
-        eprintln!("metrics at http://{http_addr}/metrics, health at http://{http_addr}/healthz");
-        Some(tokio::spawn(blackant::http::serve(
-            listener,
-            service.clone(),
-            stopped(),
-        )))
-    } else {
-        None
+    let http = match http_listener {
+        Some(listener) => {
+            let http_addr = listener.local_addr()?;
+            eprintln!(
+                "metrics at http://{http_addr}/metrics, health at http://{http_addr}/healthz"
+            );
+            Some(tokio::spawn(blackant::http::serve(
+                listener,
+                service.clone(),
+                stopped(),
+            )))
+        }
+        None => None,
     };
 
     let mut first: Vec<(Kind, String)> = Vec::new();
@@ -335,7 +350,12 @@ fn summary(actors: Vec<(String, bool)>) {
         .filter(|(_, stopped)| !stopped)
         .map(|(n, _)| n.as_str())
         .collect();
-    eprintln!("stopped {} actors", actors.len() - still.len());
+    let names: Vec<&str> = actors.iter().map(|(n, _)| n.as_str()).collect();
+    eprintln!(
+        "stopped {} actors: {}",
+        names.len() - still.len(),
+        names.join(", ")
+    );
     if !still.is_empty() {
         eprintln!("did not stop in time: {}", still.join(", "));
     }

@@ -83,6 +83,8 @@ pub fn serve_env(
         config.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
         "--data",
         data.to_str().unwrap(),
         "--no-first-sync",
