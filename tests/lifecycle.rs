@@ -315,3 +315,87 @@ async fn sigterm_during_syncs_exits_within_the_bound_and_the_next_start_ends_equ
     drop(second);
     drop(sim);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_example_config_serves_and_tls_from_the_config_is_spoken() {
+    // config.example.toml as shipped, with the simulator: it starts and stops cleanly.
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let data = dir.path().join("data");
+    let common = [
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--data",
+        data.to_str().unwrap(),
+        "--no-first-sync",
+    ];
+    let mut args = vec!["serve", "--sim", "--config", example];
+    args.extend(common);
+    let (mut serve, _, _) = start(&args, "blackant serving gRPC on ", true);
+    signal(serve.0.id(), "TERM");
+    let (lines, status) = serve.until_exit();
+    assert!(status.success(), "{lines:?}");
+
+    // TLS: a self-signed certificate for localhost, named in the config.
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    let cert_file = dir.path().join("cert.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cert_file, &cert_pem).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let config = dir.path().join("tls.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            cert_file.to_str().unwrap(),
+            key_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["serve", "--sim", "--config", config.to_str().unwrap()];
+    args.extend(common);
+    let (serve, rest, _) = start(&args, "blackant serving gRPC on ", true);
+    assert!(rest.contains("over TLS"), "{rest}");
+    let addr = rest.split_whitespace().next().unwrap().to_string();
+    let port = addr.rsplit_once(':').unwrap().1;
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(&cert_pem))
+        .domain_name("localhost");
+    let channel = tonic::transport::Channel::from_shared(format!("https://localhost:{port}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .expect("a TLS client connects");
+    let actors = pb::admin_service_client::AdminServiceClient::new(channel)
+        .list_actors(pb::ListActorsRequest {})
+        .await
+        .expect("ListActors over TLS")
+        .into_inner()
+        .actors;
+    assert!(!actors.is_empty());
+    // A plaintext client gets nothing from a TLS port.
+    let plain = async {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await?;
+        pb::admin_service_client::AdminServiceClient::new(channel)
+            .list_actors(pb::ListActorsRequest {})
+            .await
+            .map_err(|s| Box::new(s) as Box<dyn std::error::Error + Send + Sync>)?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    assert!(
+        tokio::time::timeout(crate::util::PATIENCE, plain)
+            .await
+            .expect("answers in time")
+            .is_err(),
+        "plaintext must fail against TLS"
+    );
+    drop(serve);
+}

@@ -545,6 +545,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_sets_every_setting_to_its_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let example = Config::load_with_env(Some(&path), std::iter::empty())
+            .expect("config.example.toml loads as shipped");
+        let text = |c: &Config| toml::to_string(c).expect("serialises");
+        assert_eq!(text(&example), text(&Config::default()));
+        // Every setting with a default is written out, not left implicit.
+        let written: toml::Table = std::fs::read_to_string(&path)
+            .expect("read")
+            .parse()
+            .expect("TOML");
+        let defaults = toml::Table::try_from(Config::default()).expect("table");
+        for (key, value) in &defaults {
+            match value {
+                toml::Value::Table(section) if key != "auth" => {
+                    for setting in section.keys() {
+                        assert!(
+                            written
+                                .get(key)
+                                .and_then(|s| s.as_table())
+                                .is_some_and(|s| s.contains_key(setting)),
+                            "{key}.{setting} is not in config.example.toml"
+                        );
+                    }
+                }
+                toml::Value::Table(_) => {}
+                _ => assert!(written.contains_key(key), "{key} is not in the example"),
+            }
+        }
+        // Settings without a default are shown, commented.
+        let raw = std::fs::read_to_string(&path).expect("read");
+        for key in [
+            "service_user",
+            "chromium",
+            "cert_file",
+            "key_file",
+            "file",
+            "[[auth.tokens]]",
+        ] {
+            assert!(raw.contains(&format!("# {key}")), "{key} is not shown");
+        }
+    }
+
+    #[test]
     fn an_empty_file_gives_the_documented_defaults() {
         let c: Config = toml::from_str("").unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
