@@ -17,7 +17,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("blackant_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure()
+    let mut config = tonic_prost_build::configure();
+    // The replicas' rows print as JSON in `blackant ctl --json` (no well-known types in them).
+    for message in [
+        "Customer",
+        "Product",
+        "Price",
+        "Order",
+        "ReplicaOrderLine",
+        "Ddt",
+        "Invoice",
+    ] {
+        config = config.type_attribute(
+            format!("blackant.v1.{message}"),
+            "#[derive(serde::Serialize)]",
+        );
+    }
+    config
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

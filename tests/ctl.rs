@@ -1,6 +1,7 @@
 //! `blackant ctl` as an operator runs it against a served address: placing an order from a
 //! JSON file and following it to the end, running the same command again (the same order, not
-//! a second one), listing placements, the placements in the status, and the errors a mistyped file or order gets.
+//! a second one), listing placements, the placements in the status, and the errors a mistyped
+//! file or order gets; the replicas as tables and JSON, the actor tree, pauses, schedules.
 
 use crate::util::order_world::OrderWorld;
 use std::process::Output;
@@ -135,4 +136,100 @@ async fn ctl_places_an_order_once_follows_it_and_lists_it() {
         "{}",
         text(&invalid.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_shows_the_replicas_and_operates_the_tree_the_pauses_and_the_schedules() {
+    let world = OrderWorld::start(&["agent2"], 3).await;
+    // The world's config turns the Scheduler off; the environment turns it back on.
+    let (_serve, addr) = world.serve_env(&[("BLACKANT_SCHEDULE_ENABLED", "true")]);
+    world.open_sessions(&addr).await;
+    let synced = ctl(&addr, &["sync", "customers", "--user", "agent2", "--watch"]).await;
+    assert!(synced.status.success(), "{}", text(&synced.stderr));
+
+    // Every customer of the replica, through pages, as JSON Lines.
+    let truth: Vec<serde_json::Value> =
+        crate::util::process::sim_json(&world.sim, "truth/customers?agent=agent2").await;
+    let out = ctl(
+        &addr,
+        &[
+            "--json",
+            "customers",
+            "--agent",
+            "agent2",
+            "--limit",
+            "100000",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(rows.len(), truth.len());
+    let codes: std::collections::BTreeSet<&str> =
+        rows.iter().filter_map(|r| r["code"].as_str()).collect();
+    for t in &truth {
+        assert!(codes.contains(t["code"].as_str().unwrap()), "{t}");
+    }
+    // A table for people; an unknown agent is one line naming the code.
+    let table = ctl(&addr, &["customers", "--agent", "agent2", "--limit", "3"]).await;
+    assert_eq!(
+        text(&table.stdout).lines().count(),
+        4,
+        "a header and 3 rows"
+    );
+    let unknown = ctl(&addr, &["customers", "--agent", "nobody"]).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    let err = text(&unknown.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("NotFound") && err.contains("nobody"), "{err}");
+
+    // The tree, an actor restarted by name, pause and resume.
+    let actors = ctl(&addr, &["--json", "actors"]).await;
+    assert!(actors.status.success(), "{}", text(&actors.stderr));
+    let names: Vec<String> = text(&actors.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("CustomerSync")),
+        "{names:?}"
+    );
+    let restarted = ctl(&addr, &["--json", "actor", "restart", "ImageFetcher"]).await;
+    assert!(restarted.status.success(), "{}", text(&restarted.stderr));
+    let actor: serde_json::Value = serde_json::from_str(text(&restarted.stdout).trim()).unwrap();
+    assert_eq!(actor["state"], "running");
+    assert!(actor["restarts"].as_u64().unwrap() >= 1);
+    let paused = ctl(&addr, &["--json", "pause"]).await;
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+    let paused: serde_json::Value = serde_json::from_str(text(&paused.stdout).trim()).unwrap();
+    assert!(paused["timed_out"].as_array().unwrap().is_empty());
+    let resumed = ctl(&addr, &["resume"]).await;
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+
+    // A schedule changed, and read back.
+    let changed = ctl(
+        &addr,
+        &[
+            "--json",
+            "schedule",
+            "invoices",
+            "--interval",
+            "2h",
+            "--priority",
+            "7",
+        ],
+    )
+    .await;
+    assert!(changed.status.success(), "{}", text(&changed.stderr));
+    let all = ctl(&addr, &["--json", "schedules"]).await;
+    let invoices = text(&all.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|s| s["kind"] == "invoices")
+        .expect("the invoices schedule");
+    assert_eq!(invoices["interval_s"], 7200.0);
+    assert_eq!(invoices["priority"], 7);
 }

@@ -1,7 +1,11 @@
-//! `blackant ctl`: a small gRPC client for operators — status of every sync, requesting a sync
-//! with a live progress bar, and (in `ctl_orders`) placing and following orders. Talks only to
-//! the public gRPC API (what any client could do).
+//! `blackant ctl`: a gRPC client for operators — status of every sync, requesting a sync with a
+//! live progress bar; in `ctl_admin` watching every run, the actor tree and its operations,
+//! pauses and schedules; in `ctl_data` a look at the replicas; in `ctl_orders` placing and
+//! following orders. Talks only to the public gRPC API (what any client could do). Errors are
+//! one line naming the gRPC code; `--json` prints JSON for scripts.
 
+use super::ctl_admin::{self, ActorOp, ScheduleArgs};
+use super::ctl_data::{self, CustomersArgs, OrderArgs, OrdersArgs, ProductsArgs};
 use super::ctl_orders::{self, ListArgs, PlaceArgs, ResolveArgs};
 use super::progress::{Ended, RunBars};
 use super::rpc::{authed, rpc_error, watch_if};
@@ -20,6 +24,9 @@ pub struct CtlArgs {
     /// Bearer token (when the service has tokens configured).
     #[arg(long, env = "BLACKANT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Print JSON (one object per line) instead of tables, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: CtlCommand,
 }
@@ -36,6 +43,28 @@ enum CtlCommand {
     Placements(ListArgs),
     /// Decide a placement that needs an operator: it is an order, or it failed.
     Resolve(ResolveArgs),
+    /// Every run of every kind and agent, live with progress bars, until Ctrl-C.
+    Watch,
+    /// The actor tree: state, restarts, last failure (operators).
+    Actors,
+    /// Restart, stop or start an actor by the name `ctl actors` shows (operators).
+    Actor { op: ActorOp, name: String },
+    /// Pause every sync at its page boundary (operators); `resume` undoes it.
+    Pause,
+    /// Resume the syncs paused by `pause` (operators).
+    Resume,
+    /// Every kind's schedule (operators).
+    Schedules,
+    /// Change one kind's schedule (operators); what is not given stays.
+    Schedule(ScheduleArgs),
+    /// An agent's customers from the replica.
+    Customers(CustomersArgs),
+    /// The catalogue with the prices in force today.
+    Products(ProductsArgs),
+    /// An agent's orders with their lines, DDTs and invoices.
+    Orders(OrdersArgs),
+    /// One of an agent's orders in full.
+    Order(OrderArgs),
 }
 
 #[derive(Debug, Args)]
@@ -63,21 +92,58 @@ pub async fn run(args: CtlArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot reach blackant at {}", args.addr))?;
     let token = &args.token;
+    let json = args.json;
     match args.command {
-        CtlCommand::Status => status(&mut SyncServiceClient::new(channel), token).await,
+        CtlCommand::Status => status(&mut SyncServiceClient::new(channel), token, json).await,
         CtlCommand::Sync(s) => sync(&mut SyncServiceClient::new(channel), token, s).await,
         CtlCommand::Place(p) => ctl_orders::place(channel, token, p).await,
         CtlCommand::Placements(l) => ctl_orders::list(channel, token, l).await,
         CtlCommand::Resolve(r) => ctl_orders::resolve(channel, token, r).await,
+        CtlCommand::Watch => ctl_admin::watch(channel, token, json).await,
+        CtlCommand::Actors => ctl_admin::actors(channel, token, json).await,
+        CtlCommand::Actor { op, name } => ctl_admin::operate(channel, token, json, op, name).await,
+        CtlCommand::Pause => ctl_admin::pause(channel, token, json).await,
+        CtlCommand::Resume => ctl_admin::resume(channel, token, json).await,
+        CtlCommand::Schedules => ctl_admin::schedules(channel, token, json).await,
+        CtlCommand::Schedule(a) => ctl_admin::schedule(channel, token, json, a).await,
+        CtlCommand::Customers(a) => ctl_data::customers(channel, token, json, a).await,
+        CtlCommand::Products(a) => ctl_data::products(channel, token, json, a).await,
+        CtlCommand::Orders(a) => ctl_data::orders(channel, token, json, a).await,
+        CtlCommand::Order(a) => ctl_data::order(channel, token, json, a).await,
     }
 }
 
-async fn status(client: &mut SyncServiceClient<Channel>, token: &Option<String>) -> Result<()> {
+async fn status(
+    client: &mut SyncServiceClient<Channel>,
+    token: &Option<String>,
+    json: bool,
+) -> Result<()> {
     let resp = client
         .get_sync_status(authed(token, pb::GetSyncStatusRequest::default())?)
         .await
         .map_err(|s| rpc_error(&s))?
         .into_inner();
+    if json {
+        for s in &resp.statuses {
+            let state = pb::sync_status::State::try_from(s.state)
+                .map(|k| k.as_str_name().trim_start_matches("STATE_").to_lowercase())
+                .unwrap_or_default();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "kind": pb::SyncKind::try_from(s.kind).map(|k| k.as_str_name().trim_start_matches("SYNC_KIND_").to_lowercase()).unwrap_or_default(),
+                    "agent": s.user,
+                    "state": state,
+                    "page": s.progress.as_ref().map(|p| p.page),
+                    "pages": s.progress.as_ref().map(|p| p.pages),
+                    "last_success": s.last_success.as_ref().map(|t| t.seconds),
+                    "next_run": s.next_run.as_ref().map(|t| t.seconds),
+                    "last_error": s.last_error,
+                })
+            );
+        }
+        return Ok(());
+    }
     println!(
         "{:<10} {:<10} {:<10} {:>9} {:<23} {:<23} LAST ERROR",
         "KIND", "AGENT", "STATE", "PROGRESS", "LAST SUCCESS (UTC)", "NEXT RUN (UTC)"

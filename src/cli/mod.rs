@@ -2,6 +2,8 @@
 //! structs, terminal output, exit codes; the work is in the library.
 
 pub mod ctl;
+pub mod ctl_admin;
+pub mod ctl_data;
 pub mod ctl_orders;
 pub mod progress;
 pub mod rpc;

@@ -78,14 +78,17 @@ impl OrderWorld {
 
     /// `blackant serve` on the world's config and data folder; its address.
     pub fn serve(&self) -> (Proc, String) {
-        serve_env(
-            &self.config,
-            &self.data,
-            &[(
-                blackant::config::SERVICE_PASSWORD_ENV,
-                &self.service_password,
-            )],
-        )
+        self.serve_env(&[])
+    }
+
+    /// [`Self::serve`] with these environment variables (settings overriding the config).
+    pub fn serve_env(&self, env: &[(&str, &str)]) -> (Proc, String) {
+        let mut all = vec![(
+            blackant::config::SERVICE_PASSWORD_ENV,
+            self.service_password.as_str(),
+        )];
+        all.extend_from_slice(env);
+        serve_env(&self.config, &self.data, &all)
     }
 
     /// What the PWA does when the service comes back: each agent's session opens again.
