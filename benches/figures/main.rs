@@ -12,9 +12,11 @@
 //! 5. `order_load`: twenty agents' order syncs at once, memory included.
 //! 6. `placement`: placing orders — the placer's overhead beyond the ERP's time, placements
 //!    per minute, PlaceOrder → `orders.db`.
+//! 7. `reads`: read RPCs under 50 concurrent clients, and auth's and metrics' cost on a status
+//!    call.
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
-//! --placement-only]`.
+//! --placement-only | --reads-only]`.
 
 mod end_to_end;
 mod kinds;
@@ -22,6 +24,7 @@ mod matching;
 mod order_load;
 mod parse;
 mod placement;
+mod reads;
 mod setup;
 mod table;
 mod upsert;
@@ -45,6 +48,13 @@ fn main() {
             .build()
             .expect("runtime")
     };
+    if let Some(i) = args.iter().position(|a| a == "--reads") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(40);
+        return reads::run(n);
+    }
+    if args.iter().any(|a| a == "--reads-only") {
+        return reads::in_child(if quick { 10 } else { 40 });
+    }
     if args.iter().any(|a| a == "--placement-only") {
         return runtime().block_on(placement::run(
             if quick { 10 } else { 60 },
@@ -84,4 +94,5 @@ fn main() {
     ));
     drop(rt);
     order_load::in_child(if quick { 6 } else { 20 });
+    reads::in_child(if quick { 10 } else { 40 });
 }

@@ -3,79 +3,18 @@
 
 use crate::setup::{self, run_all};
 use crate::table::{Table, ms, rss_mib};
-use archibald_sim::{Account, Role};
+use archibald_sim::Role;
 use blackant::records::Kind;
 use blackant_actors::run::{Mode, Scope};
-use std::process::Command;
 
 /// Re-run this benchmark as a child doing only the order load.
 pub fn in_child(agents: usize) {
-    let exe = std::env::current_exe().expect("own path");
-    let out = Command::new(exe)
-        .arg("--order-load")
-        .arg(agents.to_string())
-        .output()
-        .expect("run the order load");
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    if !out.status.success() {
-        println!(
-            "   the order load failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-    }
+    setup::in_child(&["--order-load", &agents.to_string()], "the order load");
 }
 
 /// `--order-load N`: start `blackant sim` with enough agents, then N agents' order syncs at once.
 pub fn run(agents: usize) {
-    let blackant = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent()?.parent().map(|d| d.join("blackant")))
-        .filter(|p| p.exists())
-        .expect("target/release/blackant (make bench builds it)");
-    let scale = agents.div_ceil(3).to_string();
-    let mut sim = Command::new(blackant)
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--seed",
-            "42",
-            "--scale",
-            &scale,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start blackant sim");
-    let mut url = String::new();
-    let mut accounts = Vec::new();
-    {
-        use std::io::BufRead;
-        let stdout = sim.stdout.take().expect("sim stdout");
-        for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.expect("sim output");
-            if let Some(u) = line.strip_prefix("Archibald simulator at ") {
-                url = u.trim().to_string();
-            } else if line.starts_with("controls:") {
-                break;
-            } else if let [user, role, "password", password] =
-                line.split_whitespace().collect::<Vec<_>>()[..]
-            {
-                accounts.push(Account {
-                    username: user.to_string(),
-                    password: password.to_string(),
-                    role: if role == "service" {
-                        Role::Service
-                    } else {
-                        Role::Agent
-                    },
-                });
-            }
-        }
-    }
+    let (mut sim, url, accounts) = setup::external_simulator(agents.div_ceil(3));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

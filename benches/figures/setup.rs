@@ -2,7 +2,7 @@
 //! (through the library's start-up kit, like `blackant serve --sim` and the tests), and
 //! running a set of syncs to their end.
 
-use archibald_sim::{Account, Faults, SimHandle};
+use archibald_sim::{Account, Faults, Role, SimHandle};
 use blackant::records::Kind;
 use blackant::service::{Service, ServiceConfig};
 use blackant::store::DataDir;
@@ -97,4 +97,73 @@ pub fn every_kind_of(agent: &str) -> Vec<(Kind, Scope)> {
             (*k, scope)
         })
         .collect()
+}
+
+/// Re-run this benchmark as a child with `args` (a figure measured alone, so its RSS is its
+/// own), printing what it prints; `what` names it if it fails.
+pub fn in_child(args: &[&str], what: &str) {
+    let exe = std::env::current_exe().expect("own path");
+    let out = std::process::Command::new(exe)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        println!(
+            "   {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+}
+
+/// `blackant sim` in its own process (seed 42, `scale`): the child, its URL and its accounts.
+/// Killed by the caller.
+pub fn external_simulator(scale: usize) -> (std::process::Child, String, Vec<Account>) {
+    use std::io::BufRead;
+    let blackant = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent()?.parent().map(|d| d.join("blackant")))
+        .filter(|p| p.exists())
+        .expect("target/release/blackant (make bench builds it)");
+    let mut sim = std::process::Command::new(blackant)
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "42",
+            "--scale",
+            &scale.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start blackant sim");
+    let mut url = String::new();
+    let mut accounts = Vec::new();
+    let stdout = sim.stdout.take().expect("sim stdout");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("sim output");
+        if let Some(u) = line.strip_prefix("Archibald simulator at ") {
+            url = u.trim().to_string();
+        } else if line.starts_with("controls:") {
+            break;
+        } else if let [user, role, "password", password] =
+            line.split_whitespace().collect::<Vec<_>>()[..]
+        {
+            accounts.push(Account {
+                username: user.to_string(),
+                password: password.to_string(),
+                role: if role == "service" {
+                    Role::Service
+                } else {
+                    Role::Agent
+                },
+            });
+        }
+    }
+    (sim, url, accounts)
 }

@@ -27,7 +27,6 @@ use crate::service::Service;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 /// Why the server could not run.
@@ -137,7 +136,11 @@ pub async fn serve(
         .add_service(priority)
         .add_service(scheduler)
         .add_service(orders)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // No Nagle: a reply's frames would otherwise wait out the client's delayed ACK (40 ms).
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! joined with the freshness, the Scheduler's plan and the breakers), and point reads of the
 //! data files for the other services' modules.
 //!
-//! Every read opens a read-only connection on a blocking thread (SQLite blocks; readers never
-//! queue behind the DbWriter). A `sync.db` that does not exist yet reads as empty. Must NOT
+//! Every read runs on a read-only connection (kept for the next read) on a blocking thread
+//! (SQLite blocks; readers never queue behind the DbWriter). A `sync.db` that does not exist yet reads as empty. Must NOT
 //! write anything, nor talk to the ERP.
 
 use super::ServiceError;
@@ -17,12 +17,48 @@ use blackant_actors::run::{Counts, RunId, Scope};
 use blackant_actors::sync::{RunState, SyncStatus};
 use rusqlite::Connection;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// Reads `sync.db` off the async threads.
 #[derive(Debug, Clone)]
 pub struct ReadModel {
     data: DataDir,
+    readers: Arc<Readers>,
+}
+
+/// Idle read-only connections per file, kept for the next read: opening one per read cost
+/// more than the read (file open, schema parse, statements prepared again).
+#[derive(Debug, Default)]
+struct Readers {
+    idle: Mutex<HashMap<PathBuf, Vec<Connection>>>,
+}
+
+/// Idle connections kept per file (more are opened under load, and closed after).
+const IDLE_READERS: usize = 8;
+
+impl Readers {
+    fn take(&self, path: &Path) -> rusqlite::Result<Connection> {
+        let pooled = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.get_mut(path)?.pop());
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => open_reader(path),
+        }
+    }
+
+    fn give_back(&self, path: PathBuf, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            let list = idle.entry(path).or_default();
+            if list.len() < IDLE_READERS {
+                list.push(conn);
+            }
+        }
+    }
 }
 
 /// When each (kind, scope) last completed a run.
@@ -31,7 +67,10 @@ pub type FreshnessMap = HashMap<(Kind, Scope), SystemTime>;
 impl ReadModel {
     /// The read model of the data folder `data`.
     pub fn new(data: DataDir) -> Self {
-        Self { data }
+        Self {
+            data,
+            readers: Arc::default(),
+        }
     }
 
     /// Run `read` on a read-only connection to `sync.db`, on a blocking thread; `None` when
@@ -56,15 +95,21 @@ impl ReadModel {
             what,
             source: Box::new(source),
         };
+        let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             if !path.exists() {
                 return Ok(None);
             }
-            let conn = open_reader(&path).map_err(StoreError::sql(format!(
+            let conn = readers.take(&path).map_err(StoreError::sql(format!(
                 "opening {} to read {what}",
                 path.display()
             )))?;
-            read(&conn).map(Some)
+            let out = read(&conn).map(Some);
+            // A connection that failed a read is closed, not kept.
+            if out.is_ok() {
+                readers.give_back(path, conn);
+            }
+            out
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("reading {what}: {e}")))?
