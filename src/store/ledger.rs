@@ -61,6 +61,25 @@ pub fn open_run(
     Ok(tx.last_insert_rowid())
 }
 
+/// Record a run that was due but not started, and why (the Scheduler found the data
+/// refreshed by another run meanwhile): state `skipped`, counted in no metric.
+pub fn record_skip(
+    tx: &Transaction<'_>,
+    kind: &str,
+    scope: &str,
+    trigger: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let now = now_text();
+    tx.execute(
+        "INSERT INTO runs (kind, scope, mode, trigger, state, queued_at, ended_at, duration_ms, error)
+         VALUES (?1, ?2, 'delta', ?3, 'skipped', ?4, ?4, 0, ?5)",
+        params![kind, scope, trigger, now, reason],
+    )
+    .map_err(StoreError::sql(format!("recording a skipped {kind} run")))?;
+    Ok(())
+}
+
 /// Close a run; a completed run also refreshes the kind's freshness for its scope.
 pub fn close_run(
     tx: &Transaction<'_>,
@@ -256,7 +275,7 @@ pub fn run_metrics(conn: &Connection) -> Result<Vec<KindMetrics>, StoreError> {
         .prepare_cached(
             "SELECT kind, state, duration_ms, joined, unchanged_export FROM (
                  SELECT *, ROW_NUMBER() OVER (PARTITION BY kind ORDER BY id DESC) AS n
-                 FROM runs WHERE state != 'open')
+                 FROM runs WHERE state NOT IN ('open', 'skipped'))
              WHERE n <= ?1 ORDER BY kind",
         )
         .map_err(StoreError::sql("reading run metrics"))?;
@@ -321,6 +340,8 @@ mod tests {
     fn metrics_count_runs_failures_joins_and_percentiles() {
         let mut conn = db();
         let tx = conn.transaction().unwrap();
+        // A skipped run is history, not a run: no metric counts it.
+        record_skip(&tx, "orders", "a1", "stale", "no longer due").unwrap();
         let done = |u| RunEnd::Completed {
             inserted: 0,
             updated: 0,

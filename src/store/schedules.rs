@@ -8,7 +8,7 @@
 use super::ledger_error as failed;
 use super::{StoreError, now_text, parse_time, scope_of, scope_text, time_text};
 use blackant_actors::db_writer::DbHandle;
-use blackant_actors::run::Scope;
+use blackant_actors::run::{Scope, Trigger};
 use blackant_actors::scheduler::{KindSchedule, ScheduleStore, ScopeTimes, StoredSchedules};
 use blackant_actors::sync::LedgerError;
 use futures::FutureExt;
@@ -199,6 +199,30 @@ impl ScheduleStore for SyncDbSchedules {
                 .write(move |tx| record_dispatch(tx, &kind, &scope, at))
                 .await
                 .map_err(failed("record a dispatch"))
+        }
+        .boxed()
+    }
+
+    fn record_skip(
+        &self,
+        kind: String,
+        scope: Scope,
+        trigger: Trigger,
+        reason: String,
+    ) -> BoxFuture<'_, Result<(), LedgerError>> {
+        async move {
+            self.db
+                .write(move |tx| {
+                    super::ledger::record_skip(
+                        tx,
+                        &kind,
+                        scope_text(&scope),
+                        trigger.as_str(),
+                        &reason,
+                    )
+                })
+                .await
+                .map_err(failed("record a skipped run"))
         }
         .boxed()
     }

@@ -225,7 +225,7 @@ CREATE TABLE runs (
     scope            TEXT NOT NULL,          -- agent id, or '' for the catalogue
     mode             TEXT NOT NULL,          -- full | delta
     trigger          TEXT NOT NULL,
-    state            TEXT NOT NULL,          -- open | completed | failed
+    state            TEXT NOT NULL,          -- open | completed | failed | skipped
     queued_at        TEXT NOT NULL,
     ended_at         TEXT,
     duration_ms      INTEGER,

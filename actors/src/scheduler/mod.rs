@@ -160,6 +160,14 @@ pub trait ScheduleStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), LedgerError>>;
     /// Last successful run of each (kind, scope), whoever started it.
     fn last_successes(&self) -> BoxFuture<'_, Result<ScopeTimes, LedgerError>>;
+    /// Record in the run history that a due run of (kind, scope) was not started, and why.
+    fn record_skip(
+        &self,
+        kind: String,
+        scope: Scope,
+        trigger: Trigger,
+        reason: String,
+    ) -> BoxFuture<'_, Result<(), LedgerError>>;
 }
 
 /// Starts a run of one kind and resolves with its outcome when it ends.
@@ -484,8 +492,8 @@ impl SchedulerState {
 }
 
 impl Scheduler {
-    async fn look(myself: &ActorRef<SchedulerMessage>, state: &mut SchedulerState) {
-        let now = state.args.clock.now();
+    /// Learn when each (kind, scope) last succeeded, whoever ran it.
+    async fn read_freshness(state: &mut SchedulerState) {
         match state.args.store.last_successes().await {
             Ok(rows) => {
                 for (kind, scope, at) in rows {
@@ -497,6 +505,11 @@ impl Scheduler {
             }
             Err(e) => warn!(cause = %e, "scheduler: cannot read the data's freshness"),
         }
+    }
+
+    async fn look(myself: &ActorRef<SchedulerMessage>, state: &mut SchedulerState) {
+        let now = state.args.clock.now();
+        Self::read_freshness(state).await;
         let wake = state.plan(ms(now));
         Self::dispatch(myself, state).await;
         Self::arm(myself, state, now, wake);
@@ -513,6 +526,25 @@ impl Scheduler {
                 continue;
             };
             let now = state.args.clock.now();
+            // Due when queued, maybe not any more: another run (a login's, a request's) may
+            // have refreshed it while this one waited for a slot.
+            Self::read_freshness(state).await;
+            if let Some(schedule) = state.schedules.get(&due.kind).cloned() {
+                let (at, _) = state.due_at(&schedule, &due.scope, ms(now));
+                if at > ms(now) {
+                    let reason = "no longer due: refreshed by another run while queued".to_string();
+                    info!(kind = %due.kind, scope = %due.scope, trigger = %due.trigger, "{reason}");
+                    if let Err(e) = state
+                        .args
+                        .store
+                        .record_skip(due.kind.clone(), due.scope.clone(), due.trigger, reason)
+                        .await
+                    {
+                        warn!(kind = %due.kind, scope = %due.scope, cause = %e, "scheduler: cannot record a skipped run");
+                    }
+                    continue;
+                }
+            }
             let key = (due.kind.clone(), due.scope.clone());
             state.dispatched.insert(key.clone(), now);
             if let Err(e) = state

@@ -13,6 +13,7 @@ const MIN: Duration = Duration::from_secs(60);
 struct MemoryStore {
     stored: Mutex<StoredSchedules>,
     successes: Mutex<Vec<(String, Scope, SystemTime)>>,
+    skipped: Mutex<Vec<(String, Scope, Trigger, String)>>,
 }
 
 impl ScheduleStore for MemoryStore {
@@ -45,6 +46,19 @@ impl ScheduleStore for MemoryStore {
     fn last_successes(&self) -> BoxFuture<'_, Result<ScopeTimes, LedgerError>> {
         let s = self.successes.lock().unwrap().clone();
         async move { Ok(s) }.boxed()
+    }
+    fn record_skip(
+        &self,
+        kind: String,
+        scope: Scope,
+        trigger: Trigger,
+        reason: String,
+    ) -> BoxFuture<'_, Result<(), LedgerError>> {
+        self.skipped
+            .lock()
+            .unwrap()
+            .push((kind, scope, trigger, reason));
+        async { Ok(()) }.boxed()
     }
 }
 
@@ -513,4 +527,70 @@ async fn at_most_max_running_runs_are_in_flight() {
     for _ in 0..2 {
         rx.recv().await.unwrap();
     }
+}
+
+/// A runner whose runs end only when the test opens the gate.
+struct GatedRunner {
+    inner: FakeRunner,
+    gate: Arc<tokio::sync::Notify>,
+}
+
+impl Runner for GatedRunner {
+    fn run(&self, scope: Scope, trigger: Trigger) -> BoxFuture<'static, RunOutcome> {
+        let run = self.inner.run(scope, trigger);
+        let gate = self.gate.clone();
+        async move {
+            gate.notified().await;
+            run.await
+        }
+        .boxed()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_run_refreshed_by_another_run_meanwhile_is_skipped_with_a_reason() {
+    let mut b = Bench::new();
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let gated = |b: &Bench, s: KindSchedule| {
+        let mut kind = b.kind(s.clone(), &[], false);
+        kind.runner = Arc::new(GatedRunner {
+            inner: FakeRunner {
+                kind: s.kind.clone(),
+                clock: b.clock.clone(),
+                zero: b.zero,
+                started: b.tx.clone(),
+            },
+            gate: gate.clone(),
+        });
+        kind
+    };
+    // Never synced, one slot: prices first (higher priority), customers queued behind it.
+    let kinds = vec![
+        gated(&b, schedule("prices", 30, 10, 5)),
+        gated(&b, schedule("customers", 30, 5, 3)),
+    ];
+    let _s = b.start(kinds, 1).await;
+    let first = b.next().await;
+    assert_eq!((first.kind.as_str(), first.at), ("prices", Duration::ZERO));
+    // Meanwhile a login's run refreshes the customers.
+    b.store
+        .successes
+        .lock()
+        .unwrap()
+        .push(("customers".into(), Scope::Catalogue, b.zero));
+    gate.notify_one();
+    // Not started again at once: next at its first grid point half an interval later.
+    let next = b.next().await;
+    assert_eq!(
+        (next.kind.as_str(), next.trigger, next.at),
+        ("customers", Trigger::Scheduled, 35 * MIN)
+    );
+    let skipped = b.store.skipped.lock().unwrap().clone();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    let (kind, scope, trigger, reason) = &skipped[0];
+    assert_eq!(
+        (kind.as_str(), scope, *trigger),
+        ("customers", &Scope::Catalogue, Trigger::Stale)
+    );
+    assert!(reason.contains("no longer due"), "{reason}");
 }
