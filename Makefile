@@ -8,7 +8,7 @@ DATA   ?= data
 # `make run FIRST_SYNC="--first-sync customers:agent1 --first-sync products"` to choose.
 FIRST_SYNC ?=
 
-.PHONY: run test bench deps build lint fmt fixtures clean
+.PHONY: run test bench fuzz deps build lint fmt fixtures clean
 
 ## run: install what is missing, build (release), serve gRPC with the embedded simulator and
 ## run the first syncs with progress bars; Ctrl-C stops it.
@@ -33,6 +33,14 @@ bench:
 	bash scripts/ensure-deps.sh --bench
 	$(CARGO) build --release --bin blackant
 	$(CARGO) bench --bench figures
+
+## fuzz: the PDF reader against mutated reports for FUZZ_SECS (default 600; `make test` runs
+## the same target for 15 s). FUZZ_SEED picks another sequence.
+FUZZ_SECS ?= 600
+FUZZ_SEED ?= 1
+fuzz:
+	BLACKANT_FUZZ_SECS=$(FUZZ_SECS) BLACKANT_FUZZ_SEED=$(FUZZ_SEED) \
+	  $(CARGO) test --release --test tests fuzz:: -- --nocapture
 
 deps:
 	bash scripts/ensure-deps.sh

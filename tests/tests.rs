@@ -10,6 +10,7 @@ mod crash;
 mod ctl;
 mod customers;
 mod escalation;
+mod fuzz;
 mod grpc_api;
 mod images;
 mod kinds;

@@ -249,7 +249,14 @@ impl PdfText {
             .map_err(|e| PdfError::Malformed(e.to_string()))?;
         let (display, width, height) = display_matrix(doc, page);
         let resources = inherited(doc, page, b"Resources").and_then(|o| o.as_dict().ok());
-        let content = doc.get_page_content(page_id);
+        let content = doc
+            .get_page_content_with_limit(page_id, super::MAX_STREAM_BYTES)
+            .map_err(|e| match e {
+                lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded {
+                    ..
+                }) => PdfError::TooLarge { page: number },
+                other => PdfError::Malformed(other.to_string()),
+            })?;
         let mut walker = Walker {
             doc,
             fonts: &mut self.fonts,
@@ -667,9 +674,10 @@ impl<'a> Walker<'a> {
         {
             return Ok(());
         }
-        let content = stream
-            .decompressed_content()
-            .unwrap_or_else(|_| stream.content.clone());
+        // A form that will not decompress within the limit is left out, like an unreadable one.
+        let Some(content) = super::bounded_content(stream) else {
+            return Ok(());
+        };
         let matrix = stream
             .dict
             .get_deref(b"Matrix", doc)

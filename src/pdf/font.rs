@@ -234,10 +234,7 @@ impl Font {
                 }
             }
             Ok(Object::Stream(stream)) => {
-                let cmap = stream
-                    .decompressed_content()
-                    .map(|c| CMap::parse(&c))
-                    .unwrap_or_else(|_| CMap::parse(&stream.content));
+                let cmap = CMap::parse(&super::bounded_content(stream).unwrap_or_default());
                 self.split = if cmap.codespace.is_empty() {
                     CodeSplit::Fixed(2)
                 } else {
@@ -410,10 +407,7 @@ fn parse_w_array(doc: &Document, arr: &[Object]) -> HashMap<u32, f32> {
 fn load_to_unicode(doc: &Document, dict: &Dictionary) -> Option<CMap> {
     match dict.get_deref(b"ToUnicode", doc) {
         Ok(Object::Stream(s)) => {
-            let content = s
-                .decompressed_content()
-                .unwrap_or_else(|_| s.content.clone());
-            let cmap = CMap::parse(&content);
+            let cmap = CMap::parse(&super::bounded_content(s)?);
             cmap.has_unicode.then_some(cmap)
         }
         _ => None,

@@ -27,6 +27,11 @@ pub use content::{PageText, PdfText, TextSpan};
 pub use layout::{Line, Phrase, Word};
 pub use table::{Align, Completeness, Table, TableColumn, TableRow, VerticalAlign};
 
+/// Largest decompressed stream accepted (a page's content, a font, a CMap). A 300-page
+/// report's largest stream is well under 1 MiB; an inflate bomb stops here instead of taking
+/// the machine's memory.
+pub const MAX_STREAM_BYTES: usize = 64 << 20;
+
 /// Why a PDF could not be read as a report table.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -51,9 +56,23 @@ pub enum PdfError {
         font: String,
         reason: String,
     },
+    /// A stream would decompress beyond [`MAX_STREAM_BYTES`] (an inflate bomb, or not a report).
+    #[error("page {page}: a stream decompresses to more than {limit} bytes", limit = MAX_STREAM_BYTES)]
+    TooLarge { page: u32 },
     /// No page has a line holding all the expected column titles in order.
     #[error("no page has the table header (expected columns: {expected})")]
     NoHeader { expected: String },
+}
+
+/// A stream's content, decompressed within [`MAX_STREAM_BYTES`]; its raw bytes when its filter
+/// is not understood (as lopdf does); `None` when it would exceed the limit.
+pub(crate) fn bounded_content(stream: &lopdf::Stream) -> Option<Vec<u8>> {
+    match stream.decompressed_content_with_limit(MAX_STREAM_BYTES) {
+        Ok(content) => Some(content),
+        Err(lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. })) => None,
+        Err(_) if stream.content.len() <= MAX_STREAM_BYTES => Some(stream.content.clone()),
+        Err(_) => None,
+    }
 }
 
 /// Reads the table of a report: every page's text, then the rows under the header whose

@@ -974,3 +974,25 @@ fn tabs_in_simple_font_strings_are_word_breaks() {
     assert_eq!(page_text(&page), "Rossi|S.r.l.");
     assert!(page.spans[1].space_before);
 }
+
+#[test]
+fn an_inflate_bomb_is_refused_with_a_clear_error_not_inflated() {
+    let mut pdf = Pdf::new();
+    let f1 = pdf.helvetica();
+    // A page whose content inflates to 80 MiB of spaces (a few hundred KiB compressed).
+    pdf.page(&[" ".repeat(80 << 20)], resources(f1, None), dictionary! {});
+    let bytes = pdf.finish_with(|doc| {
+        for object in doc.objects.values_mut() {
+            if let Object::Stream(s) = object {
+                s.compress().expect("deflate");
+            }
+        }
+    });
+    assert!(bytes.len() < 1 << 20, "{} bytes", bytes.len());
+    let err = read_table(&bytes, &columns(COLS)).unwrap_err();
+    assert!(matches!(err, PdfError::TooLarge { page: 1 }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("page 1: a stream decompresses to more than {MAX_STREAM_BYTES} bytes")
+    );
+}
