@@ -12,6 +12,7 @@ mod customers;
 mod escalation;
 mod fuzz;
 mod grpc_api;
+mod hostile;
 mod images;
 mod kinds;
 mod lifecycle;

@@ -180,6 +180,9 @@ enum FontKey {
 
 /// Maximum nesting of Form XObjects; deeper (or cyclic) forms are not drawn.
 const MAX_FORM_DEPTH: usize = 12;
+/// Saved graphics states at once (`q` without `Q`): PDF's own implementation limit is 28;
+/// nothing that writes reports comes near this.
+const MAX_SAVED_STATES: usize = 1024;
 
 /// A loaded PDF ready for text extraction. Fonts are decoded once and shared by all pages.
 pub struct PdfText {
@@ -543,7 +546,16 @@ impl<'a> Walker<'a> {
     ) -> Result<(), PdfError> {
         let n = |i: usize| ops.num(i);
         match op {
-            b"q" => self.stack.push(self.state.clone()),
+            b"q" => {
+                if self.stack.len() >= MAX_SAVED_STATES {
+                    return Err(PdfError::TooDeep {
+                        page: self.page,
+                        what: "saved graphics states (q)",
+                        limit: MAX_SAVED_STATES,
+                    });
+                }
+                self.stack.push(self.state.clone())
+            }
             b"Q" => {
                 if let Some(s) = self.stack.pop() {
                     self.state = s;

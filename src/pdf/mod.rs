@@ -59,6 +59,13 @@ pub enum PdfError {
     /// A stream would decompress beyond [`MAX_STREAM_BYTES`] (an inflate bomb, or not a report).
     #[error("page {page}: a stream decompresses to more than {limit} bytes", limit = MAX_STREAM_BYTES)]
     TooLarge { page: u32 },
+    /// Nesting no report reaches (an endless `q`, ...): refused rather than followed.
+    #[error("page {page}: more than {limit} {what}")]
+    TooDeep {
+        page: u32,
+        what: &'static str,
+        limit: usize,
+    },
     /// No page has a line holding all the expected column titles in order.
     #[error("no page has the table header (expected columns: {expected})")]
     NoHeader { expected: String },
