@@ -131,7 +131,7 @@ async fn status(
             println!(
                 "{}",
                 serde_json::json!({
-                    "kind": pb::SyncKind::try_from(s.kind).map(|k| k.as_str_name().trim_start_matches("SYNC_KIND_").to_lowercase()).unwrap_or_default(),
+                    "kind": ctl_admin::kind_name(s.kind),
                     "agent": s.user,
                     "state": state,
                     "page": s.progress.as_ref().map(|p| p.page),
@@ -154,13 +154,7 @@ async fn status(
             .unwrap_or_else(|| none.into())
     };
     for s in resp.statuses {
-        let kind = pb::SyncKind::try_from(s.kind)
-            .map(|k| {
-                k.as_str_name()
-                    .trim_start_matches("SYNC_KIND_")
-                    .to_lowercase()
-            })
-            .unwrap_or_default();
+        let kind = ctl_admin::kind_name(s.kind);
         let state = pb::sync_status::State::try_from(s.state)
             .map(|k| k.as_str_name().trim_start_matches("STATE_").to_lowercase())
             .unwrap_or_default();

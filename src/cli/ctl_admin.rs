@@ -73,7 +73,8 @@ fn lower(name: &str, prefix: &str) -> String {
     name.trim_start_matches(prefix).to_lowercase()
 }
 
-fn kind_name(kind: i32) -> String {
+/// A proto kind as operators write it (`customers`).
+pub(super) fn kind_name(kind: i32) -> String {
     pb::SyncKind::try_from(kind)
         .map(|k| lower(k.as_str_name(), "SYNC_KIND_"))
         .unwrap_or_default()

@@ -60,7 +60,7 @@ pub fn run(args: TokenArgs) -> Result<()> {
             std::fs::File::open("/dev/urandom")
                 .and_then(|mut f| f.read_exact(&mut bytes))
                 .context("reading /dev/urandom")?;
-            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let token = blackant_actors::digest::hex(&bytes);
             println!("token (give it to the client; it is not stored): {token}");
             println!(
                 "\n[[auth.tokens]]\nsha256 = \"{}\"\nrole = \"{role}\"",

@@ -80,10 +80,7 @@ impl TokenEntry {
 
 /// The SHA-256 of a token, as configured: 64 lowercase hex digits.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.trim().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    blackant_actors::digest::hex(&Sha256::digest(token.trim().as_bytes()))
 }
 
 /// Token table; empty = open server.

@@ -15,6 +15,7 @@ use crate::service::{
     CustomerQuery, CustomerRow, OrderQuery, OrderRow, Page, PageAt, PriceRow, ProductQuery,
     ProductRow, Service, clip,
 };
+use blackant_actors::digest::hex;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -46,10 +47,6 @@ fn fingerprint(parts: &[&str]) -> [u8; FINGERPRINT] {
     let mut out = [0u8; FINGERPRINT];
     out.copy_from_slice(&digest[..FINGERPRINT]);
     out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -312,7 +312,6 @@ pub fn products(
                 },
             )?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.truncate(size + 1);
         let mut prices = c.prepare_cached(&format!(
             "SELECT {PRICE_COLUMNS} FROM prices
              WHERE matched_code = ?1 AND deleted_at IS NULL
