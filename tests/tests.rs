@@ -22,4 +22,5 @@ mod prices;
 mod priority;
 mod schedule;
 mod sessions;
+mod storage;
 mod surface;
