@@ -11,11 +11,7 @@ use blackant::records::Kind;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_killed_mid_sync_resumes_from_its_checkpoint_and_ends_equal_to_the_erp() {
-    let (sim, url, _) = start(
-        &["sim", "--listen", "127.0.0.1:0", "--seed", "42"],
-        "Archibald simulator at ",
-        false,
-    );
+    let (sim, url) = sim();
     let truth: Vec<serde_json::Map<String, serde_json::Value>> =
         sim_json(&url, "truth/customers?agent=agent1").await;
     let accounts: Vec<serde_json::Value> = sim_json(&url, "accounts").await;
@@ -59,11 +55,7 @@ async fn a_service_killed_mid_sync_resumes_from_its_checkpoint_and_ends_equal_to
             break;
         }
     }
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(&addr).await;
     let paused = pb::priority_service_client::PriorityServiceClient::new(channel)
         .pause_syncs(pb::PauseSyncsRequest {})
         .await

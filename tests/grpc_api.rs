@@ -133,11 +133,7 @@ async fn status_and_event_stream_follow_a_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_work_out_of_the_box_in_both_protocols() {
     let h = Harness::start().await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", h.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(h.addr).await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     for service in blackant::grpc::SERVICE_NAMES {
         let resp = health
@@ -226,13 +222,6 @@ async fn health_and_reflection_work_out_of_the_box_in_both_protocols() {
     h.shutdown().await;
 }
 
-fn with_token<T>(token: &str, msg: T) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    req
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
     use blackant::grpc::{AuthConfig, Role, TokenEntry};
@@ -246,16 +235,12 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
         ..Options::default()
     })
     .await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", h.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(h.addr).await;
     let mut admin = pb::admin_service_client::AdminServiceClient::new(channel.clone());
     let mut sync = pb::sync_service_client::SyncServiceClient::new(channel);
 
     let e = admin
-        .list_actors(with_token("a1-secret", pb::ListActorsRequest {}))
+        .list_actors(with_token(Some("a1-secret"), pb::ListActorsRequest {}))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{}", e.message());
@@ -266,7 +251,7 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
     assert_eq!(e.code(), Code::Unauthenticated, "{}", e.message());
 
     let actors = admin
-        .list_actors(with_token("op-secret", pb::ListActorsRequest {}))
+        .list_actors(with_token(Some("op-secret"), pb::ListActorsRequest {}))
         .await
         .unwrap()
         .into_inner()
@@ -291,7 +276,7 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
             .all(|a| a.state == pb::actor::State::Running as i32 && a.restarts == 0),
         "{actors:?}"
     );
-    let op = |name: &str| with_token("op-secret", pb::ActorRequest { name: name.into() });
+    let op = |name: &str| with_token(Some("op-secret"), pb::ActorRequest { name: name.into() });
     let before = actors
         .iter()
         .find(|a| a.name == "CustomerSync")
@@ -327,7 +312,7 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
         ..Default::default()
     };
     let e = sync
-        .request_sync(with_token("a1-secret", req.clone()))
+        .request_sync(with_token(Some("a1-secret"), req.clone()))
         .await
         .unwrap_err();
     assert_eq!(
@@ -339,7 +324,7 @@ async fn operators_list_restart_stop_and_start_actors_and_agents_may_not() {
 
     admin.start_actor(op("CustomerSync")).await.unwrap();
     let done = sync
-        .request_sync(with_token("a1-secret", req))
+        .request_sync(with_token(Some("a1-secret"), req))
         .await
         .unwrap()
         .into_inner();

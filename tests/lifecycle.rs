@@ -21,19 +21,7 @@ fn signal(pid: u32, signal: &str) {
 async fn stops_every_actor_on(sig: &str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let args = [
-        "serve",
-        "--sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--data",
-        data.to_str().unwrap(),
-        "--no-first-sync",
-    ];
-    let (mut serve, rest, _) = start(&args, "blackant serving gRPC on ", true);
-    let addr = rest.split_whitespace().next().expect("address").to_string();
+    let (mut serve, addr, _) = serve_with(&["--sim"], &data, &[]);
     let actors: Vec<String> = admin(&addr)
         .await
         .list_actors(pb::ListActorsRequest {})
@@ -137,19 +125,7 @@ async fn a_killed_service_leaves_no_browser_and_the_next_start_reaps_what_was_le
     let data = dir.path().join("data");
     let profiles = data.join("browsers");
     let needle = profiles.to_string_lossy().to_string();
-    let args = [
-        "serve",
-        "--sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--data",
-        data.to_str().unwrap(),
-        "--no-first-sync",
-    ];
-    let (mut serve, rest, _) = start(&args, "blackant serving gRPC on ", true);
-    let addr = rest.split_whitespace().next().unwrap().to_string();
+    let (mut serve, addr, _) = serve_with(&["--sim"], &data, &[]);
     // A sync launches a browser (with its helper processes).
     let done = client(&addr)
         .await
@@ -193,7 +169,7 @@ async fn a_killed_service_leaves_no_browser_and_the_next_start_reaps_what_was_le
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let (again, _, _) = start(&args, "blackant serving gRPC on ", true);
+    let (again, _, _) = serve_with(&["--sim"], &data, &[]);
     let status = leftover.wait().unwrap();
     assert!(!status.success(), "killed: {status:?}");
     assert!(!leftover_profile.exists(), "its profile folder removed");
@@ -204,11 +180,7 @@ async fn a_killed_service_leaves_no_browser_and_the_next_start_reaps_what_was_le
 async fn sigterm_during_syncs_exits_within_the_bound_and_the_next_start_ends_equal_to_the_erp() {
     use crate::util::{PATIENCE, assert_equals_truth, live_rows};
     use blackant::records::Kind;
-    let (sim, url, _) = start(
-        &["sim", "--listen", "127.0.0.1:0", "--seed", "42"],
-        "Archibald simulator at ",
-        false,
-    );
+    let (sim, url) = sim();
     let customers: Vec<serde_json::Map<String, serde_json::Value>> =
         sim_json(&url, "truth/customers?agent=agent1").await;
     let orders: Vec<serde_json::Map<String, serde_json::Value>> =
@@ -322,18 +294,7 @@ async fn the_shipped_example_config_serves_and_tls_from_the_config_is_spoken() {
     let dir = tempfile::tempdir().unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
     let data = dir.path().join("data");
-    let common = [
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--data",
-        data.to_str().unwrap(),
-        "--no-first-sync",
-    ];
-    let mut args = vec!["serve", "--sim", "--config", example];
-    args.extend(common);
-    let (mut serve, _, _) = start(&args, "blackant serving gRPC on ", true);
+    let (mut serve, _, _) = serve_with(&["--sim", "--config", example], &data, &[]);
     signal(serve.0.id(), "TERM");
     let (lines, status) = serve.until_exit();
     assert!(status.success(), "{lines:?}");
@@ -355,11 +316,9 @@ async fn the_shipped_example_config_serves_and_tls_from_the_config_is_spoken() {
         ),
     )
     .unwrap();
-    let mut args = vec!["serve", "--sim", "--config", config.to_str().unwrap()];
-    args.extend(common);
-    let (serve, rest, _) = start(&args, "blackant serving gRPC on ", true);
+    let (serve, addr, rest) =
+        serve_with(&["--sim", "--config", config.to_str().unwrap()], &data, &[]);
     assert!(rest.contains("over TLS"), "{rest}");
-    let addr = rest.split_whitespace().next().unwrap().to_string();
     let port = addr.rsplit_once(':').unwrap().1;
     let tls = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(&cert_pem))

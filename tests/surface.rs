@@ -29,25 +29,6 @@ fn auth() -> AuthConfig {
     .expect("auth config")
 }
 
-fn req<T>(token: Option<&str>, msg: T) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    if let Some(token) = token {
-        req.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("ascii"),
-        );
-    }
-    req
-}
-
-async fn channel(addr: std::net::SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect")
-}
-
 /// A truth value as the API writes it: null is empty, numbers written out.
 fn text(v: Option<&Value>) -> String {
     match v {
@@ -60,7 +41,7 @@ fn text(v: Option<&Value>) -> String {
 /// Sync one kind over gRPC as the operator and wait for its end.
 async fn sync(ch: &Channel, kind: pb::SyncKind, user: &str) {
     let resp = pb::sync_service_client::SyncServiceClient::new(ch.clone())
-        .request_sync(req(
+        .request_sync(with_token(
             Some(OPERATOR),
             pb::RequestSyncRequest {
                 kind: kind as i32,
@@ -125,7 +106,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
             let mut data = data.clone();
             async move {
                 let r = data
-                    .list_customers(req(
+                    .list_customers(with_token(
                         Some(token),
                         pb::ListCustomersRequest {
                             agent: agent.into(),
@@ -190,7 +171,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
     // A filter narrows; a token from another query is refused, never a silent restart.
     let first = data
         .clone()
-        .list_customers(req(
+        .list_customers(with_token(
             Some(AGENT1),
             pb::ListCustomersRequest {
                 agent: "agent1".into(),
@@ -204,7 +185,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
     let city = first.customers[0].city.clone();
     let e = data
         .clone()
-        .list_customers(req(
+        .list_customers(with_token(
             Some(AGENT1),
             pb::ListCustomersRequest {
                 agent: "agent1".into(),
@@ -222,7 +203,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
         let city = city.to_lowercase();
         async move {
             let r = data
-                .list_customers(req(
+                .list_customers(with_token(
                     Some(AGENT1),
                     pb::ListCustomersRequest {
                         agent: "agent1".into(),
@@ -250,7 +231,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
         let mut data = data.clone();
         async move {
             let r = data
-                .list_orders(req(
+                .list_orders(with_token(
                     Some(AGENT2),
                     pb::ListOrdersRequest {
                         agent: "agent2".into(),
@@ -292,7 +273,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
     let one = &orders[orders.len() / 2];
     let got = data
         .clone()
-        .get_order(req(
+        .get_order(with_token(
             Some(SERVICE),
             pb::GetOrderRequest {
                 agent: "agent2".into(),
@@ -305,7 +286,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
     assert_eq!(&got, one);
     let e = data
         .clone()
-        .get_order(req(
+        .get_order(with_token(
             Some(SERVICE),
             pb::GetOrderRequest {
                 agent: "agent2".into(),
@@ -321,7 +302,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
         let mut data = data.clone();
         async move {
             let r = data
-                .list_products(req(
+                .list_products(with_token(
                     Some(AGENT1),
                     pb::ListProductsRequest {
                         page_size: 500,
@@ -377,7 +358,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
     // Unmatched prices are for operators, and match no product.
     let e = data
         .clone()
-        .list_unmatched_prices(req(
+        .list_unmatched_prices(with_token(
             Some(SERVICE),
             pb::ListUnmatchedPricesRequest::default(),
         ))
@@ -386,7 +367,7 @@ async fn read_rpcs_return_the_erp_truth_page_by_page_and_only_the_callers_agent(
     assert_eq!(e.code(), Code::PermissionDenied);
     let unmatched = data
         .clone()
-        .list_unmatched_prices(req(
+        .list_unmatched_prices(with_token(
             Some(OPERATOR),
             pb::ListUnmatchedPricesRequest {
                 page_size: 1000,
@@ -427,7 +408,7 @@ macro_rules! rpc {
             let msg = $msg;
             Box::pin(async move {
                 let mut client = <$client>::new(ch);
-                code(client.$method(req(token, msg)).await)
+                code(client.$method(with_token(token, msg)).await)
             })
         });
         call

@@ -42,12 +42,7 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 3 } else { 11 };
-    let runtime = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    };
+    let runtime = setup::runtime;
     if let Some(i) = args.iter().position(|a| a == "--reads") {
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(40);
         return reads::run(n);

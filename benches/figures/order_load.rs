@@ -15,11 +15,7 @@ pub fn in_child(agents: usize) {
 /// `--order-load N`: start `blackant sim` with enough agents, then N agents' order syncs at once.
 pub fn run(agents: usize) {
     let (mut sim, url, accounts) = setup::external_simulator(agents.div_ceil(3));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    setup::runtime().block_on(async {
         let (service, _data) = setup::service_at(&url, &accounts, 2).await;
         let (idle_rss, _) = rss_mib();
         let runs: Vec<(Kind, Scope)> = accounts

@@ -145,11 +145,7 @@ async fn load(
 /// `--reads N`: the figure, N calls per client.
 pub fn run(calls: usize) {
     let (mut sim, url, accounts) = setup::external_simulator(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    setup::runtime().block_on(async {
         let (service, _data) = setup::service_at(&url, &accounts, 2).await;
         let runs = [
             (Kind::Customers, Scope::Agent("agent1".into())),

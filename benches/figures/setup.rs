@@ -11,6 +11,14 @@ use blackant_actors::run::{Mode, Scope, Trigger};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+/// The multi-threaded runtime every figure runs on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A simulator with the default data set and no faults.
 pub async fn simulator() -> SimHandle {
     blackant::sim_kit::start_simulator(42, 1, Faults::default())

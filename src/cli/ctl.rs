@@ -113,6 +113,13 @@ pub async fn run(args: CtlArgs) -> Result<()> {
     }
 }
 
+/// A sync state as operators read it (`running`).
+fn state_name(state: i32) -> String {
+    pb::sync_status::State::try_from(state)
+        .map(|k| k.as_str_name().trim_start_matches("STATE_").to_lowercase())
+        .unwrap_or_default()
+}
+
 async fn status(
     client: &mut SyncServiceClient<Channel>,
     token: &Option<String>,
@@ -125,9 +132,7 @@ async fn status(
         .into_inner();
     if json {
         for s in &resp.statuses {
-            let state = pb::sync_status::State::try_from(s.state)
-                .map(|k| k.as_str_name().trim_start_matches("STATE_").to_lowercase())
-                .unwrap_or_default();
+            let state = state_name(s.state);
             println!(
                 "{}",
                 serde_json::json!({
@@ -155,9 +160,7 @@ async fn status(
     };
     for s in resp.statuses {
         let kind = ctl_admin::kind_name(s.kind);
-        let state = pb::sync_status::State::try_from(s.state)
-            .map(|k| k.as_str_name().trim_start_matches("STATE_").to_lowercase())
-            .unwrap_or_default();
+        let state = state_name(s.state);
         let progress = s
             .progress
             .filter(|p| p.pages > 0)

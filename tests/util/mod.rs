@@ -203,16 +203,32 @@ impl Harness {
     }
 }
 
+/// A plaintext connection to the gRPC server at `addr` (`127.0.0.1:port`).
+pub async fn channel(addr: impl std::fmt::Display) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// `msg` with `authorization: Bearer <token>` when a token is given.
+pub fn with_token<T>(token: Option<&str>, msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    if let Some(token) = token {
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("ascii"),
+        );
+    }
+    req
+}
+
 /// A client of the order service.
 pub async fn orders_client(
     addr: std::net::SocketAddr,
 ) -> pb::order_service_client::OrderServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    pb::order_service_client::OrderServiceClient::new(channel)
+    pb::order_service_client::OrderServiceClient::new(channel(addr).await)
 }
 
 /// A product the simulator lets `agent` order (Attivo, with a base-list price), and a
@@ -225,12 +241,7 @@ pub fn orderable(sim: &SimHandle, skip: usize) -> (String, i64) {
 }
 
 pub async fn connect(addr: std::net::SocketAddr) -> SyncServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    SyncServiceClient::new(channel)
+    SyncServiceClient::new(channel(addr).await)
 }
 
 /// The result of a run that must have succeeded.
@@ -409,12 +420,7 @@ pub async fn health_watch(
     addr: std::net::SocketAddr,
     service: &str,
 ) -> tonic::Streaming<tonic_health::pb::HealthCheckResponse> {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    tonic_health::pb::health_client::HealthClient::new(channel)
+    tonic_health::pb::health_client::HealthClient::new(channel(addr).await)
         .watch(tonic_health::pb::HealthCheckRequest {
             service: service.into(),
         })

@@ -25,11 +25,7 @@ impl OrderWorld {
     /// The simulator (seed 42, orders indexed after its default lag) and a config for
     /// `agents`; the service waits `index_lag_secs` before trusting a search that found nothing.
     pub async fn start(agents: &[&str], index_lag_secs: u64) -> OrderWorld {
-        let (sim_proc, sim, _) = start(
-            &["sim", "--listen", "127.0.0.1:0", "--seed", "42"],
-            "Archibald simulator at ",
-            false,
-        );
+        let (sim_proc, sim) = sim();
         let accounts: Vec<serde_json::Value> = sim_json(&sim, "accounts").await;
         let password_of = |user: &str| password_of(&accounts, user);
         let service_account = accounts

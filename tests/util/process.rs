@@ -67,6 +67,16 @@ pub fn start_env(
     (Proc(child, rx), found, before)
 }
 
+/// `blackant sim` (seed 42) on a free port: the child and its URL.
+pub fn sim() -> (Proc, String) {
+    let (child, url, _) = start(
+        &["sim", "--listen", "127.0.0.1:0", "--seed", "42"],
+        "Archibald simulator at ",
+        false,
+    );
+    (child, url)
+}
+
 pub fn serve(config: &std::path::Path, data: &std::path::Path) -> (Proc, String) {
     serve_env(config, data, &[])
 }
@@ -77,10 +87,21 @@ pub fn serve_env(
     data: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (Proc, String) {
-    let args = [
-        "serve",
-        "--config",
-        config.to_str().unwrap(),
+    let (child, addr, _) = serve_with(&["--config", config.to_str().unwrap()], data, env);
+    (child, addr)
+}
+
+/// `blackant serve FIRST… --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data DATA
+/// --no-first-sync` (e.g. FIRST = `--sim`): the child, its gRPC address and the rest of the
+/// line announcing it.
+pub fn serve_with(
+    first: &[&str],
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Proc, String, String) {
+    let mut args = vec!["serve"];
+    args.extend_from_slice(first);
+    args.extend([
         "--listen",
         "127.0.0.1:0",
         "--http-listen",
@@ -88,10 +109,10 @@ pub fn serve_env(
         "--data",
         data.to_str().unwrap(),
         "--no-first-sync",
-    ];
+    ]);
     let (child, rest, _) = start_env(&args, "blackant serving gRPC on ", true, env);
     let addr = rest.split_whitespace().next().expect("address").to_string();
-    (child, addr)
+    (child, addr, rest)
 }
 
 /// `GET {sim}/_sim/{path}` as JSON (the simulator's controls; the engine never calls them).
@@ -118,12 +139,7 @@ pub fn password_of(accounts: &[serde_json::Value], user: &str) -> String {
 pub async fn client(
     addr: &str,
 ) -> pb::sync_service_client::SyncServiceClient<tonic::transport::Channel> {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    pb::sync_service_client::SyncServiceClient::new(channel)
+    pb::sync_service_client::SyncServiceClient::new(super::channel(addr).await)
 }
 
 impl Proc {
@@ -148,24 +164,14 @@ impl Proc {
 pub async fn admin(
     addr: &str,
 ) -> pb::admin_service_client::AdminServiceClient<tonic::transport::Channel> {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    pb::admin_service_client::AdminServiceClient::new(channel)
+    pb::admin_service_client::AdminServiceClient::new(super::channel(addr).await)
 }
 
 /// An order-service client of a served address.
 pub async fn orders(
     addr: &str,
 ) -> pb::order_service_client::OrderServiceClient<tonic::transport::Channel> {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    pb::order_service_client::OrderServiceClient::new(channel)
+    pb::order_service_client::OrderServiceClient::new(super::channel(addr).await)
 }
 
 /// `POST {sim}/_sim/{path}` with a JSON body (the simulator's controls).
