@@ -12,7 +12,6 @@
 use super::Service;
 use crate::store::outbox;
 use crate::syncs::breaker::BreakerState;
-use blackant_actors::db_writer::open_reader;
 use blackant_actors::events::{EventBody, EventBus, EventError};
 use blackant_actors::order_placer::{PlacementFilter, PlacementState};
 use blackant_actors::run::RunId;
@@ -93,25 +92,26 @@ impl Service {
             };
             metrics::gauge!(BREAKER_STATE, "breaker" => key).set(value);
         }
-        let path = self.data.sync_db();
-        let read = tokio::task::spawn_blocking(move || {
-            let conn = open_reader(&path).ok()?;
-            let counts = outbox::counts(&conn).ok()?;
-            let doubtful = outbox::list(
-                &conn,
-                &PlacementFilter {
-                    states: vec![PlacementState::InDoubt, PlacementState::Submitting],
-                    limit: 10_000,
-                    ..Default::default()
-                },
-            )
-            .ok()?;
-            let oldest = doubtful.iter().map(|p| p.updated_at).min();
-            Some((counts, oldest))
-        })
-        .await
-        .ok()
-        .flatten();
+        let read = self
+            .reads
+            .read("the placement gauges", |conn| {
+                let counts = outbox::counts(conn)?;
+                let doubtful = outbox::list(
+                    conn,
+                    &PlacementFilter {
+                        states: vec![PlacementState::InDoubt, PlacementState::Submitting],
+                        limit: 10_000,
+                        ..Default::default()
+                    },
+                )?;
+                let oldest = doubtful.iter().map(|p| p.updated_at).min();
+                Ok((counts, oldest))
+            })
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(cause = %e, "metrics: cannot read the placements");
+                None
+            });
         let (counts, oldest) = read.unwrap_or_default();
         set_placement_gauges(&counts);
         let age = oldest
