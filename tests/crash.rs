@@ -45,16 +45,7 @@ async fn a_service_killed_mid_sync_resumes_from_its_checkpoint_and_ends_equal_to
     let login = c.open_session(open.clone()).await.unwrap().into_inner();
     let run_id = login.syncs[0].response.as_ref().unwrap().run_id;
     assert_ne!(run_id, 0, "the login started the customer sync");
-    loop {
-        let e = tokio::time::timeout(PATIENCE, events.message())
-            .await
-            .expect("in time")
-            .unwrap()
-            .expect("open");
-        if matches!(e.event, Some(pb::sync_event::Event::Progress(p)) if p.page >= 5) {
-            break;
-        }
-    }
+    wait_page(&mut events, 5).await;
     let channel = channel(&addr).await;
     let paused = pb::priority_service_client::PriorityServiceClient::new(channel)
         .pause_syncs(pb::PauseSyncsRequest {})

@@ -178,7 +178,7 @@ async fn a_killed_service_leaves_no_browser_and_the_next_start_reaps_what_was_le
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_syncs_exits_within_the_bound_and_the_next_start_ends_equal_to_the_erp() {
-    use crate::util::{PATIENCE, assert_equals_truth, live_rows};
+    use crate::util::{assert_equals_truth, live_rows};
     use blackant::records::Kind;
     let (sim, url) = sim();
     let customers: Vec<serde_json::Map<String, serde_json::Value>> =
@@ -218,16 +218,7 @@ async fn sigterm_during_syncs_exits_within_the_bound_and_the_next_start_ends_equ
         .into_inner();
     let login = c.open_session(open.clone()).await.unwrap().into_inner();
     assert_eq!(login.syncs.len(), 2, "customers and orders start");
-    loop {
-        let e = tokio::time::timeout(PATIENCE, events.message())
-            .await
-            .expect("in time")
-            .unwrap()
-            .expect("open");
-        if matches!(e.event, Some(pb::sync_event::Event::Progress(p)) if p.page >= 2) {
-            break;
-        }
-    }
+    wait_page(&mut events, 2).await;
     let asked = std::time::Instant::now();
     signal(first.0.id(), "TERM");
     let (lines, status) = first.until_exit();

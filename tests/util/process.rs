@@ -187,3 +187,17 @@ pub async fn sim_post(sim: &str, path: &str, body: serde_json::Value) -> serde_j
         .expect("answer");
     serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
 }
+
+/// Wait (bounded) on a served event stream until a run reports page `page` or later.
+pub async fn wait_page(events: &mut tonic::Streaming<pb::SyncEvent>, page: u32) {
+    loop {
+        let e = tokio::time::timeout(PATIENCE, events.message())
+            .await
+            .expect("in time")
+            .expect("stream")
+            .expect("open");
+        if matches!(e.event, Some(pb::sync_event::Event::Progress(p)) if p.page >= page) {
+            return;
+        }
+    }
+}
