@@ -113,6 +113,8 @@ impl Tree {
             Durability::Fsync,
         )];
         let (source, erp) = source_children(config, agents, &directory, &health, &mut children)?;
+        // Before any run: what a killed or failed run of a previous life left in exports/.
+        crate::syncs::sweep_exports(&config.data);
         for spec in &KINDS {
             let mut sync = ExportSync::new(
                 spec.kind,

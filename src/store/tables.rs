@@ -341,6 +341,33 @@ pub fn save_checkpoint(
     Ok(())
 }
 
+/// The exports the checkpoints of a data file name (their MD5s), read before the file's
+/// DbWriter starts. A file without checkpoints yet (no `sync_state` table) names none.
+pub fn checkpoint_exports(db: &std::path::Path) -> Result<Vec<String>, StoreError> {
+    let what = || format!("reading the checkpoints of {}", db.display());
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(StoreError::sql(what()))?;
+    let has_state: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_state')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::sql(what()))?;
+    if !has_state {
+        return Ok(Vec::new());
+    }
+    conn.prepare("SELECT export_md5 FROM sync_state WHERE export_md5 IS NOT NULL")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()
+        })
+        .map_err(StoreError::sql(what()))
+}
+
 /// Read the state of one kind and scope (works on a read-only connection too).
 pub fn load_state(
     conn: &rusqlite::Connection,

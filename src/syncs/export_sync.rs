@@ -12,6 +12,9 @@
 //! finish: soft-delete what the complete export no longer holds, forget the checkpoint,
 //! remember the export and, for products and prices, match every price row to the catalogue
 //! again (`store::prices`) — one transaction — then drop the export file.
+//! abandon (a run failed for good): drop the exports it kept. An export no checkpoint can use
+//! any more goes too: a checkpoint of another run when a run prepares, and at start everything
+//! in `exports/` that no checkpoint names ([`sweep_exports`]).
 //!
 //! Does not decide when to run, retry, or pause: the SyncActor does.
 
@@ -41,6 +44,9 @@ pub struct ExportSync {
     source: Arc<dyn ExportSource>,
     /// The sync a run of this kind waits for (while it runs on the same scope).
     after: Option<SyncHandle>,
+    /// The export saved for each unfinished run of this life (run id → MD5), so that a run
+    /// that fetches its export again, or fails, leaves no file behind.
+    kept: std::sync::Mutex<HashMap<i64, String>>,
 }
 
 /// A prepared run: the parsed export, page by page, and what `finish` needs.
@@ -72,6 +78,35 @@ impl ExportSync {
             dbs,
             source,
             after: None,
+            kept: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Save the export of `run` where a resume finds it, and drop the one it saved before
+    /// (a retry that fetched the export again and got other bytes).
+    async fn keep(&self, run: i64, md5: &str, bytes: Arc<Vec<u8>>) -> Result<(), SyncError> {
+        keep_export(self.data.export_file(md5), bytes).await?;
+        let before = self.kept_for(run).replace(md5.to_string());
+        match before {
+            Some(old) if old != md5 => self.drop_export(&old).await,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The map entry of `run` (poisoning cannot lose anything here: the map is advisory).
+    fn kept_for(&self, run: i64) -> KeptEntry<'_> {
+        KeptEntry { sync: self, run }
+    }
+
+    async fn drop_export(&self, md5: &str) {
+        let path = self.data.export_file(md5);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => tracing::debug!(path = %path.display(), "dropped an export no run needs"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), cause = %e, "cannot remove an export no run needs")
+            }
         }
     }
 
@@ -234,7 +269,12 @@ impl SyncKind for ExportSync {
                     }
                 }
             }
-            _ => None,
+            // Another run's checkpoint: that run ended without finishing and never resumes.
+            Some(stale) => {
+                self.drop_export(&stale.export_md5).await;
+                None
+            }
+            None => None,
         };
         let (bytes, export_md5, next_page, counts_so_far) = match resume {
             Some((cp, bytes)) => {
@@ -293,7 +333,8 @@ impl SyncKind for ExportSync {
             )));
         }
         if next_page == 0 {
-            keep_export(self.data.export_file(&export_md5), Arc::clone(&bytes)).await?;
+            self.keep(run.run_id.0, &export_md5, Arc::clone(&bytes))
+                .await?;
         }
 
         let mut keys = HashSet::with_capacity(parsed.record_count());
@@ -441,15 +482,163 @@ impl SyncKind for ExportSync {
             })
             .await
             .map_err(store_err("finishing the run"))?;
+        self.kept_for(run.run_id.0).take();
         if !unchanged_export {
-            let path = self.data.export_file(&export_md5);
-            if let Err(e) = tokio::fs::remove_file(&path).await {
-                tracing::debug!(path = %path.display(), cause = %e, "removing a finished export");
-            }
+            self.drop_export(&export_md5).await;
         }
         Ok(Counts {
             deleted,
             ..Counts::default()
         })
+    }
+
+    async fn abandon(&self, run: &RunSpec, plan: Option<ExportPlan>) {
+        let mut gone: Vec<String> = self.kept_for(run.run_id.0).take().into_iter().collect();
+        if let Some(plan) = plan.filter(|p| !p.unchanged_export) {
+            gone.push(plan.export_md5);
+        }
+        // A run resumed from a previous life kept its export then.
+        let (kind, scope) = (self.kind.name(), scope_key(&run.scope).to_string());
+        if let Ok(db) = self.dbs.db_for(self.kind, &run.scope).await
+            && let Ok(state) = db
+                .read(move |conn| tables::load_state(conn, kind, &scope))
+                .await
+            && let Some(cp) = state.checkpoint.filter(|cp| cp.run_id == run.run_id.0)
+        {
+            gone.push(cp.export_md5);
+        }
+        gone.sort();
+        gone.dedup();
+        for md5 in gone {
+            self.drop_export(&md5).await;
+        }
+    }
+}
+
+/// A run's entry in [`ExportSync::kept`].
+struct KeptEntry<'a> {
+    sync: &'a ExportSync,
+    run: i64,
+}
+
+impl KeptEntry<'_> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<i64, String>> {
+        self.sync
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn replace(&self, md5: String) -> Option<String> {
+        self.map().insert(self.run, md5)
+    }
+
+    fn take(&self) -> Option<String> {
+        self.map().remove(&self.run)
+    }
+}
+
+/// At start, before any run: remove from `exports/` every file no checkpoint names — a
+/// `.part` cut by a kill mid-write, the export of a run killed before its first page, or of
+/// one that failed. Checkpoints are read from every data file (`*.db` but `sync.db`); if one
+/// cannot be read, nothing is removed (its checkpoint might name a file). Answers how many
+/// files were removed.
+pub fn sweep_exports(data: &DataDir) -> usize {
+    let Ok(entries) = std::fs::read_dir(data.exports_dir()) else {
+        return 0;
+    };
+    let files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    if files.is_empty() {
+        return 0;
+    }
+    let mut named = HashSet::new();
+    let dbs = match std::fs::read_dir(data.root()) {
+        Ok(d) => d.flatten().map(|e| e.path()).collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::warn!(cause = %e, "cannot list the data folder; exports kept as they are");
+            return 0;
+        }
+    };
+    for db in dbs {
+        let is_data_file = db.extension().is_some_and(|x| x == "db")
+            && db.file_name().is_some_and(|n| n != "sync.db");
+        if !is_data_file {
+            continue;
+        }
+        match tables::checkpoint_exports(&db) {
+            Ok(md5s) => named.extend(md5s),
+            Err(e) => {
+                tracing::warn!(file = %db.display(), cause = %e,
+                    "cannot read the checkpoints; exports kept as they are");
+                return 0;
+            }
+        }
+    }
+    let mut removed = 0;
+    for file in files {
+        let keep = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".pdf"))
+            .is_some_and(|md5| named.contains(md5));
+        if !keep && std::fs::remove_file(&file).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed exports no checkpoint names (left by a previous life)"
+        );
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_file_with_checkpoint(path: &std::path::Path, md5: Option<&str>) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch("CREATE TABLE sync_state (kind TEXT, scope TEXT, export_md5 TEXT)")
+            .unwrap();
+        conn.execute(
+            "INSERT INTO sync_state VALUES ('customers', 'agent1', ?1)",
+            [md5],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_start_sweep_keeps_only_the_exports_a_checkpoint_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        std::fs::create_dir_all(data.exports_dir()).unwrap();
+        for name in ["aaaa.pdf", "bbbb.pdf", "cccc.pdf.part"] {
+            std::fs::write(data.exports_dir().join(name), b"%PDF").unwrap();
+        }
+        data_file_with_checkpoint(&dir.path().join("customers-agent1.db"), Some("aaaa"));
+        data_file_with_checkpoint(&dir.path().join("orders.db"), None);
+        // sync.db has no sync_state: it is not a data file and is not read.
+        rusqlite::Connection::open(dir.path().join("sync.db")).unwrap();
+
+        assert_eq!(sweep_exports(&data), 2);
+        let left: Vec<String> = std::fs::read_dir(data.exports_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["aaaa.pdf"]);
+    }
+
+    #[test]
+    fn an_unreadable_data_file_keeps_every_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        std::fs::create_dir_all(data.exports_dir()).unwrap();
+        std::fs::write(data.exports_dir().join("aaaa.pdf"), b"%PDF").unwrap();
+        std::fs::write(dir.path().join("products.db"), b"not a database at all").unwrap();
+
+        assert_eq!(sweep_exports(&data), 0);
+        assert!(data.exports_dir().join("aaaa.pdf").exists());
     }
 }

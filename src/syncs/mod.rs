@@ -15,7 +15,7 @@ pub mod images;
 mod order_form;
 mod source;
 
-pub use export_sync::{ExportPlan, ExportSync};
+pub use export_sync::{ExportPlan, ExportSync, sweep_exports};
 pub use order_form::{FilledOrder, PLACEMENT_PRIORITY};
 pub use source::{CredentialSource, ErpSource, ExportSource, SourceError};
 

@@ -626,7 +626,9 @@ impl<K: SyncKind> SyncActor<K> {
                 counts: run.counts,
                 duration: run.started.map(|t| t.elapsed()).unwrap_or_default(),
             };
+            let spec = run.spec.clone();
             self.close(state, scope, outcome).await;
+            self.kind.abandon(&spec, pages.map(|p| p.plan)).await;
             return;
         }
         run.spec.attempt += 1;

@@ -135,6 +135,14 @@ pub trait SyncKind: Send + Sync + 'static {
         run: &RunSpec,
         plan: Self::Plan,
     ) -> impl Future<Output = Result<FinishCounts, SyncError>> + Send;
+
+    /// The run failed for good and will never resume: release what it kept for a resume (a
+    /// saved export). `plan` is its plan when the failure came after `prepare`. Called after
+    /// the failure is recorded; must not fail. Default: nothing was kept.
+    fn abandon(&self, run: &RunSpec, plan: Option<Self::Plan>) -> impl Future<Output = ()> + Send {
+        let _ = (run, plan);
+        async {}
+    }
 }
 
 /// A run the ledger holds as open (opened, never closed): to be resumed after a restart.
