@@ -8,7 +8,7 @@ DATA   ?= data
 # `make run FIRST_SYNC="--first-sync customers:agent1 --first-sync products"` to choose.
 FIRST_SYNC ?=
 
-.PHONY: run test bench fuzz deps build lint fmt fixtures clean
+.PHONY: run test bench fuzz chaos deps build lint fmt fixtures clean
 
 ## run: install what is missing, build (release), serve gRPC with the embedded simulator and
 ## run the first syncs with progress bars; Ctrl-C stops it.
@@ -41,6 +41,14 @@ FUZZ_SEED ?= 1
 fuzz:
 	BLACKANT_FUZZ_SECS=$(FUZZ_SECS) BLACKANT_FUZZ_SEED=$(FUZZ_SEED) \
 	  $(CARGO) test --release --test tests fuzz:: -- --nocapture
+
+## chaos: faults, browser kills and SIGKILLs of the service for CHAOS_LIVES lives (default 12;
+## `make test` runs 3), then the invariants; prints rounds, kills, faults and retries.
+CHAOS_LIVES ?= 12
+CHAOS_SEED  ?= 11
+chaos: deps
+	BLACKANT_CHAOS_LIVES=$(CHAOS_LIVES) BLACKANT_CHAOS_SEED=$(CHAOS_SEED) \
+	  $(CARGO) test --test tests chaos:: -- --nocapture
 
 deps:
 	bash scripts/ensure-deps.sh

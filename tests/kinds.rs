@@ -157,51 +157,6 @@ async fn orphan_documents_are_matched_once_their_orders_arrive_and_ddt_and_invoi
     h.shutdown().await;
 }
 
-/// The stored lines of every order of `agent`, as canonical JSON, in line order.
-fn stored_lines(
-    h: &Harness,
-    agent: &str,
-) -> std::collections::BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>> {
-    use blackant::records::order_lines::LINE_COLUMNS;
-    let conn = rusqlite::Connection::open(db_of(h, Kind::Orders, agent)).unwrap();
-    let cols: Vec<String> = LINE_COLUMNS
-        .iter()
-        .map(|c| format!("l.\"{}\"", c.field))
-        .collect();
-    let sql = format!(
-        "SELECT o.order_number, {} FROM orders o LEFT JOIN order_lines l ON l.user_id = o.user_id AND l.order_number = o.order_number \
-         WHERE o.user_id = ?1 AND o.deleted_at IS NULL ORDER BY o.order_number, l.line_no",
-        cols.join(", ")
-    );
-    let mut stmt = conn.prepare(&sql).unwrap();
-    let mut out: std::collections::BTreeMap<String, Vec<_>> = Default::default();
-    let rows = stmt
-        .query_map([agent], |r| {
-            let number: String = r.get(0)?;
-            let mut line = serde_json::Map::new();
-            for (i, c) in LINE_COLUMNS.iter().enumerate() {
-                let v: rusqlite::types::Value = r.get(i + 1)?;
-                let json = match v {
-                    rusqlite::types::Value::Null => serde_json::Value::Null,
-                    rusqlite::types::Value::Integer(n) => serde_json::Value::from(n),
-                    rusqlite::types::Value::Text(s) => serde_json::Value::String(s),
-                    other => panic!("unexpected {other:?} in {}", c.field),
-                };
-                line.insert(c.field.to_string(), json);
-            }
-            Ok((number, line))
-        })
-        .unwrap();
-    for row in rows {
-        let (number, line) = row.unwrap();
-        let lines = out.entry(number).or_default();
-        if line.values().any(|v| !v.is_null()) {
-            lines.push(line);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_lines_are_read_from_the_detail_pages_of_new_or_changed_orders_only() {
     let h = Harness::start().await;
@@ -212,7 +167,7 @@ async fn order_lines_are_read_from_the_detail_pages_of_new_or_changed_orders_onl
         "every order has lines"
     );
     assert_eq!(
-        stored_lines(&h, "agent2"),
+        stored_lines(&db_of(&h, Kind::Orders, "agent2"), "agent2"),
         want,
         "the lines equal the detail pages, field by field"
     );
@@ -230,7 +185,7 @@ async fn order_lines_are_read_from_the_detail_pages_of_new_or_changed_orders_onl
     assert_eq!((counts(&r).0, counts(&r).1), (3, 1));
     assert_eq!(h.sim.stats().order_pages, pages + 4);
     assert_eq!(
-        stored_lines(&h, "agent2"),
+        stored_lines(&db_of(&h, Kind::Orders, "agent2"), "agent2"),
         h.sim.order_lines_truth("agent2")
     );
     h.shutdown().await;

@@ -76,32 +76,6 @@ async fn sigint_runs_the_real_shutdown_and_every_actor_stops() {
     stops_every_actor_on("INT").await;
 }
 
-/// Processes whose command line mentions `needle` and are not dead yet (zombies count as
-/// dead: they only wait to be reaped), as (pid, command line).
-fn processes_with(needle: &str) -> Vec<(i32, String)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let zombie = std::fs::read_to_string(entry.path().join("stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .map(|(_, r)| r.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(true);
-        if cmdline.contains(needle) && !zombie {
-            out.push((pid, cmdline));
-        }
-    }
-    out
-}
-
 /// Wait (bounded) until process `pid` has terminated: on its pidfd, no polling.
 async fn terminated(pid: i32) {
     // SAFETY: pidfd_open(2) with no flags; a negative answer means the process is gone.

@@ -7,7 +7,6 @@
 
 use crate::util::order_world::OrderWorld;
 use crate::util::process::*;
-use crate::util::*;
 use blackant::grpc::pb::{self, PlacementState};
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
@@ -99,43 +98,7 @@ async fn finish(
     lives: usize,
 ) {
     let mut c = orders(addr).await;
-    let mut events = client(addr)
-        .await
-        .watch_sync_events(pb::WatchSyncEventsRequest::default())
-        .await
-        .expect("events")
-        .into_inner();
-    let in_flight = [
-        PlacementState::Accepted,
-        PlacementState::Submitting,
-        PlacementState::InDoubt,
-    ];
-    loop {
-        let pending = c
-            .list_placements(pb::ListPlacementsRequest {
-                states: in_flight.iter().map(|s| *s as i32).collect(),
-                page_size: 500,
-                ..Default::default()
-            })
-            .await
-            .expect("ListPlacements")
-            .into_inner()
-            .placements;
-        if pending.is_empty() {
-            break;
-        }
-        // Wait for the next placement to move.
-        loop {
-            let e = tokio::time::timeout(PATIENCE, events.message())
-                .await
-                .expect("placements keep moving")
-                .expect("stream")
-                .expect("open");
-            if matches!(e.event, Some(pb::sync_event::Event::Placement(_))) {
-                break;
-            }
-        }
-    }
+    world.settle(addr).await;
     let mut in_doubt = 0;
     let mut resubmitted = 0;
     for key in keys {

@@ -5,6 +5,7 @@
 mod util;
 
 mod breaker;
+mod chaos;
 mod cli;
 mod crash;
 mod ctl;

@@ -262,6 +262,24 @@ pub fn counts(r: &pb::RunResult) -> (u64, u64, u64, u64) {
 /// Live rows of a kind's table as canonical JSON objects (ERP.md field names and value forms),
 /// sorted by key, read with a read-only connection like the PWA would.
 pub fn live_rows(db: &std::path::Path, kind: Kind, user: Option<&str>) -> Vec<Map<String, Value>> {
+    rows(db, kind, user, false)
+}
+
+/// The rows of a kind's table marked deleted, as [`live_rows`] reads the live ones.
+pub fn deleted_rows(
+    db: &std::path::Path,
+    kind: Kind,
+    user: Option<&str>,
+) -> Vec<Map<String, Value>> {
+    rows(db, kind, user, true)
+}
+
+fn rows(
+    db: &std::path::Path,
+    kind: Kind,
+    user: Option<&str>,
+    deleted: bool,
+) -> Vec<Map<String, Value>> {
     let spec = TableSpec::for_kind(kind);
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -273,9 +291,10 @@ pub fn live_rows(db: &std::path::Path, kind: Kind, user: Option<&str>) -> Vec<Ma
         String::new()
     };
     let sql = format!(
-        "SELECT {} FROM {} WHERE deleted_at IS NULL{scope} ORDER BY \"{}\"",
+        "SELECT {} FROM {} WHERE deleted_at IS {}NULL{scope} ORDER BY \"{}\"",
         cols.join(", "),
         spec.table,
+        if deleted { "NOT " } else { "" },
         spec.key_column
     );
     let mut stmt = conn.prepare(&sql).expect("prepare");
@@ -300,6 +319,19 @@ pub fn live_rows(db: &std::path::Path, kind: Kind, user: Option<&str>) -> Vec<Ma
     .collect()
 }
 
+/// A record's key (the key columns of `kind`, joined), as the truth and the rows both give it.
+pub fn record_key(kind: Kind, r: &Map<String, Value>) -> String {
+    kind.key_columns()
+        .iter()
+        .map(|&i| {
+            r.get(kind.columns()[i].field)
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
 /// Compare the database with the simulator's truth, field by field; panics naming the first
 /// difference. Both sides are sorted by `kind`'s record key (a composite one for prices).
 pub fn assert_equals_truth(
@@ -308,17 +340,7 @@ pub fn assert_equals_truth(
     mut truth: Vec<Map<String, Value>>,
     mut db: Vec<Map<String, Value>>,
 ) {
-    let key = |r: &Map<String, Value>| -> String {
-        kind.key_columns()
-            .iter()
-            .map(|&i| {
-                r.get(kind.columns()[i].field)
-                    .map(|v| v.to_string())
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("\u{1f}")
-    };
+    let key = |r: &Map<String, Value>| record_key(kind, r);
     truth.sort_by_key(key);
     db.sort_by_key(key);
     assert_eq!(
@@ -448,4 +470,49 @@ pub async fn wait_health(
     })
     .await
     .expect("health reaches the status in time")
+}
+
+/// The stored lines of every order of `agent`, as canonical JSON, in line order.
+pub fn stored_lines(
+    db: &std::path::Path,
+    agent: &str,
+) -> std::collections::BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>> {
+    use blackant::records::order_lines::LINE_COLUMNS;
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let cols: Vec<String> = LINE_COLUMNS
+        .iter()
+        .map(|c| format!("l.\"{}\"", c.field))
+        .collect();
+    let sql = format!(
+        "SELECT o.order_number, {} FROM orders o LEFT JOIN order_lines l ON l.user_id = o.user_id AND l.order_number = o.order_number \
+         WHERE o.user_id = ?1 AND o.deleted_at IS NULL ORDER BY o.order_number, l.line_no",
+        cols.join(", ")
+    );
+    let mut stmt = conn.prepare(&sql).unwrap();
+    let mut out: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+    let rows = stmt
+        .query_map([agent], |r| {
+            let number: String = r.get(0)?;
+            let mut line = serde_json::Map::new();
+            for (i, c) in LINE_COLUMNS.iter().enumerate() {
+                let v: rusqlite::types::Value = r.get(i + 1)?;
+                let json = match v {
+                    rusqlite::types::Value::Null => serde_json::Value::Null,
+                    rusqlite::types::Value::Integer(n) => serde_json::Value::from(n),
+                    rusqlite::types::Value::Text(s) => serde_json::Value::String(s),
+                    other => panic!("unexpected {other:?} in {}", c.field),
+                };
+                line.insert(c.field.to_string(), json);
+            }
+            Ok((number, line))
+        })
+        .unwrap();
+    for row in rows {
+        let (number, line) = row.unwrap();
+        let lines = out.entry(number).or_default();
+        if line.values().any(|v| !v.is_null()) {
+            lines.push(line);
+        }
+    }
+    out
 }

@@ -2,8 +2,9 @@
 //! naming some agents and the service account, a data folder that outlives each `blackant
 //! serve`, and what a PWA knows — agents' passwords, a customer of each, orderable lines.
 
+use super::PATIENCE;
 use super::process::*;
-use blackant::grpc::pb;
+use blackant::grpc::pb::{self, PlacementState};
 use std::collections::BTreeMap;
 
 pub struct OrderWorld {
@@ -25,6 +26,12 @@ impl OrderWorld {
     /// The simulator (seed 42, orders indexed after its default lag) and a config for
     /// `agents`; the service waits `index_lag_secs` before trusting a search that found nothing.
     pub async fn start(agents: &[&str], index_lag_secs: u64) -> OrderWorld {
+        Self::start_with(agents, index_lag_secs, "[schedule]\nenabled = false\n").await
+    }
+
+    /// [`Self::start`] with `sections` (TOML tables, `[schedule]` among them) added to the
+    /// config.
+    pub async fn start_with(agents: &[&str], index_lag_secs: u64, sections: &str) -> OrderWorld {
         let (sim_proc, sim) = sim();
         let accounts: Vec<serde_json::Value> = sim_json(&sim, "accounts").await;
         let password_of = |user: &str| password_of(&accounts, user);
@@ -42,7 +49,7 @@ impl OrderWorld {
             format!(
                 "agents = [{}]\n\
                  [erp]\nbase_url = \"{sim}\"\nservice_user = \"{service_account}\"\n\
-                 [schedule]\nenabled = false\n\
+                 {sections}\
                  [retry]\nmax_attempts = 3\nbase_ms = 50\nmax_ms = 500\n\
                  [orders]\nindex_lag_secs = {index_lag_secs}\nstep_timeout_secs = 60\n",
                 names.join(", ")
@@ -122,5 +129,43 @@ impl OrderWorld {
     /// Archibald's orders carrying this reference in "Rif. cliente".
     pub async fn orders_with_reference(&self, reference: &str) -> Vec<String> {
         sim_json(&self.sim, &format!("orders/with-reference?ref={reference}")).await
+    }
+
+    /// Wait (bounded, on the event stream) until no placement is accepted, submitting or in
+    /// doubt any more.
+    pub async fn settle(&self, addr: &str) {
+        let mut c = orders(addr).await;
+        let mut events = all_events(addr).await;
+        let in_flight = [
+            PlacementState::Accepted,
+            PlacementState::Submitting,
+            PlacementState::InDoubt,
+        ];
+        loop {
+            let pending = c
+                .list_placements(pb::ListPlacementsRequest {
+                    states: in_flight.iter().map(|s| *s as i32).collect(),
+                    page_size: 500,
+                    ..Default::default()
+                })
+                .await
+                .expect("ListPlacements")
+                .into_inner()
+                .placements;
+            if pending.is_empty() {
+                break;
+            }
+            // Wait for the next placement to move.
+            loop {
+                let e = tokio::time::timeout(PATIENCE, events.message())
+                    .await
+                    .expect("placements keep moving")
+                    .expect("stream")
+                    .expect("open");
+                if matches!(e.event, Some(pb::sync_event::Event::Placement(_))) {
+                    break;
+                }
+            }
+        }
     }
 }

@@ -201,3 +201,39 @@ pub async fn wait_page(events: &mut tonic::Streaming<pb::SyncEvent>, page: u32) 
         }
     }
 }
+
+/// Processes whose command line mentions `needle` and are not dead yet (zombies count as
+/// dead: they only wait to be reaped), as (pid, command line).
+pub fn processes_with(needle: &str) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true);
+        if cmdline.contains(needle) && !zombie {
+            out.push((pid, cmdline));
+        }
+    }
+    out
+}
+
+/// Every event of a served address, from now on.
+pub async fn all_events(addr: &str) -> tonic::Streaming<pb::SyncEvent> {
+    client(addr)
+        .await
+        .watch_sync_events(pb::WatchSyncEventsRequest::default())
+        .await
+        .expect("WatchSyncEvents")
+        .into_inner()
+}
