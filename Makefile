@@ -8,13 +8,13 @@ DATA   ?= data
 # `make run FIRST_SYNC="--first-sync customers:agent1 --first-sync products"` to choose.
 FIRST_SYNC ?=
 
-.PHONY: run test bench fuzz chaos deps build lint fmt fixtures clean
+.PHONY: run test bench fuzz chaos screenshot deps build lint fmt fixtures clean
 
 ## run: install what is missing, build (release), serve gRPC with the embedded simulator and
 ## run the first syncs with progress bars; Ctrl-C stops it.
 run: deps
 	$(CARGO) build --release --bin blackant
-	./target/release/blackant serve --sim --listen $(LISTEN) --data $(DATA) $(FIRST_SYNC)
+	BLACKANT_HTTP_DASHBOARD=true ./target/release/blackant serve --sim --listen $(LISTEN) --data $(DATA) $(FIRST_SYNC)
 
 ## test: the whole suite (unit, simulator, PDF fixtures, real Chromium end to end, gRPC).
 ## cargo-nextest when present (parallel per test, one summary line), cargo test otherwise.
@@ -49,6 +49,16 @@ CHAOS_SEED  ?= 11
 chaos: deps
 	BLACKANT_CHAOS_LIVES=$(CHAOS_LIVES) BLACKANT_CHAOS_SEED=$(CHAOS_SEED) \
 	  $(CARGO) test --test tests chaos:: -- --nocapture
+
+## screenshot: the dashboard of a running `make run` (e.g. during its first syncs) as
+## dashboard.png, through headless Chromium. DASHBOARD_URL points elsewhere.
+DASHBOARD_URL ?= http://127.0.0.1:50052/dashboard
+screenshot: deps
+	profile=$$(mktemp -d) && chromium --headless --no-sandbox --disable-gpu --no-first-run \
+	  --disable-background-networking --disable-component-update --disable-sync \
+	  --user-data-dir=$$profile --hide-scrollbars --window-size=1280,2200 \
+	  --timeout=4000 --screenshot=dashboard.png $(DASHBOARD_URL); \
+	  status=$$?; rm -rf $$profile; exit $$status
 
 deps:
 	bash scripts/ensure-deps.sh

@@ -82,14 +82,7 @@ fn scopes() -> Vec<(Kind, &'static str)> {
 }
 
 fn sync_kind(kind: Kind) -> SyncKind {
-    match kind {
-        Kind::Customers => SyncKind::Customers,
-        Kind::Products => SyncKind::Products,
-        Kind::Prices => SyncKind::Prices,
-        Kind::Orders => SyncKind::Orders,
-        Kind::Ddt => SyncKind::Ddt,
-        Kind::Invoices => SyncKind::Invoices,
-    }
+    blackant::grpc::kind_to_proto(kind)
 }
 
 /// What one life counted on the event stream.

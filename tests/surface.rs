@@ -931,6 +931,7 @@ async fn metrics_after_a_sync_and_a_pause_and_no_password_in_debug_logs() {
     let server = tokio::spawn(blackant::http::serve(
         listener,
         h.service.clone(),
+        None,
         async move {
             let _ = stopped.await;
         },

@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod ctl;
 mod customers;
+mod dashboard;
 mod escalation;
 mod fuzz;
 mod grpc_api;

@@ -84,6 +84,9 @@ pub struct PauseMetrics {
     pub slowest: Option<String>,
     /// Syncs that ever timed out, with how often.
     pub timeouts: Vec<(String, u64)>,
+    /// The syncs are paused now (by an operator or a placement), and pauses waiting behind.
+    pub paused: bool,
+    pub waiting: usize,
 }
 
 /// Messages of [`Priority`].
@@ -315,6 +318,8 @@ impl Actor for Priority {
                     wait_max: sorted.last().copied().unwrap_or_default(),
                     slowest: state.longest.as_ref().map(|(_, n)| n.clone()),
                     timeouts: state.timeouts.clone(),
+                    paused: state.held.is_some(),
+                    waiting: state.waiting.len(),
                 });
             }
         }

@@ -205,6 +205,19 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
 
     let auth = AuthConfig::new(&config.auth.tokens)?;
+    if config.http.enabled && config.http.dashboard && !config.http.listen.ip().is_loopback() {
+        let operator = config
+            .auth
+            .tokens
+            .iter()
+            .any(|t| t.role == blackant::grpc::Role::Operator);
+        anyhow::ensure!(
+            operator,
+            "the dashboard on {} (not loopback) needs an operator token: add [[auth.tokens]] \
+             with role = \"operator\", or keep [http] listen on 127.0.0.1",
+            config.http.listen
+        );
+    }
     let tls = tls_identity(&config)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let source = SourceConfig::Erp {
@@ -245,7 +258,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let server = tokio::spawn(grpc::serve(listener, service.clone(), auth, tls, stopped()));
+    let server = tokio::spawn(grpc::serve(
+        listener,
+        service.clone(),
+        auth.clone(),
+        tls,
+        stopped(),
+    ));
     eprintln!(
         "blackant serving gRPC on {addr}{} (data in {})",
         if scheme == "https" { " over TLS" } else { "" },
@@ -257,9 +276,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             eprintln!(
                 "metrics at http://{http_addr}/metrics, health at http://{http_addr}/healthz"
             );
+            if config.http.dashboard {
+                eprintln!("dashboard at http://{http_addr}/dashboard");
+            }
             Some(tokio::spawn(blackant::http::serve(
                 listener,
                 service.clone(),
+                config.http.dashboard.then(|| auth.clone()),
                 stopped(),
             )))
         }

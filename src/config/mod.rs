@@ -260,6 +260,9 @@ impl Default for OrdersSection {
 pub struct HttpSection {
     pub enabled: bool,
     pub listen: SocketAddr,
+    /// The operators' dashboard at `/dashboard` (behind an operator token when tokens are
+    /// configured; refused off loopback without one).
+    pub dashboard: bool,
 }
 
 impl Default for HttpSection {
@@ -267,6 +270,7 @@ impl Default for HttpSection {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            dashboard: false,
         }
     }
 }

@@ -149,6 +149,15 @@ impl AuthConfig {
         self.tokens.is_empty()
     }
 
+    /// Who presents `token` (anyone is an operator when no token is configured); `None` for
+    /// an unknown token. For other front doors than gRPC (the dashboard).
+    pub fn principal_for(&self, token: Option<&str>) -> Option<Principal> {
+        if self.is_open() {
+            return Some(Principal::Operator);
+        }
+        self.principal_of(token?)
+    }
+
     /// The principal of a presented token: its hash compared with every configured one in
     /// constant time (no early exit, no comparison that stops at the first differing byte).
     fn principal_of(&self, token: &str) -> Option<Principal> {

@@ -1,11 +1,15 @@
 //! The service's HTTP port, beside gRPC: Prometheus metrics at `/metrics` (text format 0.0.4),
-//! and `/healthz` (200 when serving, 503 with the reasons otherwise) for load balancers and
-//! scripts. On loopback by default (`[http] listen`).
+//! `/healthz` (200 when serving, 503 with the reasons otherwise) for load balancers and
+//! scripts, and, when configured, the operators' dashboard ([`dashboard`]). On loopback by
+//! default (`[http] listen`).
 //!
 //! Owns the metrics recorder of the process (installed once, histograms of `*_seconds` as
 //! Prometheus histograms with fixed buckets). Must NOT hold business logic: it reads the
 //! service's operations like the gRPC adapters do.
 
+pub mod dashboard;
+
+use crate::grpc::AuthConfig;
 use crate::service::Service;
 use axum::Router;
 use axum::extract::State;
@@ -68,15 +72,24 @@ pub fn router(service: Arc<Service>) -> Router {
         })
 }
 
-/// Serve the HTTP port on `listener` until `shutdown` resolves.
+/// Serve the HTTP port on `listener` until `shutdown` resolves; with the dashboard when
+/// `dashboard` holds the tokens that guard it.
 pub async fn serve(
     listener: TcpListener,
     service: Arc<Service>,
+    dashboard: Option<AuthConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let mut app = router(service.clone());
+    if let Some(auth) = dashboard {
+        app = app.merge(dashboard::routes(service, auth));
+    }
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {

@@ -58,6 +58,15 @@ impl Service {
         self.reads.run_metrics().await
     }
 
+    /// The run history: the latest runs matching `filter`, newest first.
+    pub async fn recent_runs(
+        &self,
+        filter: crate::store::ledger::RunFilter,
+        limit: u32,
+    ) -> Result<Vec<crate::store::ledger::RunRow>, ServiceError> {
+        self.reads.runs(filter, limit).await
+    }
+
     /// Pause every sync at its next page boundary (through the Priority actor); they stay
     /// paused until [`Service::resume_syncs`]. Pauses are serialized.
     pub async fn pause_syncs(&self) -> Result<PauseReport, ServiceError> {

@@ -157,6 +157,20 @@ impl ReadModel {
         Ok(map)
     }
 
+    /// The latest runs matching `filter`, newest first.
+    pub async fn runs(
+        &self,
+        filter: ledger::RunFilter,
+        limit: u32,
+    ) -> Result<Vec<ledger::RunRow>, ServiceError> {
+        Ok(self
+            .read("runs", move |conn| {
+                ledger::runs_matching(conn, &filter, limit)
+            })
+            .await?
+            .unwrap_or_default())
+    }
+
     /// Run-history metrics per kind (durations, runs, failures, joined requests).
     pub async fn run_metrics(&self) -> Result<Vec<KindMetrics>, ServiceError> {
         Ok(self

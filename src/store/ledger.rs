@@ -161,6 +161,30 @@ pub fn recent_runs(
     }
 }
 
+/// Which runs [`runs_matching`] answers; `None` matches any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub kind: Option<String>,
+    /// `''` for the catalogue, else the agent.
+    pub scope: Option<String>,
+    /// open, completed, failed or skipped.
+    pub state: Option<String>,
+}
+
+/// The latest runs matching `filter`, newest first.
+pub fn runs_matching(
+    conn: &Connection,
+    filter: &RunFilter,
+    limit: u32,
+) -> Result<Vec<RunRow>, StoreError> {
+    query_runs(
+        conn,
+        "WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR scope = ?2) AND (?3 IS NULL OR state = ?3)
+         ORDER BY id DESC LIMIT ?4",
+        params![filter.kind, filter.scope, filter.state, limit],
+    )
+}
+
 fn query_runs(
     conn: &Connection,
     tail: &str,
