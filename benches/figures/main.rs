@@ -14,10 +14,12 @@
 //!    per minute, PlaceOrder → `orders.db`.
 //! 7. `reads`: read RPCs under 50 concurrent clients, and auth's and metrics' cost on a status
 //!    call.
+//! 8. `dashboard`: the dashboard's weight, event → page latency, RSS with 20 pages open.
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
-//! --placement-only | --reads-only]`.
+//! --placement-only | --reads-only | --dashboard]`.
 
+mod dashboard;
 mod end_to_end;
 mod kinds;
 mod matching;
@@ -46,6 +48,9 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--reads") {
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(40);
         return reads::run(n);
+    }
+    if args.iter().any(|a| a == "--dashboard") {
+        return dashboard::run();
     }
     if args.iter().any(|a| a == "--reads-only") {
         return reads::in_child(if quick { 10 } else { 40 });
@@ -90,4 +95,5 @@ fn main() {
     drop(rt);
     order_load::in_child(if quick { 6 } else { 20 });
     reads::in_child(if quick { 10 } else { 40 });
+    dashboard::in_child();
 }
