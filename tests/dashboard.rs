@@ -335,3 +335,45 @@ async fn customers_of(service: &Service, agent: &str) -> blackant_actors::sync::
         .await
         .expect("a run")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_announces_the_dashboard_and_refuses_it_off_loopback_without_an_operator_token() {
+    use crate::util::process::serve_with;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // As `make run` starts it.
+    let (serve, _, _) = serve_with(&["--sim"], &data, &[("BLACKANT_HTTP_DASHBOARD", "true")]);
+    let announced = loop {
+        let line = serve
+            .1
+            .recv_timeout(PATIENCE)
+            .expect("serve announces its ports");
+        if let Some(url) = line.strip_prefix("dashboard at ") {
+            break url.to_string();
+        }
+    };
+    let page = reqwest::get(&announced).await.expect("GET the dashboard");
+    assert_eq!(page.status(), 200, "{announced}");
+    assert!(page.text().await.unwrap_or_default().contains("id=syncs"));
+    drop(serve);
+
+    // Open to anyone (no token configured) and on every interface: refused at start.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blackant"))
+        .args([
+            "serve",
+            "--sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "0.0.0.0:0",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .args(["--no-first-sync"])
+        .env("BLACKANT_HTTP_DASHBOARD", "true")
+        .output()
+        .expect("run serve");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs an operator token"), "{err}");
+}
