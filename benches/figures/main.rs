@@ -15,12 +15,14 @@
 //! 7. `reads`: read RPCs under 50 concurrent clients, and auth's and metrics' cost on a status
 //!    call.
 //! 8. `dashboard`: the dashboard's weight, event → page latency, RSS with 20 pages open.
+//! 9. `grpc_load`: 200 concurrent gRPC clients on status, EnsureFresh and reads for 60 s.
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
-//! --placement-only | --reads-only | --dashboard]`.
+//! --placement-only | --reads-only | --dashboard | --grpc-load SECS]`.
 
 mod dashboard;
 mod end_to_end;
+mod grpc_load;
 mod kinds;
 mod matching;
 mod order_load;
@@ -48,6 +50,10 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--reads") {
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(40);
         return reads::run(n);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--grpc-load") {
+        let secs = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(60);
+        return grpc_load::run(secs);
     }
     if args.iter().any(|a| a == "--dashboard") {
         return dashboard::run();
@@ -96,4 +102,5 @@ fn main() {
     order_load::in_child(if quick { 6 } else { 20 });
     reads::in_child(if quick { 10 } else { 40 });
     dashboard::in_child();
+    grpc_load::in_child(if quick { 10 } else { 60 });
 }
