@@ -86,7 +86,7 @@ impl ExportSync {
     /// (a retry that fetched the export again and got other bytes).
     async fn keep(&self, run: i64, md5: &str, bytes: Arc<Vec<u8>>) -> Result<(), SyncError> {
         keep_export(self.data.export_file(md5), bytes).await?;
-        let before = self.kept_for(run).replace(md5.to_string());
+        let before = self.kept().insert(run, md5.to_string());
         match before {
             Some(old) if old != md5 => self.drop_export(&old).await,
             _ => {}
@@ -94,9 +94,12 @@ impl ExportSync {
         Ok(())
     }
 
-    /// The map entry of `run` (poisoning cannot lose anything here: the map is advisory).
-    fn kept_for(&self, run: i64) -> KeptEntry<'_> {
-        KeptEntry { sync: self, run }
+    /// The saved exports of this life's runs (a poisoned lock is taken as is: the map only
+    /// says which files to remove).
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<i64, String>> {
+        self.kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn drop_export(&self, md5: &str) {
@@ -482,7 +485,7 @@ impl SyncKind for ExportSync {
             })
             .await
             .map_err(store_err("finishing the run"))?;
-        self.kept_for(run.run_id.0).take();
+        self.kept().remove(&run.run_id.0);
         if !unchanged_export {
             self.drop_export(&export_md5).await;
         }
@@ -493,7 +496,7 @@ impl SyncKind for ExportSync {
     }
 
     async fn abandon(&self, run: &RunSpec, plan: Option<ExportPlan>) {
-        let mut gone: Vec<String> = self.kept_for(run.run_id.0).take().into_iter().collect();
+        let mut gone: Vec<String> = self.kept().remove(&run.run_id.0).into_iter().collect();
         if let Some(plan) = plan.filter(|p| !p.unchanged_export) {
             gone.push(plan.export_md5);
         }
@@ -512,29 +515,6 @@ impl SyncKind for ExportSync {
         for md5 in gone {
             self.drop_export(&md5).await;
         }
-    }
-}
-
-/// A run's entry in [`ExportSync::kept`].
-struct KeptEntry<'a> {
-    sync: &'a ExportSync,
-    run: i64,
-}
-
-impl KeptEntry<'_> {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<i64, String>> {
-        self.sync
-            .kept
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn replace(&self, md5: String) -> Option<String> {
-        self.map().insert(self.run, md5)
-    }
-
-    fn take(&self) -> Option<String> {
-        self.map().remove(&self.run)
     }
 }
 
