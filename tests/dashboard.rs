@@ -58,15 +58,12 @@ async fn signed_in(b: &ChromiumBrowser, ctx: &ChromiumContext, url: &str, token:
         .await
         .expect("page");
     page.wait_for_navigation().await.expect("loaded");
-    page.find_element("input[name=token]")
-        .await
-        .expect("the login form")
-        .click()
-        .await
-        .expect("focus")
-        .type_str(token)
-        .await
-        .expect("type");
+    let filled: bool = eval(
+        &page,
+        &format!("(function(){{ var i = document.querySelector('input[name=token]'); if (!i) return false; i.value = '{token}'; return true; }})()"),
+    )
+    .await;
+    assert!(filled, "a login form");
     click_and_load(
         &page,
         "form[action='/dashboard/login'] button",
@@ -77,14 +74,15 @@ async fn signed_in(b: &ChromiumBrowser, ctx: &ChromiumContext, url: &str, token:
 }
 
 /// Click `selector`, then wait until the document (the next one, once it has loaded) satisfies
-/// `cond`.
+/// `cond`. Through the page's own script: a node id of the DevTools protocol taken just before
+/// a section is refreshed or the document replaced would point at nothing.
 async fn click_and_load(page: &Page, selector: &str, cond: &str) {
-    page.find_element(selector)
-        .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+    let clicked: bool = eval(
+        page,
+        &format!("(function(){{ var e = document.querySelector(\"{selector}\"); if (!e) return false; e.click(); return true; }})()"),
+    )
+    .await;
+    assert!(clicked, "{selector} is on the page");
     wait_for(page, cond).await;
 }
 
@@ -101,14 +99,22 @@ async fn wait_for(page: &Page, cond: &str) {
     }
 }
 
+/// The text of `selector` in the current document (asked again if a navigation replaced it).
 async fn text(page: &Page, selector: &str) -> String {
-    page.find_element(selector)
-        .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"))
-        .inner_text()
-        .await
-        .expect("text")
-        .unwrap_or_default()
+    let js = format!(
+        "(function(){{ var e = document.querySelector(\"{selector}\"); return e ? e.textContent : null; }})()"
+    );
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match tokio::time::timeout_at(deadline, page.evaluate(js.as_str())).await {
+            Ok(Ok(v)) => {
+                let text: Option<String> = v.into_value().unwrap_or_else(|e| panic!("{e}"));
+                return text.unwrap_or_else(|| panic!("{selector} is not on the page"));
+            }
+            Ok(Err(_navigated)) => continue,
+            Err(_) => panic!("{selector} never readable"),
+        }
+    }
 }
 
 /// Evaluate `js` (a promise, awaited), bounded by the test's patience.
