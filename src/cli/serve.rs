@@ -72,25 +72,41 @@ fn parse_first_sync(text: &str) -> Result<(Kind, String)> {
     Ok((kind, user.to_string()))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM and SIGINT, listened to from the start, before the service says where it listens:
+/// a signal that arrives that early stops the service in order instead of killing it by the
+/// default action.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    both: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                both: signal(SignalKind::terminate())
+                    .and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+                    .ok(),
+            }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+
+    /// The next SIGTERM or SIGINT (Ctrl-C).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some((term, int)) = &mut self.both {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Start logging as configured; says where the logs go when it is not the terminal.
@@ -228,6 +244,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         },
         browsers: config.browsers.size,
     };
+    let mut signals = Signals::listen();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding the gRPC address {}", config.listen))?;
@@ -312,15 +329,18 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     let first_syncs = first_syncs(&service, first);
     let plain = if scheme == "https" { "" } else { "-plaintext " };
-    tokio::select! {
+    let interrupted = tokio::select! {
         res = first_syncs => {
             if let Err(e) = res {
                 eprintln!("first syncs: {e:#}");
             }
             eprintln!("ready: try `blackant ctl --addr {scheme}://{addr} status` or `grpcurl {plain}{addr} list`");
-            shutdown_signal().await;
+            false
         }
-        _ = shutdown_signal() => {}
+        _ = signals.next() => true,
+    };
+    if !interrupted {
+        signals.next().await;
     }
 
     // Health says NOT_SERVING before anything stops; a second signal exits at once.
@@ -330,8 +350,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         "shutting down (at most {} s; Ctrl-C again to exit now)",
         bound.as_secs()
     );
-    tokio::spawn(async {
-        shutdown_signal().await;
+    tokio::spawn(async move {
+        signals.next().await;
         eprintln!("exiting now");
         std::process::exit(130);
     });
