@@ -40,17 +40,7 @@ pub fn run(secs: u64) {
         )
         .await;
         let service = Arc::new(service);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(blackant::grpc::serve(
-            listener,
-            service.clone(),
-            AuthConfig::default(),
-            None,
-            std::future::pending(),
-        ));
+        let addr = crate::reads::serve(service.clone(), AuthConfig::default()).await;
         let idle = rss_mib().0;
         let until = Instant::now() + Duration::from_secs(secs);
         let started = Instant::now();

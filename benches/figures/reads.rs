@@ -25,7 +25,8 @@ pub fn in_child(calls_per_client: usize) {
     setup::in_child(&["--reads", &calls_per_client.to_string()], "the read load");
 }
 
-async fn serve(service: Arc<Service>, auth: AuthConfig) -> SocketAddr {
+/// The gRPC server of `service` on 127.0.0.1:0, for the rest of the process; its address.
+pub async fn serve(service: Arc<Service>, auth: AuthConfig) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
