@@ -830,7 +830,8 @@ impl<'a> Walker<'a> {
                     page: self.page,
                     font: font.name.clone(),
                     reason: format!(
-                        "code {code:#0width$x} has {shown}",
+                        "code {code:#0width$x} has {shown}{}",
+                        font.missing_reason(code, len),
                         width = 2 + 2 * len as usize
                     ),
                 });

@@ -4,8 +4,9 @@
 //! Owns: code splitting (1 byte for simple fonts; the codespace of Type0 fonts, 2 bytes for
 //! Identity-H), widths (`/W` + `/DW` for Type0, `/Widths` + `/FirstChar` for simple fonts, the
 //! Adobe core-14 AFM metrics for standard fonts written without `/Widths`, `/FontMatrix` for
-//! Type3), and text (`/ToUnicode` first, else `/Encoding` + `/Differences`). Every distinct code
-//! is decoded once per font: simple fonts get a 256-entry table, Type0 fonts a cache.
+//! Type3), and text (`/ToUnicode` first, else `/Encoding` + `/Differences`, else the glyph
+//! tables of the embedded font program, see [`super::embedded`]). Every distinct code is
+//! decoded once per font: simple fonts get a 256-entry table, Type0 fonts a cache.
 //!
 //! It must NOT know about positions, pages or tables. It never guesses text: a code that maps
 //! to nothing, to U+FFFD or to a control character is flagged `BAD`, and the walker turns a
@@ -17,6 +18,7 @@ use std::sync::OnceLock;
 use lopdf::{Dictionary, Document, Encoding, Object};
 
 use super::cmap::CMap;
+use super::embedded::EmbeddedFont;
 
 /// The glyph's text is whitespace only (a word break, not a word).
 pub(crate) const SPACE: u8 = 1;
@@ -71,8 +73,15 @@ pub(crate) struct Font {
     ucs2_text: bool,
     cid_widths: HashMap<u32, f32>,
     default_width: f32,
+    /// Type0 fonts without ToUnicode: the embedded program's glyph tables, and the
+    /// `/CIDToGIDMap` stream when there is one.
+    embedded: Option<EmbeddedFont>,
+    cid_to_gid: Option<Vec<u8>>,
     /// Why this font cannot produce text at all, if so (e.g. Type0 without ToUnicode).
     pub unusable: Option<&'static str>,
+    /// Said after "code X has no text mapping" when the font has no ToUnicode (where the text
+    /// was looked for).
+    missing_text: &'static str,
     /// Arena holding the decoded text of every cached glyph.
     text: String,
 }
@@ -95,6 +104,25 @@ impl Font {
             .iter()
             .fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
         (code, len as u8)
+    }
+
+    /// What to add to "code X has no text mapping" for this font: where the text was looked
+    /// for when the font has no ToUnicode, and why that failed when it can say.
+    pub fn missing_reason(&self, code: u32, len: u8) -> std::borrow::Cow<'static, str> {
+        let ambiguity = self.embedded.as_ref().and_then(|e| {
+            let cid = match &self.cids {
+                CidSource::Identity => Some(code),
+                CidSource::CMap(c) => c.cid(code, len),
+                CidSource::Unknown => None,
+            }?;
+            e.ambiguity(e.gid_for_cid(cid, self.cid_to_gid.as_deref())?)
+        });
+        match ambiguity {
+            Some(why) => {
+                format!(" (the font has no /ToUnicode and {why}: refused, not guessed)").into()
+            }
+            None => self.missing_text.into(),
+        }
     }
 
     /// The decoded glyph for a code (cached).
@@ -134,7 +162,10 @@ impl Font {
                         .collect(),
                 )
             }
-            None => None,
+            None => self.embedded.as_ref().and_then(|e| {
+                let gid = e.gid_for_cid(cid?, self.cid_to_gid.as_deref())?;
+                e.text_for_gid(gid)
+            }),
         };
         let mut g = self.push_glyph(width, text.as_deref(), len == 1 && code == 32);
         if len == 2 {
@@ -201,9 +232,16 @@ impl Font {
             ucs2_text: false,
             cid_widths: HashMap::new(),
             default_width: 1.0,
+            embedded: None,
+            cid_to_gid: None,
             unusable: None,
+            missing_text: "",
             text: String::new(),
         };
+        if font.to_unicode.is_none() {
+            font.missing_text = " (the font has no /ToUnicode and no table of its embedded \
+                                  program names a character for this glyph)";
+        }
         if subtype == b"Type0" {
             font.init_type0(doc, dict);
         } else {
@@ -248,9 +286,6 @@ impl Font {
             }
             _ => self.split = CodeSplit::Fixed(2),
         }
-        if self.to_unicode.is_none() && !self.ucs2_text {
-            self.unusable = Some("Type0 font without a /ToUnicode CMap");
-        }
         let descendant = dict
             .get_deref(b"DescendantFonts", doc)
             .and_then(Object::as_array)
@@ -258,6 +293,22 @@ impl Font {
             .and_then(|a| a.first())
             .and_then(|o| doc.dereference(o).ok())
             .and_then(|(_, o)| o.as_dict().ok());
+        if self.to_unicode.is_none() && !self.ucs2_text {
+            // Lost ToUnicode: the embedded program's own tables, read CID → glyph → text.
+            self.embedded = descendant
+                .and_then(|d| d.get_deref(b"FontDescriptor", doc).ok())
+                .and_then(|fd| fd.as_dict().ok())
+                .and_then(|fd| EmbeddedFont::load(doc, fd));
+            if let Some(Ok(Object::Stream(map))) =
+                descendant.map(|d| d.get_deref(b"CIDToGIDMap", doc))
+            {
+                self.cid_to_gid = super::bounded_content(map);
+            }
+            if self.embedded.is_none() {
+                self.unusable =
+                    Some("Type0 font without a /ToUnicode CMap or an embedded program to read");
+            }
+        }
         if let Some(cid_font) = descendant {
             self.default_width = cid_font
                 .get_deref(b"DW", doc)
@@ -288,6 +339,29 @@ impl Font {
             standard_font(&self.name)
         };
         let encoding = encoding_table(doc, dict, std14);
+        // Without ToUnicode, a code the PDF's own encoding does not name takes its text from
+        // the embedded program's built-in encoding (Type 1, CFF) or, for a symbolic TrueType
+        // font, its (3,0)/(1,0) cmap — not from StandardEncoding, which the program overrides.
+        let descriptor = dict
+            .get_deref(b"FontDescriptor", doc)
+            .and_then(Object::as_dict)
+            .ok();
+        let truetype = dict
+            .get_deref(b"Subtype", doc)
+            .and_then(Object::as_name)
+            .ok()
+            == Some(b"TrueType".as_slice());
+        let symbolic = descriptor
+            .and_then(|fd| fd.get_deref(b"Flags", doc).ok())
+            .and_then(|f| f.as_i64().ok())
+            .is_some_and(|flags| flags & 4 != 0 && flags & 32 == 0);
+        let embedded = if self.to_unicode.is_none() && encoding.implicit_base && !type3 {
+            descriptor
+                .and_then(|fd| EmbeddedFont::load(doc, fd))
+                .filter(|_| !truetype || symbolic)
+        } else {
+            None
+        };
         // Widths: /Widths + /FirstChar, else core-14 metrics, else a rough estimate.
         let mut widths = [None::<f32>; 256];
         let first = dict
@@ -320,10 +394,10 @@ impl Font {
             std14.map(afm_metrics)
         };
         self.table = Vec::with_capacity(256);
-        for code in 0..256usize {
-            let unicode_from_encoding = encoding[code].as_deref();
+        for (code, declared) in widths.iter().enumerate() {
+            let unicode_from_encoding = encoding.text[code].as_deref();
             let width = if has_widths {
-                widths[code].unwrap_or(missing) * scale
+                declared.unwrap_or(missing) * scale
             } else if let Some(afm) = afm {
                 let w = unicode_from_encoding
                     .and_then(|t| afm.by_text.get(t).copied())
@@ -348,7 +422,12 @@ impl Font {
                     tu.unicode(code as u32, 1)
                         .or_else(|| tu.unicode(code as u32, 2))
                 })
-                .or_else(|| encoding[code].clone())
+                .or_else(|| match &embedded {
+                    Some(program) if !encoding.differences[code] => {
+                        program.text_for_code(code as u8)
+                    }
+                    _ => encoding.text[code].clone(),
+                })
                 // Tabs and line breaks written into strings by naive producers: white space.
                 .or_else(|| matches!(code, 9 | 10 | 13).then(|| " ".to_string()));
             let g = self.push_glyph(width, text.as_deref(), code == 32);
@@ -439,10 +518,26 @@ fn normalize_glyph_text(t: &str) -> std::borrow::Cow<'_, str> {
 
 // ------------------------------------------------------------------ encodings
 
+/// A simple font's `/Encoding` as text per code.
+struct EncodingTable {
+    text: Vec<Option<String>>,
+    /// The base is StandardEncoding by default (no `/Encoding`, or a dictionary without
+    /// `/BaseEncoding`): an embedded program's built-in encoding then takes its place.
+    implicit_base: bool,
+    /// Codes named by `/Differences` (always the PDF's word, whatever the program says).
+    differences: Vec<bool>,
+}
+
 /// The text of each single-byte code by the font's `/Encoding` (or its built-in encoding).
-fn encoding_table(doc: &Document, dict: &Dictionary, std14: Option<Std14>) -> Vec<Option<String>> {
+fn encoding_table(doc: &Document, dict: &Dictionary, std14: Option<Std14>) -> EncodingTable {
     let enc_obj = dict.get_deref(b"Encoding", doc).ok().cloned();
-    match enc_obj {
+    let mut differences = vec![false; 256];
+    let implicit_base = match &enc_obj {
+        None => true,
+        Some(Object::Dictionary(d)) => d.get_deref(b"BaseEncoding", doc).is_err(),
+        Some(_) => false,
+    };
+    let text = match enc_obj {
         None => match std14 {
             Some(f) if is_symbolic(f) => {
                 // Symbol and ZapfDingbats: their built-in encoding is the AFM's codes.
@@ -473,6 +568,7 @@ fn encoding_table(doc: &Document, dict: &Dictionary, std14: Option<Std14>) -> Ve
                         Object::Name(n) => {
                             if (0..256).contains(&code) {
                                 table[code as usize] = glyph_name_to_text(n);
+                                differences[code as usize] = true;
                             }
                             code += 1;
                         }
@@ -483,6 +579,11 @@ fn encoding_table(doc: &Document, dict: &Dictionary, std14: Option<Std14>) -> Ve
             table
         }
         Some(_) => base_table(b"StandardEncoding"),
+    };
+    EncodingTable {
+        text,
+        implicit_base,
+        differences,
     }
 }
 

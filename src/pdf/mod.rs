@@ -16,6 +16,7 @@
 
 mod cmap;
 pub mod content;
+mod embedded;
 mod font;
 pub mod layout;
 mod lexer;

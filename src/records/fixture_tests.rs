@@ -223,3 +223,80 @@ fn a_fixture_read_as_the_wrong_kind_fails_cleanly() {
         "{err}"
     );
 }
+
+/// Whether any font dictionary of the file still has a `/ToUnicode`.
+fn has_to_unicode(bytes: &[u8]) -> bool {
+    let doc = lopdf::Document::load_mem(bytes).expect("fixture loads");
+    doc.objects.values().any(|o| {
+        o.as_dict()
+            .is_ok_and(|d| d.has_type(b"Font") && d.has(b"ToUnicode"))
+    })
+}
+
+/// Reports re-distilled by an optimiser (Chromium's TrueType subsets) and by Ghostscript's
+/// print-driver path (Type1C subsets with their own encoding) lost every /ToUnicode; their text
+/// is read from the embedded fonts' own tables, exactly.
+#[test]
+fn reports_whose_fonts_lost_to_unicode_are_read_from_the_embedded_fonts() {
+    for (stem, kind) in [
+        ("invoices-chromium-lost-tounicode", Kind::Invoices),
+        ("ddt-ghostscript-type1c", Kind::Ddt),
+    ] {
+        let f = fixtures()
+            .into_iter()
+            .find(|f| f.name == stem)
+            .unwrap_or_else(|| panic!("fixture {stem} with its expected records"));
+        let bytes = std::fs::read(&f.pdf).unwrap();
+        assert!(!has_to_unicode(&bytes), "{stem} still has a /ToUnicode");
+        let export = parse_export(kind, &bytes).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        let got: Vec<serde_json::Value> = export
+            .records()
+            .map(|r| serde_json::from_str(&r.to_json()).expect("record JSON parses"))
+            .collect();
+        assert_eq!(
+            first_difference(kind, &got, &f.expected),
+            None,
+            "{stem} read differently from its source report"
+        );
+    }
+}
+
+/// Ghostscript's pdfwrite drops the /ToUnicode of ReportLab's TrueType subsets, leaving
+/// symbolic fonts whose glyph names are private-use slots (uniF041): nothing in the file says
+/// which letter a glyph is, so the report is refused in one line, never read by guesswork.
+#[test]
+fn a_symbolic_font_whose_glyphs_name_no_character_is_refused() {
+    let bytes = std::fs::read(fixtures_dir().join("prices-ghostscript-symbolic.pdf")).unwrap();
+    assert!(!has_to_unicode(&bytes));
+    let err = parse_export(Kind::Prices, &bytes).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "page 1: font TPJYIZ+DejaVuSans-Bold cannot be decoded to text: code 0x41 has no text \
+         mapping (the font has no /ToUnicode and no table of its embedded program names a \
+         character for this glyph)"
+    );
+}
+
+/// A glyph that the embedded font maps from two characters (Liberation Sans draws U+00B7 and
+/// U+2219 with one glyph) cannot be told apart without ToUnicode: refused, naming both.
+#[test]
+fn a_glyph_two_characters_share_is_refused_not_guessed() {
+    let mut doc =
+        lopdf::Document::load(fixtures_dir().join("customers-chromium-wrapped.pdf")).unwrap();
+    for object in doc.objects.values_mut() {
+        if let Ok(d) = object.as_dict_mut()
+            && d.has_type(b"Font")
+        {
+            d.remove(b"ToUnicode");
+        }
+    }
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).unwrap();
+    let err = parse_export(Kind::Customers, &bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("maps both '·' (U+00B7) and '∙' (U+2219) to this glyph: refused, not guessed"),
+        "{err}"
+    );
+}
