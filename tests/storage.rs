@@ -1,7 +1,10 @@
 //! Storage faults: a damaged SQLite file is reported by the syncs that write it, with a clear
-//! reason, while every other file keeps working and status keeps answering.
+//! reason, while every other file keeps working and status keeps answering; a full disk and a
+//! data disk that turns read-only under the service fail runs with a clear reason while reads
+//! and status keep answering, and leave nothing half-written.
 
 use crate::util::*;
+use blackant::grpc::pb::data_service_client::DataServiceClient;
 use blackant::grpc::pb::{self, SyncKind, SyncMode};
 use std::sync::Arc;
 
@@ -129,4 +132,229 @@ async fn a_full_disk_fails_runs_clearly_status_keeps_answering_and_syncs_succeed
         ),
     );
     h.shutdown().await;
+}
+
+/// A real ext4 file system in a file, on a loop device, mounted `errors=remount-ro`: what a data
+/// disk does after an I/O error (the kernel turns it read-only under its open writers, which a
+/// `mount -o remount,ro` cannot do). Needs root, as the rest of the suite on this kind of
+/// machine; unmounted when dropped.
+struct Ext4Disk {
+    _dir: tempfile::TempDir,
+    image: std::path::PathBuf,
+    mount: std::path::PathBuf,
+}
+
+impl Ext4Disk {
+    fn new() -> Ext4Disk {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let image = dir.path().join("data.ext4");
+        let mount = dir.path().join("mnt");
+        std::fs::create_dir(&mount).expect("mount point");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(256 << 20))
+            .expect("image file");
+        run("mkfs.ext4", &["-q", "-F", image.to_str().unwrap()]);
+        let disk = Ext4Disk {
+            _dir: dir,
+            image,
+            mount,
+        };
+        disk.mount();
+        disk
+    }
+
+    fn mount(&self) {
+        run(
+            "mount",
+            &[
+                "-o",
+                "loop,errors=remount-ro",
+                self.image.to_str().unwrap(),
+                self.mount.to_str().unwrap(),
+            ],
+        );
+    }
+
+    fn options(&self) -> String {
+        let out = std::process::Command::new("findmnt")
+            .args(["-n", "-o", "OPTIONS"])
+            .arg(&self.mount)
+            .output()
+            .expect("findmnt");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// An error of the file system, as the kernel reports a failing disk: ext4 remounts it
+    /// read-only at once, under every open file.
+    fn fail(&self) {
+        let out = std::process::Command::new("findmnt")
+            .args(["-n", "-o", "SOURCE"])
+            .arg(&self.mount)
+            .output()
+            .expect("findmnt");
+        let source = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let device = source.rsplit('/').next().expect("a device").to_string();
+        std::fs::write(
+            format!("/sys/fs/ext4/{device}/trigger_fs_error"),
+            "blackant storage test\n",
+        )
+        .expect("trigger an ext4 error");
+        assert!(
+            std::fs::write(self.mount.join("probe"), b"x").is_err(),
+            "the disk is read-only now ({})",
+            self.options()
+        );
+    }
+
+    /// What an operator does next: unmount, check the file system, mount it again.
+    fn repair(&self) {
+        run("umount", &[self.mount.to_str().unwrap()]);
+        // e2fsck exits 1 when it fixed something (the error flag at least): not a failure.
+        let status = std::process::Command::new("e2fsck")
+            .args(["-f", "-y", self.image.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("e2fsck");
+        assert!(matches!(status.code(), Some(0 | 1)), "e2fsck: {status}");
+        self.mount();
+    }
+}
+
+impl Drop for Ext4Disk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mount)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {} (this test mounts a loop device: it needs root)",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// Every SQLite file of `dir` passes `PRAGMA integrity_check`.
+fn assert_every_database_is_whole(dir: &std::path::Path) {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("data folder") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "db") {
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            let verdict: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(verdict, "ok", "{}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "databases checked in {}", dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_disk_turning_read_only_fails_runs_clearly_reads_keep_answering_nothing_half_written()
+ {
+    let disk = Ext4Disk::new();
+    let data = Arc::new(tempfile::tempdir_in(&disk.mount).expect("data folder on the disk"));
+    let h = Harness::start_with(Options {
+        data: Some(data.clone()),
+        agents: vec!["agent2".into(), "agent3".into()],
+        ..Options::default()
+    })
+    .await;
+    assert!(ok_result(&h.sync(SyncKind::Customers, "agent3", SyncMode::Full).await).ok);
+    let agent3_before = live_rows(
+        &h.customers_db("agent3"),
+        blackant::records::Kind::Customers,
+        None,
+    );
+    // What was committed is on the disk; then the disk fails under the running service.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    disk.fail();
+
+    let mut c = h.client.clone();
+    let reason = match c
+        .request_sync(pb::RequestSyncRequest {
+            kind: SyncKind::Customers as i32,
+            user: "agent2".into(),
+            mode: SyncMode::Full as i32,
+            reason: "test".into(),
+            wait: true,
+        })
+        .await
+    {
+        Err(status) => {
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+            status.message().to_string()
+        }
+        Ok(resp) => {
+            let result = resp.into_inner().result.expect("the result");
+            assert!(!result.ok, "nothing can be written");
+            result.error
+        }
+    };
+    assert!(
+        reason.to_lowercase().contains("read-only") || reason.to_lowercase().contains("readonly"),
+        "the reason says the disk is read-only: {reason}"
+    );
+    // Status and the replicas keep answering, from what was written before.
+    h.status(SyncKind::Customers, "agent2").await;
+    c.get_sync_status(pb::GetSyncStatusRequest::default())
+        .await
+        .expect("status answers with the disk read-only");
+    let mut reads = DataServiceClient::new(channel(h.addr).await);
+    let page = reads
+        .list_customers(pb::ListCustomersRequest {
+            agent: "agent3".into(),
+            page_size: 20,
+            ..Default::default()
+        })
+        .await
+        .expect("reads answer with the disk read-only")
+        .into_inner();
+    assert_eq!(page.customers.len(), 20);
+    h.shutdown().await;
+
+    // Checked, mounted again: every file whole, the last good sync kept; a new life of the
+    // service on the same data syncs again.
+    disk.repair();
+    assert_every_database_is_whole(data.path());
+    assert_eq!(
+        live_rows(
+            &data.path().join("customers-agent3.db"),
+            blackant::records::Kind::Customers,
+            None
+        ),
+        agent3_before,
+        "agent3's replica survived the failed disk"
+    );
+    let h = Harness::start_with(Options {
+        data: Some(data.clone()),
+        agents: vec!["agent2".into(), "agent3".into()],
+        ..Options::default()
+    })
+    .await;
+    assert!(ok_result(&h.sync(SyncKind::Customers, "agent2", SyncMode::Full).await).ok);
+    assert_equals_truth(
+        "after the disk was repaired",
+        blackant::records::Kind::Customers,
+        truth(&h.sim, archibald_sim::ReportKind::Customers, Some("agent2")),
+        live_rows(
+            &h.customers_db("agent2"),
+            blackant::records::Kind::Customers,
+            None,
+        ),
+    );
+    h.shutdown().await;
+    drop(data);
 }

@@ -93,7 +93,7 @@ pub enum DbError {
         known: usize,
     },
     /// Beginning or committing the job's transaction failed.
-    #[error("writer {writer}: {step} of the transaction failed: {source}")]
+    #[error("writer {writer}: {step} of the transaction failed: {source}{storage}")]
     Transaction {
         /// The writer's name (or file).
         writer: String,
@@ -101,6 +101,10 @@ pub enum DbError {
         step: &'static str,
         /// The SQLite error.
         source: rusqlite::Error,
+        /// What the file system holding the file says when the error was an I/O one (SQLite
+        /// says only "disk I/O error"): ` (the file system holding DIR is read-only)`, or
+        /// empty.
+        storage: Box<str>,
     },
     /// A statement inside a job failed (jobs that use `DbError` as their error type can `?`
     /// rusqlite errors straight into it).
@@ -129,6 +133,52 @@ pub enum DbError {
         /// The join error.
         reason: String,
     },
+}
+
+/// Why an I/O error happened, in the words of the file system holding `file`: read-only (a
+/// disk that failed and was remounted so, a read-only mount) or out of space. Empty when the
+/// error was not an I/O one or the file system says nothing wrong. Called only after a write
+/// failed, so the probe file it creates (and removes) costs nothing in normal operation.
+pub fn storage_state(file: Option<&Path>, err: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as C;
+    let io = matches!(
+        err.sqlite_error_code(),
+        Some(C::SystemIoFailure | C::DiskFull | C::ReadOnly | C::CannotOpen)
+    );
+    let Some(dir) = file.and_then(Path::parent).filter(|_| io) else {
+        return String::new();
+    };
+    // Asked directly: a failed ext4 disk turns read-only with its mount flags still `rw`, so
+    // statvfs alone would not tell.
+    let probe = dir.join(format!(".blackant-write-probe-{}", std::process::id()));
+    match std::fs::File::create_new(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EROFS) => {
+            return format!(" (the file system holding {} is read-only)", dir.display());
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            return format!(
+                " (no space left on the file system holding {})",
+                dir.display()
+            );
+        }
+        Err(e) => return format!(" (the folder {} refuses a new file: {e})", dir.display()),
+    }
+    let Ok(c_dir) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return String::new();
+    };
+    // SAFETY: statvfs reads a NUL-terminated path and fills the zeroed struct we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_dir.as_ptr(), &mut st) } == 0 && st.f_bavail == 0 {
+        format!(
+            " (no space left on the file system holding {})",
+            dir.display()
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// Gauge: jobs sent to a writer and not started yet (label `writer`).
@@ -402,20 +452,19 @@ impl DbHandle {
     {
         let writer = self.label.clone();
         self.run(move |conn| {
+            let file = conn.path().map(PathBuf::from);
+            let failed = |step, source: rusqlite::Error| DbError::Transaction {
+                writer: writer.to_string(),
+                step,
+                storage: storage_state(file.as_deref(), &source).into(),
+                source,
+            };
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|source| DbError::Transaction {
-                    writer: writer.to_string(),
-                    step: "begin",
-                    source,
-                })?;
+                .map_err(|source| failed("begin", source))?;
             let value = f(&tx)?;
             let committing = std::time::Instant::now();
-            tx.commit().map_err(|source| DbError::Transaction {
-                writer: writer.to_string(),
-                step: "commit",
-                source,
-            })?;
+            tx.commit().map_err(|source| failed("commit", source))?;
             metrics::histogram!(COMMIT_SECONDS, "writer" => writer.to_string())
                 .record(committing.elapsed().as_secs_f64());
             Ok(value)
