@@ -72,6 +72,47 @@ fn limit_file_size(bytes: u64) {
     }
 }
 
+/// A full customers sync of `agent` succeeds and its replica equals the ERP, field by field.
+async fn syncs_again_and_equals_the_erp(h: &Harness, agent: &str, label: &str) {
+    assert!(ok_result(&h.sync(SyncKind::Customers, agent, SyncMode::Full).await).ok);
+    assert_equals_truth(
+        label,
+        blackant::records::Kind::Customers,
+        truth(&h.sim, archibald_sim::ReportKind::Customers, Some(agent)),
+        live_rows(
+            &h.customers_db(agent),
+            blackant::records::Kind::Customers,
+            None,
+        ),
+    );
+}
+
+/// A full customers sync of `agent` that cannot be written: refused (the run cannot even be
+/// recorded) or failed, either way saying why — the reason it gives.
+async fn failed_sync_reason(h: &Harness, agent: &str) -> String {
+    let mut c = h.client.clone();
+    match c
+        .request_sync(pb::RequestSyncRequest {
+            kind: SyncKind::Customers as i32,
+            user: agent.into(),
+            mode: SyncMode::Full as i32,
+            reason: "test".into(),
+            wait: true,
+        })
+        .await
+    {
+        Err(status) => {
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+            status.message().to_string()
+        }
+        Ok(resp) => {
+            let result = resp.into_inner().result.expect("the result");
+            assert!(!result.ok, "nothing can be written");
+            result.error
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_runs_clearly_status_keeps_answering_and_syncs_succeed_once_space_returns()
  {
@@ -85,28 +126,8 @@ async fn a_full_disk_fails_runs_clearly_status_keeps_answering_and_syncs_succeed
 
     // The disk fills: no file of this process may grow past 64 KiB.
     limit_file_size(64 << 10);
-    // Refused (the run cannot even be recorded) or failed: either way saying why.
     let mut c = h.client.clone();
-    let reason = match c
-        .request_sync(pb::RequestSyncRequest {
-            kind: SyncKind::Customers as i32,
-            user: "agent2".into(),
-            mode: SyncMode::Full as i32,
-            reason: "test".into(),
-            wait: true,
-        })
-        .await
-    {
-        Err(status) => {
-            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-            status.message().to_string()
-        }
-        Ok(resp) => {
-            let result = resp.into_inner().result.expect("the result");
-            assert!(!result.ok, "nothing fits");
-            result.error
-        }
-    };
+    let reason = failed_sync_reason(&h, "agent2").await;
     let lower = reason.to_lowercase();
     assert!(
         lower.contains("disk") || lower.contains("full"),
@@ -120,17 +141,7 @@ async fn a_full_disk_fails_runs_clearly_status_keeps_answering_and_syncs_succeed
 
     // Space returns: the same sync succeeds and the file equals the ERP (nothing half-written).
     limit_file_size(libc::RLIM_INFINITY);
-    assert!(ok_result(&h.sync(SyncKind::Customers, "agent2", SyncMode::Full).await).ok);
-    assert_equals_truth(
-        "after the disk was full",
-        blackant::records::Kind::Customers,
-        truth(&h.sim, archibald_sim::ReportKind::Customers, Some("agent2")),
-        live_rows(
-            &h.customers_db("agent2"),
-            blackant::records::Kind::Customers,
-            None,
-        ),
-    );
+    syncs_again_and_equals_the_erp(&h, "agent2", "after the disk was full").await;
     h.shutdown().await;
 }
 
@@ -283,26 +294,7 @@ async fn a_data_disk_turning_read_only_fails_runs_clearly_reads_keep_answering_n
     disk.fail();
 
     let mut c = h.client.clone();
-    let reason = match c
-        .request_sync(pb::RequestSyncRequest {
-            kind: SyncKind::Customers as i32,
-            user: "agent2".into(),
-            mode: SyncMode::Full as i32,
-            reason: "test".into(),
-            wait: true,
-        })
-        .await
-    {
-        Err(status) => {
-            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-            status.message().to_string()
-        }
-        Ok(resp) => {
-            let result = resp.into_inner().result.expect("the result");
-            assert!(!result.ok, "nothing can be written");
-            result.error
-        }
-    };
+    let reason = failed_sync_reason(&h, "agent2").await;
     assert!(
         reason.to_lowercase().contains("read-only") || reason.to_lowercase().contains("readonly"),
         "the reason says the disk is read-only: {reason}"
@@ -344,17 +336,7 @@ async fn a_data_disk_turning_read_only_fails_runs_clearly_reads_keep_answering_n
         ..Options::default()
     })
     .await;
-    assert!(ok_result(&h.sync(SyncKind::Customers, "agent2", SyncMode::Full).await).ok);
-    assert_equals_truth(
-        "after the disk was repaired",
-        blackant::records::Kind::Customers,
-        truth(&h.sim, archibald_sim::ReportKind::Customers, Some("agent2")),
-        live_rows(
-            &h.customers_db("agent2"),
-            blackant::records::Kind::Customers,
-            None,
-        ),
-    );
+    syncs_again_and_equals_the_erp(&h, "agent2", "after the disk was repaired").await;
     h.shutdown().await;
     drop(data);
 }
