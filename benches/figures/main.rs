@@ -16,10 +16,13 @@
 //!    call.
 //! 8. `dashboard`: the dashboard's weight, event → page latency, RSS with 20 pages open.
 //! 9. `grpc_load`: 200 concurrent gRPC clients on status, EnsureFresh and reads for 60 s.
+//! 10. `capacity`: 100 and 500 agents' unchanged order syncs with 4 browsers: browser-seconds
+//!     per agent, agents per machine at a 10-minute interval.
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
-//! --placement-only | --reads-only | --dashboard | --grpc-load SECS]`.
+//! --placement-only | --reads-only | --dashboard | --grpc-load SECS | --capacity AGENTS]`.
 
+mod capacity;
 mod dashboard;
 mod end_to_end;
 mod grpc_load;
@@ -54,6 +57,10 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--grpc-load") {
         let secs = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(60);
         return grpc_load::run(secs);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--capacity") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(100);
+        return capacity::run(n);
     }
     if args.iter().any(|a| a == "--dashboard") {
         return dashboard::run();
@@ -103,4 +110,7 @@ fn main() {
     reads::in_child(if quick { 10 } else { 40 });
     dashboard::in_child();
     grpc_load::in_child(if quick { 10 } else { 60 });
+    for agents in if quick { vec![30] } else { vec![100, 500] } {
+        capacity::in_child(agents);
+    }
 }

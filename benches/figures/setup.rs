@@ -49,6 +49,16 @@ pub async fn service_at(
     start_at(url, accounts, browsers, |_| {}).await
 }
 
+/// [`service_at`] on a data folder prepared beforehand (e.g. a seeded `orders.db`).
+pub async fn service_in(
+    url: &str,
+    accounts: &[Account],
+    browsers: usize,
+    data: tempfile::TempDir,
+) -> (Service, tempfile::TempDir) {
+    start_in(url, accounts, browsers, |_| {}, data).await
+}
+
 async fn start_at(
     url: &str,
     accounts: &[Account],
@@ -56,6 +66,16 @@ async fn start_at(
     adjust: impl FnOnce(&mut ServiceConfig),
 ) -> (Service, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("data dir");
+    start_in(url, accounts, browsers, adjust, data).await
+}
+
+async fn start_in(
+    url: &str,
+    accounts: &[Account],
+    browsers: usize,
+    adjust: impl FnOnce(&mut ServiceConfig),
+    data: tempfile::TempDir,
+) -> (Service, tempfile::TempDir) {
     let mut config =
         blackant::sim_kit::service_config(url, accounts, &[], DataDir::new(data.path()), browsers);
     if let blackant::service::SourceConfig::Erp { erp, .. } = &mut config.source {
@@ -69,6 +89,16 @@ async fn start_at(
 /// Request every `(kind, scope)` at once and wait until all have ended; the wall time and
 /// the records inserted.
 pub async fn run_all(service: &Service, runs: &[(Kind, Scope)], mode: Mode) -> (Duration, u64) {
+    let (wall, counts) = run_all_counts(service, runs, mode).await;
+    (wall, counts.inserted)
+}
+
+/// [`run_all`] with every count of the runs summed (inserted, updated, unchanged).
+pub async fn run_all_counts(
+    service: &Service,
+    runs: &[(Kind, Scope)],
+    mode: Mode,
+) -> (Duration, blackant_actors::run::Counts) {
     let mut events = service.subscribe();
     let t = Instant::now();
     let mut pending = HashSet::new();
@@ -79,17 +109,17 @@ pub async fn run_all(service: &Service, runs: &[(Kind, Scope)], mode: Mode) -> (
             .expect("request");
         pending.insert(ack.run_id);
     }
-    let mut inserted = 0;
+    let mut total = blackant_actors::run::Counts::default();
     while !pending.is_empty() {
         let e = events.recv().await.expect("events");
         if e.body.is_terminal() && pending.remove(&e.run_id) {
             match &e.body {
-                EventBody::Completed { counts, .. } => inserted += counts.inserted,
+                EventBody::Completed { counts, .. } => total += *counts,
                 other => panic!("{} {} failed: {other:?}", e.kind, e.scope),
             }
         }
     }
-    (t.elapsed(), inserted)
+    (t.elapsed(), total)
 }
 
 /// Every kind once: per-agent kinds for `agent`, catalogue kinds for the catalogue.
