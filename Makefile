@@ -8,7 +8,7 @@ DATA   ?= data
 # `make run FIRST_SYNC="--first-sync customers:agent1 --first-sync products"` to choose.
 FIRST_SYNC ?=
 
-.PHONY: run test bench fuzz chaos screenshot deps build lint fmt fixtures clean
+.PHONY: run test bench fuzz chaos soak screenshot deps build lint fmt fixtures clean
 
 ## run: install what is missing, build (release), serve gRPC with the embedded simulator and
 ## run the first syncs with progress bars; Ctrl-C stops it.
@@ -49,6 +49,13 @@ CHAOS_SEED  ?= 11
 chaos: deps
 	BLACKANT_CHAOS_LIVES=$(CHAOS_LIVES) BLACKANT_CHAOS_SEED=$(CHAOS_SEED) \
 	  $(CARGO) test --test tests chaos:: -- --nocapture
+
+## soak: `blackant serve` on compressed schedules with orders placed, for SOAK_SECS (default
+## 1800; `make test` runs 90): prints RSS, open files, browsers and the data folder at the
+## start, the end and the peak, and fails if files, browsers or the data folder grow.
+SOAK_SECS ?= 1800
+soak: deps
+	BLACKANT_SOAK_SECS=$(SOAK_SECS) $(CARGO) test --release --test tests soak:: -- --nocapture
 
 ## screenshot: the dashboard of a running `make run` (e.g. during its first syncs) as
 ## dashboard.png, through headless Chromium. DASHBOARD_URL points elsewhere.

@@ -12,10 +12,11 @@
 //! `BLACKANT_CHAOS_SEED` (default 11) and `BLACKANT_CHAOS_LIVES` (lives killed; 3 inside
 //! `make test`, 12 in `make chaos`).
 
+use crate::util::fleet::*;
 use crate::util::order_world::OrderWorld;
 use crate::util::process::*;
 use crate::util::*;
-use blackant::grpc::pb::{self, PlacementState, SyncKind, request_sync_response::Outcome};
+use blackant::grpc::pb::{self, PlacementState};
 use blackant::records::Kind;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -24,8 +25,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-const AGENTS: [&str; 3] = ["agent1", "agent2", "agent3"];
 
 /// The faults a life draws from: a name for the figures and the `/_sim/faults` fields.
 fn fault_menu(rng: &mut impl Rng) -> Vec<(&'static str, serde_json::Value)> {
@@ -69,21 +68,6 @@ const FAULT_STATS: [(&str, &str); 10] = [
     ("confirmations lost", "confirmations_lost"),
     ("submissions refused", "submits_failed"),
 ];
-
-/// Every (kind, agent) the service keeps: the catalogue once, the rest per agent.
-fn scopes() -> Vec<(Kind, &'static str)> {
-    let mut out = vec![(Kind::Products, ""), (Kind::Prices, "")];
-    for agent in AGENTS {
-        for kind in [Kind::Customers, Kind::Ddt, Kind::Invoices, Kind::Orders] {
-            out.push((kind, agent));
-        }
-    }
-    out
-}
-
-fn sync_kind(kind: Kind) -> SyncKind {
-    blackant::grpc::kind_to_proto(kind)
-}
 
 /// What one life counted on the event stream.
 #[derive(Default)]
@@ -131,7 +115,7 @@ async fn under_faults_kills_and_load_every_database_converges_and_every_order_is
                     clean_sync(&addr, kind, agent).await;
                 }
             }
-            compress_schedules(&addr, &mut rng).await;
+            compress_schedules(&addr, &mut rng, 4..12).await;
         }
         // This life's faults: the next few of the (shuffled) menu, so that every fault is
         // drawn within the first lives.
@@ -258,40 +242,6 @@ async fn watch_tally(addr: &str, tally: Arc<Tally>) {
     });
 }
 
-/// Every kind every few seconds (its schedule kept in sync.db for the next lives).
-async fn compress_schedules(addr: &str, rng: &mut impl Rng) {
-    let mut c = pb::scheduler_service_client::SchedulerServiceClient::new(channel(addr).await);
-    for kind in Kind::ALL {
-        c.update_schedule(pb::UpdateScheduleRequest {
-            kind: sync_kind(kind) as i32,
-            interval: Some(prost_types::Duration {
-                seconds: rng.random_range(4..12),
-                nanos: 0,
-            }),
-            stagger: Some(prost_types::Duration::default()),
-            jitter: Some(prost_types::Duration {
-                seconds: 1,
-                nanos: 0,
-            }),
-            enabled: Some(true),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{kind}: a compressed schedule: {e}"));
-    }
-}
-
-async fn disable_schedules(addr: &str) {
-    let mut c = pb::scheduler_service_client::SchedulerServiceClient::new(channel(addr).await);
-    for kind in Kind::ALL {
-        c.disable_schedule(pb::ScheduleKindRequest {
-            kind: sync_kind(kind) as i32,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{kind}: disable its schedule: {e}"));
-    }
-}
-
 /// Send every key's order (the `n`th key is the world's `n`th request). A refusal is fine
 /// here: the service may be busy dying; the last life sends them all again.
 async fn place(world: &OrderWorld, addr: &str, keys: &[String]) {
@@ -312,36 +262,6 @@ fn kill_a_browser(profiles: &str) -> usize {
         Some((pid, _)) => usize::from(unsafe { libc::kill(pid, libc::SIGKILL) } == 0),
         None => 0,
     }
-}
-
-/// One full sync of `kind` for `agent` that read the ERP as it is now, faults off: a run the
-/// request joined may have resumed an export of an earlier life, so a joined request asks
-/// again.
-async fn clean_sync(addr: &str, kind: Kind, agent: &str) {
-    let mut c = client(addr).await;
-    for _ in 0..3 {
-        let r = c
-            .request_sync(pb::RequestSyncRequest {
-                kind: sync_kind(kind) as i32,
-                user: agent.into(),
-                mode: pb::SyncMode::Full as i32,
-                reason: "chaos: a clean sync".into(),
-                wait: true,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{kind} {agent}: a clean sync: {e}"))
-            .into_inner();
-        let result = r.result.expect("a waited run has a result");
-        assert!(
-            result.ok,
-            "{kind} {agent}: a sync with faults off failed: {}",
-            result.error
-        );
-        if r.outcome == Outcome::Started as i32 {
-            return;
-        }
-    }
-    panic!("{kind} {agent}: every final request joined a run already going");
 }
 
 /// Check every invariant; a summary of what was checked.

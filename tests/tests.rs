@@ -24,5 +24,6 @@ mod prices;
 mod priority;
 mod schedule;
 mod sessions;
+mod soak;
 mod storage;
 mod surface;
