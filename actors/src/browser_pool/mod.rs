@@ -4,7 +4,9 @@
 //! [`BrowserPool`] owns up to `size` browsers and leases them one at a time: a [`Lease`] is
 //! one browser plus the user's browser context (created once per user per browser and reused,
 //! so an ERP session survives between syncs). At most `size` leases are out at once; waiters
-//! are served highest priority first, FIFO within a priority. Dropping the lease returns it;
+//! are served highest priority first, FIFO within a priority — except that a freed browser
+//! goes to a waiter a little behind whose context it holds when the oldest waiter's own
+//! browser is busy (no new context, no new login). Dropping the lease returns it;
 //! [`Lease::mark_broken`] before dropping makes the pool retire that browser. A browser whose
 //! process dies is retired too, and a new one is launched lazily when needed.
 //!

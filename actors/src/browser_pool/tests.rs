@@ -246,6 +246,58 @@ async fn contexts_are_created_once_per_user_per_browser_and_preferred() {
     assert_eq!(fx.launcher.launches.load(Ordering::SeqCst), 2);
 }
 
+/// More agents than browsers: a freed browser goes to a waiter whose context it holds even if
+/// an older waiter (whose own browser is busy) is ahead — no new context, no new login.
+#[tokio::test]
+async fn a_freed_browser_goes_to_a_waiter_whose_context_it_holds() {
+    let fx = pool(2, FakeLauncher::default()).await;
+    let l1 = fx.lease("u1").await;
+    let l2 = fx.lease("u2").await;
+    let (slot_u1, slot_u2) = (l1.slot(), l2.slot());
+    let serial_u2 = l2.context().serial;
+    let mut u1_again = fx.ask("u1", 1); // the oldest waiter: its browser is busy
+    let u2_again = fx.ask("u2", 1);
+    assert_eq!(fx.status().await.waiting, 2);
+
+    drop(l2);
+    let got = tokio::time::timeout(Duration::from_secs(10), u2_again)
+        .await
+        .expect("u2 is served by the browser holding its context")
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.slot(), got.context().serial), (slot_u2, serial_u2));
+    assert!(
+        u1_again.try_recv().is_err(),
+        "u1 waits for its own browser instead of a new context in u2's"
+    );
+    drop(l1);
+    let u1 = u1_again.await.unwrap().unwrap();
+    assert_eq!(u1.slot(), slot_u1);
+    assert_eq!(
+        fx.launcher.contexts.load(Ordering::SeqCst),
+        2,
+        "no context made twice"
+    );
+    drop((got, u1));
+}
+
+/// The oldest waiter is passed over only while a waiter behind it can use the freed browser:
+/// with none, it takes the freed browser (a new context) rather than wait.
+#[tokio::test]
+async fn the_oldest_waiter_takes_a_freed_browser_no_one_else_can_use() {
+    let fx = pool(2, FakeLauncher::default()).await;
+    let l1 = fx.lease("u1").await;
+    let l2 = fx.lease("u2").await;
+    let slot_u2 = l2.slot();
+    let u1_again = fx.ask("u1", 1);
+    let u3 = fx.ask("u3", 1);
+    drop(l2);
+    let got = u1_again.await.unwrap().unwrap();
+    assert_eq!((got.slot(), got.context().user.as_str()), (slot_u2, "u1"));
+    drop((l1, got));
+    assert!(u3.await.unwrap().is_ok());
+}
+
 #[tokio::test]
 async fn a_broken_lease_retires_its_browser() {
     let mut fx = pool(1, FakeLauncher::default()).await;
