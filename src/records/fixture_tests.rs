@@ -300,3 +300,31 @@ fn a_glyph_two_characters_share_is_refused_not_guessed() {
         "{err}"
     );
 }
+
+/// The reader's output is byte for byte what it was: every fixture's records, printed as
+/// `blackant parse` prints them (one JSON object per line), equal its `*.expected.jsonl` file.
+/// A change made for speed must not move a byte.
+#[test]
+fn every_fixture_prints_byte_for_byte_its_expected_file() {
+    let mut checked = 0;
+    for f in fixtures() {
+        let bytes = std::fs::read(&f.pdf).unwrap();
+        let export =
+            parse_export(kind_of(&f), &bytes).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+        let mut printed = String::new();
+        for r in export.records() {
+            printed.push_str(&r.to_json());
+            printed.push('\n');
+        }
+        let expected =
+            std::fs::read_to_string(f.pdf.with_file_name(format!("{}.expected.jsonl", f.name)))
+                .unwrap();
+        assert!(
+            printed == expected,
+            "{}: the printed records differ from the file",
+            f.name
+        );
+        checked += 1;
+    }
+    assert!(checked >= 18, "{checked} fixtures checked");
+}
