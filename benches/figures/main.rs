@@ -20,7 +20,8 @@
 //!     per agent, agents per machine at a 10-minute interval.
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
-//! --placement-only | --reads-only | --dashboard | --grpc-load SECS | --capacity AGENTS]`.
+//! --placement-only | --reads-only | --parse-only | --upsert-only | --dashboard |
+//! --grpc-load SECS | --capacity AGENTS]`.
 
 mod capacity;
 mod dashboard;
@@ -91,6 +92,12 @@ fn main() {
     let big_path = tmp.path().join("customers-agent1.pdf");
     std::fs::write(&big_path, &big.bytes).expect("write export");
     let parsed = parse_export(Kind::Customers, &big.bytes).expect("parse the export");
+    if args.iter().any(|a| a == "--parse-only") {
+        return parse::run(&big_path, reps);
+    }
+    if args.iter().any(|a| a == "--upsert-only") {
+        return upsert::run(&parsed, tmp.path(), reps);
+    }
 
     parse::run(&big_path, reps);
     upsert::run(&parsed, tmp.path(), reps);
