@@ -188,8 +188,16 @@ const MAX_SAVED_STATES: usize = 1024;
 pub struct PdfText {
     doc: Document,
     pages: Vec<ObjectId>,
+    fonts: FontCache,
+}
+
+/// The fonts decoded so far, each once per font object. A thread reading pages keeps its own
+/// (decoded glyphs are cached inside a font), so pages can be read in parallel from one
+/// shared document.
+#[derive(Default)]
+pub struct FontCache {
     fonts: Vec<Font>,
-    font_index: HashMap<FontKey, usize>,
+    index: HashMap<FontKey, usize>,
 }
 
 impl std::fmt::Debug for PdfText {
@@ -223,8 +231,7 @@ impl PdfText {
         Ok(PdfText {
             doc,
             pages,
-            fonts: Vec::new(),
-            font_index: HashMap::new(),
+            fonts: FontCache::default(),
         })
     }
 
@@ -242,6 +249,15 @@ impl PdfText {
 
     /// Extracts the spans of page `number` (1-based).
     pub fn page(&mut self, number: u32) -> Result<PageText, PdfError> {
+        let mut fonts = std::mem::take(&mut self.fonts);
+        let page = self.page_with(number, &mut fonts);
+        self.fonts = fonts;
+        page
+    }
+
+    /// [`Self::page`] with the caller's font cache: several threads can read pages of one
+    /// document at once, each with its own cache.
+    pub fn page_with(&self, number: u32, fonts: &mut FontCache) -> Result<PageText, PdfError> {
         let page_id = *self
             .pages
             .get((number as usize).wrapping_sub(1))
@@ -262,8 +278,8 @@ impl PdfText {
             })?;
         let mut walker = Walker {
             doc,
-            fonts: &mut self.fonts,
-            font_index: &mut self.font_index,
+            fonts: &mut fonts.fonts,
+            font_index: &mut fonts.index,
             page: number,
             display,
             out: PageText {

@@ -12,8 +12,8 @@
 //! the font claims: the reverse `cmap` probes the 65,536 code points of the BMP once, names are
 //! looked up only for glyphs actually drawn, and at most [`MAX_NAME_LOOKUPS`] of them.
 
-use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use lopdf::{Dictionary, Document, Object};
 use ttf_parser::{GlyphId, RawFace, Tag, cff, cmap, post};
@@ -39,7 +39,7 @@ pub(crate) struct EmbeddedFont {
     /// CID-keyed CFF: CID → glyph (its charset).
     cid_to_gid: Option<HashMap<u16, u16>>,
     names: Names,
-    lookups: Cell<u32>,
+    lookups: AtomicU32,
 }
 
 /// Where glyph names come from, kept as bytes so lookups can be made lazily.
@@ -66,7 +66,7 @@ impl EmbeddedFont {
             type1_names: Vec::new(),
             cid_to_gid: None,
             names: Names::None,
-            lookups: Cell::new(0),
+            lookups: AtomicU32::new(0),
         };
         if let Ok(Object::Stream(s)) = descriptor.get_deref(b"FontFile2", doc) {
             font.read_sfnt(&super::bounded_content(s)?)?;
@@ -244,11 +244,9 @@ impl EmbeddedFont {
         if let Some(c) = self.by_unicode.get(&gid) {
             return Some(c.to_string());
         }
-        let n = self.lookups.get();
-        if n >= MAX_NAME_LOOKUPS {
+        if self.lookups.fetch_add(1, Ordering::Relaxed) >= MAX_NAME_LOOKUPS {
             return None;
         }
-        self.lookups.set(n + 1);
         let name = match &self.names {
             Names::None => None,
             Names::Post { table, extra } => post_name(table, extra, gid),

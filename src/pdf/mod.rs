@@ -10,6 +10,9 @@
 //!    by alignment, builds rows (wrapped cells joined, vertical alignment detected) and the
 //!    [`Completeness`] report ("Pagina N di M", "Totale record: K").
 //!
+//! Layers 1 and 2 run in parallel on every core, a contiguous run of pages per thread with its
+//! own font cache; layer 3 sees the pages in order, so its output does not depend on threads.
+//!
 //! It must NOT interpret cell values (dates, amounts, booleans) nor know the six report kinds:
 //! that is `crate::records`, which hands this module its column titles and alignments.
 //! lopdf parses the file structure; its `extract_text` is not used because it drops positions.
@@ -83,23 +86,67 @@ pub(crate) fn bounded_content(stream: &lopdf::Stream) -> Option<Vec<u8>> {
     }
 }
 
+/// Pages below which one thread reads them all (a thread costs more than a few pages).
+const MIN_PAGES_PER_THREAD: usize = 8;
+
+/// Every page's text lines, in page order. Pages are read in parallel on every core, in
+/// contiguous runs of pages, each thread with its own font cache; the result and the error
+/// reported (the first page's that fails, as a serial read would) are the same as one thread
+/// reading page after page.
+fn page_lines(pdf: &PdfText) -> Result<Vec<Vec<layout::Line>>, PdfError> {
+    let count = pdf.page_count();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(count / MIN_PAGES_PER_THREAD)
+        .max(1);
+    let read = |range: std::ops::Range<usize>| -> Result<Vec<Vec<layout::Line>>, PdfError> {
+        let mut fonts = content::FontCache::default();
+        let mut out = Vec::with_capacity(range.len());
+        for n in range {
+            let page = pdf.page_with(n as u32, &mut fonts)?;
+            out.push(layout::lines(&page));
+        }
+        Ok(out)
+    };
+    if threads == 1 {
+        return read(1..count + 1);
+    }
+    let per = count.div_ceil(threads);
+    let runs: Vec<std::ops::Range<usize>> = (0..threads)
+        .map(|t| (1 + t * per)..(1 + ((t + 1) * per).min(count)))
+        .filter(|r| !r.is_empty())
+        .collect();
+    let results: Vec<Result<Vec<Vec<layout::Line>>, PdfError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = runs[1..]
+            .iter()
+            .map(|r| {
+                let r = r.clone();
+                s.spawn(move || read(r))
+            })
+            .collect();
+        // This thread reads the first run while the others read theirs.
+        let mut all = vec![read(runs[0].clone())];
+        for h in handles {
+            all.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
+    });
+    let mut lines = Vec::with_capacity(count);
+    for run in results {
+        lines.extend(run?);
+    }
+    Ok(lines)
+}
+
 /// Reads the table of a report: every page's text, then the rows under the header whose
 /// titles and alignments `columns` gives (in order).
 pub fn read_table(bytes: &[u8], columns: &[TableColumn<'_>]) -> Result<Table, PdfError> {
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
     let started = Instant::now();
-    let mut pdf = PdfText::load(bytes)?;
+    let pdf = PdfText::load(bytes)?;
     let loaded = Instant::now();
-    let mut lines = Vec::with_capacity(pdf.page_count());
-    let (mut extract, mut layout) = (Duration::ZERO, Duration::ZERO);
-    for n in 1..=pdf.page_count() as u32 {
-        let a = Instant::now();
-        let page = pdf.page(n)?;
-        let b = Instant::now();
-        lines.push(layout::lines(&page));
-        extract += b - a;
-        layout += b.elapsed();
-    }
+    let lines = page_lines(&pdf)?;
+    let extract_and_layout = loaded.elapsed();
     let laid_out = Instant::now();
     let table = table::read(&lines, columns).ok_or_else(|| PdfError::NoHeader {
         expected: columns
@@ -111,8 +158,7 @@ pub fn read_table(bytes: &[u8], columns: &[TableColumn<'_>]) -> Result<Table, Pd
     tracing::debug!(
         pages = pdf.page_count(),
         load_ms = (loaded - started).as_secs_f64() * 1e3,
-        extract_ms = extract.as_secs_f64() * 1e3,
-        layout_ms = layout.as_secs_f64() * 1e3,
+        extract_and_layout_ms = extract_and_layout.as_secs_f64() * 1e3,
         table_ms = laid_out.elapsed().as_secs_f64() * 1e3,
         "read report table"
     );

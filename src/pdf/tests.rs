@@ -996,3 +996,58 @@ fn an_inflate_bomb_is_refused_with_a_clear_error_not_inflated() {
         format!("page 1: a stream decompresses to more than {MAX_STREAM_BYTES} bytes")
     );
 }
+
+// ------------------------------------------------------------------ parallel pages
+
+/// A report of `pages` pages of [`rows`] each (the total on the last); pages in `broken` draw
+/// text with a font they do not define.
+fn long_report(pages: u32, broken: &[u32]) -> Vec<u8> {
+    let mut pdf = Pdf::new();
+    let f1 = pdf.helvetica();
+    for n in 1..=pages {
+        let total = (n == pages).then_some(3 * pages as usize);
+        let mut content = report(COLS, &rows(), Some((n, pages)), total, PLAIN);
+        if broken.contains(&n) {
+            content.push_str("\nBT /F9 10 Tf 0 0 Td (x) Tj ET");
+        }
+        pdf.page(&[content], resources(f1, None), dictionary! {});
+    }
+    pdf.finish()
+}
+
+/// Every page's lines read one after another by one thread (what `read_table` did before it
+/// read pages in parallel).
+fn serial_lines(bytes: &[u8]) -> Result<Vec<Vec<layout::Line>>, PdfError> {
+    let mut pdf = PdfText::load(bytes)?;
+    (1..=pdf.page_count() as u32)
+        .map(|n| pdf.page(n).map(|p| layout::lines(&p)))
+        .collect()
+}
+
+#[test]
+fn pages_read_in_parallel_give_what_a_serial_read_gives() {
+    let bytes = long_report(40, &[]);
+    let parallel = page_lines(&PdfText::load(&bytes).unwrap()).unwrap();
+    let serial = serial_lines(&bytes).unwrap();
+    assert_eq!(parallel.len(), 40);
+    assert_eq!(format!("{parallel:?}"), format!("{serial:?}"));
+    let table = read_table(&bytes, &columns(COLS)).unwrap();
+    assert_eq!(table.rows.len(), 120);
+    assert_eq!(cells(&table)[117..], expected_rows()[..]);
+}
+
+#[test]
+fn pages_read_in_parallel_report_the_first_failing_page() {
+    // Page 15 is in the first run of pages, 33 in the last: the first one is reported,
+    // whichever thread finishes first.
+    let bytes = long_report(40, &[15, 33]);
+    let err = read_table(&bytes, &columns(COLS)).unwrap_err();
+    assert!(
+        matches!(err, PdfError::UndecodableFont { page: 15, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        format!("{err:?}"),
+        format!("{:?}", serial_lines(&bytes).unwrap_err())
+    );
+}
