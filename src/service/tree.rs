@@ -332,6 +332,7 @@ fn source_children(
         size: (*browsers).max(1),
         launcher: Arc::new(ChromiumLauncher::new(chromium)),
         health: health.clone(),
+        recycle_after: blackant_actors::browser_pool::RECYCLE_AFTER_LEASES,
     };
     children.push(ChildSpec::for_actor(
         BROWSER_POOL,

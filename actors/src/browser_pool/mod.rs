@@ -8,7 +8,8 @@
 //! goes to a waiter a little behind whose context it holds when the oldest waiter's own
 //! browser is busy (no new context, no new login). Dropping the lease returns it;
 //! [`Lease::mark_broken`] before dropping makes the pool retire that browser. A browser whose
-//! process dies is retired too, and a new one is launched lazily when needed.
+//! process dies is retired too, and so is one that has served `recycle_after` leases (Chromium
+//! grows with every tab it ever opened); a new one is launched lazily when needed.
 //!
 //! The pool is generic over a [`Launcher`], so its rules are tested with a fake; the real
 //! launcher is [`ChromiumLauncher`] (chromiumoxide).
@@ -35,7 +36,7 @@ pub use chromium::{
     CHROMIUM_ARGS, ChromiumBrowser, ChromiumConfig, ChromiumContext, ChromiumLauncher,
     DEFAULT_CHROMIUM, reap_leftovers, resolve_executable,
 };
-pub use pool::{BrowserPool, BrowserPoolArguments, BrowserPoolState};
+pub use pool::{BrowserPool, BrowserPoolArguments, BrowserPoolState, RECYCLE_AFTER_LEASES};
 
 /// Why a browser could not be provided or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

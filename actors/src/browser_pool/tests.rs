@@ -46,6 +46,8 @@ struct FakeLauncher {
     /// When set, each launch waits for a permit.
     launch_gate: Option<Semaphore>,
     fail_next_launch: Mutex<Option<String>>,
+    /// The pool's `recycle_after` (0: never).
+    recycle_after: u32,
 }
 
 impl FakeLauncher {
@@ -130,6 +132,7 @@ async fn pool(size: usize, launcher: FakeLauncher) -> Fixture {
             size,
             launcher: launcher.clone(),
             health: health.clone(),
+            recycle_after: launcher.recycle_after,
         },
     )
     .await
@@ -296,6 +299,30 @@ async fn the_oldest_waiter_takes_a_freed_browser_no_one_else_can_use() {
     assert_eq!((got.slot(), got.context().user.as_str()), (slot_u2, "u1"));
     drop((l1, got));
     assert!(u3.await.unwrap().is_ok());
+}
+
+/// A browser that served `recycle_after` leases is closed when the last comes back, and the
+/// next lease gets a fresh browser (and a fresh context): Chromium's growth is bounded.
+#[tokio::test]
+async fn a_browser_is_recycled_after_serving_its_leases() {
+    let mut fx = pool(
+        1,
+        FakeLauncher {
+            recycle_after: 3,
+            ..Default::default()
+        },
+    )
+    .await;
+    for _ in 0..3 {
+        let l = fx.lease("u1").await;
+        assert_eq!(l.context().browser, 1);
+        drop(l);
+    }
+    fx.until(Seen::Closed(1)).await;
+    let l = fx.lease("u1").await;
+    assert_eq!(l.context().browser, 2, "a fresh browser after three leases");
+    assert_eq!(fx.launcher.launches.load(Ordering::SeqCst), 2);
+    assert_eq!(fx.status().await.replaced, 0, "recycling is not a failure");
 }
 
 #[tokio::test]
@@ -540,6 +567,7 @@ async fn real_chromium_isolates_users_keeps_their_sessions_and_shuts_down_cleanl
             size: 1,
             launcher,
             health: crate::health::Health::new(),
+            recycle_after: 0,
         },
     )
     .await
