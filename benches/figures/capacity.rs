@@ -1,11 +1,11 @@
 //! Figure 10: how many agents one machine keeps fresh. The simulator at the scale of 100 and of
-//! 500 agents (in its own process, `blackant sim --scale`), the service with 4 browsers (in a
+//! 200 agents (in its own process, `blackant sim --scale`), the service with 4 browsers (in a
 //! child process, so the RSS is its own), and every agent's order sync with nothing changed in
 //! Archibald — the sync that decides capacity, since orders are the 10-minute kind.
 //!
 //! `orders.db` starts as a first sync leaves it: every agent's orders with their lines, written
 //! through the store's own upsert from the simulator's export of the same seed and scale (a
-//! first sync of 500 agents reads ~48,000 detail pages, ~40 min here; what it leaves behind is
+//! first sync of 200 agents reads ~19,000 detail pages, ~15 min here; what it leaves behind is
 //! the same rows). The table checks it: a run that inserts or updates anything is reported.
 //! Two rounds follow; the second is the steady state an interval sees.
 
