@@ -181,7 +181,6 @@ pub fn upsert_rows(
         .prepare_cached(&sql.update)
         .map_err(StoreError::sql(what()))?;
     let mut counts = RowCounts::default();
-    let mut params: Vec<SqlValue> = Vec::with_capacity(spec.fields.len() + 4);
     for row in rows {
         if row.values.len() != spec.fields.len() {
             return Err(StoreError::Inconsistent(format!(
@@ -210,25 +209,30 @@ pub fn upsert_rows(
                 &mut insert
             }
         };
-        params.clear();
-        params.push(SqlValue::Text(user.to_string()));
-        params.push(SqlValue::Text(row.key.clone()));
-        params.push(SqlValue::Text(row.hash.clone()));
-        params.push(SqlValue::Text(now.to_string()));
-        params.extend(row.values.iter().cloned());
-        // Unused positional parameters (?1 on unscoped tables) are simply not referenced;
-        // SQLite requires every referenced index to be bound, which we do.
-        let used = statement.parameter_count();
+        // Bound in place (?1 user, ?2 key, ?3 hash, ?4 now, ?5.. the fields): nothing is
+        // copied per row. SQLite numbers parameters by the highest index, so ?1 exists (and
+        // is bound, unused) on unscoped tables too.
         statement
-            .execute(rusqlite::params_from_iter(bind_used(used, &params)))
+            .raw_bind_parameter(1, user)
             .map_err(StoreError::sql(what()))?;
+        statement
+            .raw_bind_parameter(2, row.key.as_str())
+            .map_err(StoreError::sql(what()))?;
+        statement
+            .raw_bind_parameter(3, row.hash.as_str())
+            .map_err(StoreError::sql(what()))?;
+        statement
+            .raw_bind_parameter(4, now)
+            .map_err(StoreError::sql(what()))?;
+        let used = statement.parameter_count();
+        for (i, value) in row.values.iter().enumerate().take(used.saturating_sub(4)) {
+            statement
+                .raw_bind_parameter(i + 5, value)
+                .map_err(StoreError::sql(what()))?;
+        }
+        statement.raw_execute().map_err(StoreError::sql(what()))?;
     }
     Ok(counts)
-}
-
-/// SQLite numbers parameters by their highest index; bind exactly that many.
-fn bind_used(count: usize, params: &[SqlValue]) -> impl Iterator<Item = &SqlValue> {
-    params.iter().take(count)
 }
 
 /// Mark deleted every live row of this scope whose key is not in `live_keys` (the keys of a
