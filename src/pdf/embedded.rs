@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use lopdf::{Dictionary, Document, Object};
 use ttf_parser::{GlyphId, RawFace, Tag, cff, cmap, post};
 
-use super::font::glyph_name_to_text;
+use super::glyph_names::glyph_name_to_text;
 
 /// Glyph-name lookups allowed per font (a report draws a few hundred distinct glyphs; a CFF
 /// charset lookup walks its ranges, so an absurd font must not make it quadratic).

@@ -21,6 +21,7 @@ mod cmap;
 pub mod content;
 mod embedded;
 mod font;
+mod glyph_names;
 pub mod layout;
 mod lexer;
 pub mod table;
