@@ -107,16 +107,20 @@ impl Font {
         (code, len as u8)
     }
 
+    /// The CID a Type0 code selects (`None` under a predefined CMap we do not ship).
+    fn cid(&self, code: u32, len: u8) -> Option<u32> {
+        match &self.cids {
+            CidSource::Identity => Some(code),
+            CidSource::CMap(c) => c.cid(code, len),
+            CidSource::Unknown => None,
+        }
+    }
+
     /// What to add to "code X has no text mapping" for this font: where the text was looked
     /// for when the font has no ToUnicode, and why that failed when it can say.
     pub fn missing_reason(&self, code: u32, len: u8) -> std::borrow::Cow<'static, str> {
         let ambiguity = self.embedded.as_ref().and_then(|e| {
-            let cid = match &self.cids {
-                CidSource::Identity => Some(code),
-                CidSource::CMap(c) => c.cid(code, len),
-                CidSource::Unknown => None,
-            }?;
-            e.ambiguity(e.gid_for_cid(cid, self.cid_to_gid.as_deref())?)
+            e.ambiguity(e.gid_for_cid(self.cid(code, len)?, self.cid_to_gid.as_deref())?)
         });
         match ambiguity {
             Some(why) => {
@@ -141,11 +145,7 @@ impl Font {
         } else if let Some(g) = self.cache.get(&key) {
             return *g;
         }
-        let cid = match &self.cids {
-            CidSource::Identity => Some(code),
-            CidSource::CMap(c) => c.cid(code, len),
-            CidSource::Unknown => None,
-        };
+        let cid = self.cid(code, len);
         let width = cid
             .and_then(|cid| self.cid_widths.get(&cid).copied())
             .unwrap_or(self.default_width);
