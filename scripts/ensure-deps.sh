@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what blackant-sync needs and a bare Debian machine lacks. Idempotent and quiet when
 # everything is there. Usage: scripts/ensure-deps.sh [--bench]
-#   always: Debian's chromium (the engine drives a real browser; tests too)
+#   always: Debian's chromium (the engine drives a real browser; tests too), and e2fsprogs
+#           when mkfs.ext4 is missing (the storage test fails a real ext4 disk in a loop device)
 #   --bench: poppler-utils (pdftotext, the reference our PDF parser is compared with)
 set -euo pipefail
 
 need=()
 if [ ! -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null 2>&1 && [ -z "${BLACKANT_CHROMIUM:-}" ]; then
   need+=(chromium)
+fi
+if ! command -v mkfs.ext4 >/dev/null 2>&1 && [ ! -x /sbin/mkfs.ext4 ]; then
+  need+=(e2fsprogs)
 fi
 if [ "${1:-}" = "--bench" ] && ! command -v pdftotext >/dev/null 2>&1; then
   need+=(poppler-utils)
