@@ -163,10 +163,16 @@ async fn a_long_run_on_compressed_schedules_keeps_memory_files_and_the_data_fold
         start.open_files,
         last.open_files
     );
+    // Tabs come and go with the runs, so the count moves; growth is the end above what the
+    // first half of the run ever reached (the unrecycled browsers went 22 → 33 in 30 min).
+    let early_peak = samples[..samples.len().div_ceil(2)]
+        .iter()
+        .map(|s| s.browsers)
+        .max()
+        .unwrap_or(0);
     assert!(
-        last.browsers <= start.browsers.max(samples[0].browsers) + 2,
-        "Chromium processes grew: {} → {}",
-        start.browsers,
+        last.browsers <= early_peak + 2,
+        "Chromium processes grew: at most {early_peak} in the first half of the run, {} at the end",
         last.browsers
     );
     assert!(
