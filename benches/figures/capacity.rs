@@ -1,5 +1,5 @@
 //! Figure 10: how many agents one machine keeps fresh. The simulator at the scale of 100 and of
-//! 200 agents (in its own process, `blackant sim --scale`), the service with 4 browsers (in a
+//! 500 agents (in its own process, `blackant sim --scale`), the service with 4 browsers (in a
 //! child process, so the RSS is its own), and every agent's order sync with nothing changed in
 //! Archibald — the sync that decides capacity, since orders are the 10-minute kind.
 //!

@@ -16,7 +16,7 @@
 //!    call.
 //! 8. `dashboard`: the dashboard's weight, event → page latency, RSS with 20 pages open.
 //! 9. `grpc_load`: 200 concurrent gRPC clients on status, EnsureFresh and reads for 60 s.
-//! 10. `capacity`: 100 and 200 agents' unchanged order syncs with 4 browsers: browser-seconds
+//! 10. `capacity`: 100 and 500 agents' unchanged order syncs with 4 browsers: browser-seconds
 //!     per agent, agents per machine at a 10-minute interval.
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
@@ -117,9 +117,7 @@ fn main() {
     reads::in_child(if quick { 10 } else { 40 });
     dashboard::in_child();
     grpc_load::in_child(if quick { 10 } else { 60 });
-    // 200, not the 500 issue 12 names: the simulator's customer codes are 6 digits, so its
-    // world stops at scale ~70 (~210 agents); beyond, generating never ends.
-    for agents in if quick { vec![30] } else { vec![100, 200] } {
+    for agents in if quick { vec![30] } else { vec![100, 500] } {
         capacity::in_child(agents);
     }
 }
