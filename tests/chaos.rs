@@ -304,13 +304,7 @@ async fn invariants(world: &OrderWorld, addr: &str, keys: &[String]) -> String {
     let mut c = orders(addr).await;
     let mut placed = 0;
     for key in keys {
-        let p = c
-            .get_placement(pb::GetPlacementRequest {
-                by: Some(pb::get_placement_request::By::IdempotencyKey(key.clone())),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("placement {key} was lost: {e}"))
-            .into_inner();
+        let p = placement_by_key(&mut c, key).await;
         let found = world.orders_with_reference(&p.reference).await;
         match PlacementState::try_from(p.state) {
             Ok(PlacementState::Placed) => {

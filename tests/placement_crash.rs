@@ -7,7 +7,7 @@
 
 use crate::util::order_world::OrderWorld;
 use crate::util::process::*;
-use blackant::grpc::pb::{self, PlacementState};
+use blackant::grpc::pb::PlacementState;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
 
@@ -102,13 +102,7 @@ async fn finish(
     let mut in_doubt = 0;
     let mut resubmitted = 0;
     for key in keys {
-        let p = c
-            .get_placement(pb::GetPlacementRequest {
-                by: Some(pb::get_placement_request::By::IdempotencyKey(key.clone())),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{key} was lost: {e}"))
-            .into_inner();
+        let p = placement_by_key(&mut c, key).await;
         assert_eq!(
             PlacementState::try_from(p.state),
             Ok(PlacementState::Placed),

@@ -10,7 +10,7 @@
 use crate::util::fleet::*;
 use crate::util::order_world::OrderWorld;
 use crate::util::process::*;
-use blackant::grpc::pb::{self, PlacementState};
+use blackant::grpc::pb::PlacementState;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::{Duration, Instant};
@@ -188,13 +188,7 @@ async fn a_long_run_on_compressed_schedules_keeps_memory_files_and_the_data_fold
         last.sqlite_mib
     );
     for key in &keys {
-        let p = placements
-            .get_placement(pb::GetPlacementRequest {
-                by: Some(pb::get_placement_request::By::IdempotencyKey(key.clone())),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("placement {key}: {e}"))
-            .into_inner();
+        let p = placement_by_key(&mut placements, key).await;
         assert_eq!(
             PlacementState::try_from(p.state),
             Ok(PlacementState::Placed),

@@ -174,6 +174,23 @@ pub async fn orders(
     pb::order_service_client::OrderServiceClient::new(super::channel(addr).await)
 }
 
+/// The placement submitted with idempotency key `key`; a placement the service does not know
+/// fails the test (it was lost).
+pub async fn placement_by_key(
+    client: &mut pb::order_service_client::OrderServiceClient<tonic::transport::Channel>,
+    key: &str,
+) -> pb::Placement {
+    client
+        .get_placement(pb::GetPlacementRequest {
+            by: Some(pb::get_placement_request::By::IdempotencyKey(
+                key.to_string(),
+            )),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("placement {key} was lost: {e}"))
+        .into_inner()
+}
+
 /// `POST {sim}/_sim/{path}` with a JSON body (the simulator's controls).
 pub async fn sim_post(sim: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
     let text = reqwest::Client::new()
