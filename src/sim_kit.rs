@@ -64,6 +64,7 @@ pub fn service_config(
             erp,
             chromium: ChromiumConfig::default(),
             browsers,
+            launch_at_start: true,
         },
         agents,
         credentials,

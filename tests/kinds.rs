@@ -191,6 +191,43 @@ async fn order_lines_are_read_from_the_detail_pages_of_new_or_changed_orders_onl
     h.shutdown().await;
 }
 
+/// An agent's detail pages are read through several tabs at once, and never more at once than
+/// `erp.detail_pages_at_once`: every ERP answer takes 150 ms here, and the simulator counts the
+/// detail requests it is answering at the same time (their wait included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detail_pages_are_read_concurrently_and_never_more_at_once_than_the_bound() {
+    let h = Harness::start_with(Options {
+        faults: archibald_sim::Faults {
+            latency: std::time::Duration::from_millis(150),
+            ..Default::default()
+        },
+        detail_pages_at_once: 3,
+        agents: vec!["agent3".into()],
+        ..Options::default()
+    })
+    .await;
+    ok_result(&h.sync(SyncKind::Orders, "agent3", SyncMode::Full).await);
+    let want = h.sim.order_lines_truth("agent3");
+    let stats = h.sim.stats();
+    assert_eq!(
+        stats.order_pages,
+        want.len() as u64,
+        "each detail page once"
+    );
+    assert!(
+        (2..=3).contains(&stats.order_pages_peak),
+        "detail pages at once: {} (bound 3, {} pages)",
+        stats.order_pages_peak,
+        want.len()
+    );
+    assert_eq!(
+        stored_lines(&db_of(&h, Kind::Orders, "agent3"), "agent3"),
+        want,
+        "the lines read in parallel equal the detail pages"
+    );
+    h.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_order_sync_per_agent_requests_for_the_same_agent_join_and_two_agents_run_side_by_side()
 {

@@ -9,7 +9,8 @@
 //! 3. `end_to_end`: one customer sync through the real service, split by stage.
 //! 4. `kinds`: all six kinds at once; 4a. a delta sync with nothing changed per kind beside its
 //!    export downloaded alone; 4b. pause latency with all six running.
-//! 5. `order_load`: twenty agents' order syncs at once, memory included.
+//! 5. `order_load`: twenty agents' order syncs at once, memory included, detail pages one at a
+//!    time and several at once.
 //! 6. `placement`: placing orders — the placer's overhead beyond the ERP's time, placements
 //!    per minute, PlaceOrder → `orders.db`.
 //! 7. `reads`: read RPCs under 50 concurrent clients, and auth's and metrics' cost on a status
@@ -20,8 +21,9 @@
 //!     per agent, agents per machine at a 10-minute interval.
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
-//! --placement-only | --reads-only | --parse-only | --upsert-only | --dashboard |
-//! --grpc-load SECS | --capacity AGENTS]`.
+//! --placement-only | --reads-only | --parse-only | --upsert-only | --end-to-end-only |
+//! --kinds-only | --order-load AGENTS [--at-once K] | --dashboard | --grpc-load SECS |
+//! --capacity AGENTS]`.
 
 mod capacity;
 mod dashboard;
@@ -46,7 +48,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--order-load") {
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(20);
-        return order_load::run(n);
+        let at_once = args
+            .iter()
+            .position(|a| a == "--at-once")
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(blackant::erp::DETAIL_PAGES_AT_ONCE);
+        return order_load::run(n, at_once);
     }
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 3 } else { 11 };
@@ -65,6 +72,12 @@ fn main() {
     }
     if args.iter().any(|a| a == "--dashboard") {
         return dashboard::run();
+    }
+    if args.iter().any(|a| a == "--end-to-end-only") {
+        return runtime().block_on(end_to_end::run(if quick { 2 } else { 5 }));
+    }
+    if args.iter().any(|a| a == "--kinds-only") {
+        return runtime().block_on(kinds::six_kinds());
     }
     if args.iter().any(|a| a == "--reads-only") {
         return reads::in_child(if quick { 10 } else { 40 });

@@ -7,16 +7,31 @@ use archibald_sim::Role;
 use blackant::records::Kind;
 use blackant_actors::run::{Mode, Scope};
 
-/// Re-run this benchmark as a child doing only the order load.
+/// Re-run this benchmark as a child doing only the order load: detail pages one at a time
+/// (before) and `erp.detail_pages_at_once` by default (after), each against a fresh simulator.
 pub fn in_child(agents: usize) {
-    setup::in_child(&["--order-load", &agents.to_string()], "the order load");
+    for at_once in [1, blackant::erp::DETAIL_PAGES_AT_ONCE] {
+        setup::in_child(
+            &[
+                "--order-load",
+                &agents.to_string(),
+                "--at-once",
+                &at_once.to_string(),
+            ],
+            "the order load",
+        );
+    }
 }
 
-/// `--order-load N`: start `blackant sim` with enough agents, then N agents' order syncs at once.
-pub fn run(agents: usize) {
+/// `--order-load N --at-once K`: start `blackant sim` with enough agents, then N agents' order
+/// syncs at once, reading K detail pages at once per agent.
+pub fn run(agents: usize, at_once: usize) {
     let (mut sim, url, accounts) = setup::external_simulator(agents.div_ceil(3));
     setup::runtime().block_on(async {
-        let (service, _data) = setup::service_at(&url, &accounts, 2).await;
+        let (service, _data) = setup::service_at_with(&url, &accounts, 2, |c| {
+            setup::set_detail_pages_at_once(c, at_once)
+        })
+        .await;
         let (idle_rss, _) = rss_mib();
         let runs: Vec<(Kind, Scope)> = accounts
             .iter()
@@ -30,7 +45,8 @@ pub fn run(agents: usize) {
         let (after, peak) = rss_mib();
         Table::new(
             format!(
-                "5. {} agents' order syncs at once, 2 browsers, simulator in its own process",
+                "5. {} agents' order syncs at once, 2 browsers, {at_once} detail page(s) at once \
+                 per agent, simulator in its own process",
                 runs.len()
             ),
             &["", "wall", "RSS MiB", "peak MiB"],

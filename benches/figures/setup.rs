@@ -69,6 +69,23 @@ pub async fn service_at(
     start_at(url, accounts, browsers, |_| {}).await
 }
 
+/// [`service_at`] with its configuration adjusted by `adjust` first.
+pub async fn service_at_with(
+    url: &str,
+    accounts: &[Account],
+    browsers: usize,
+    adjust: impl FnOnce(&mut ServiceConfig),
+) -> (Service, tempfile::TempDir) {
+    start_at(url, accounts, browsers, adjust).await
+}
+
+/// Read `n` order detail pages at once per agent.
+pub fn set_detail_pages_at_once(config: &mut ServiceConfig, n: usize) {
+    if let blackant::service::SourceConfig::Erp { erp, .. } = &mut config.source {
+        erp.detail_pages_at_once = n;
+    }
+}
+
 /// [`service_at`] on a data folder prepared beforehand (e.g. a seeded `orders.db`).
 pub async fn service_in(
     url: &str,

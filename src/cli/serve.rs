@@ -243,6 +243,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             ..Default::default()
         },
         browsers: config.browsers.size,
+        launch_at_start: config.browsers.launch_at_start,
     };
     let mut signals = Signals::listen();
     let listener = tokio::net::TcpListener::bind(config.listen)

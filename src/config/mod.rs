@@ -79,6 +79,8 @@ pub struct ErpSection {
     pub base_url: String,
     pub page_timeout_secs: u64,
     pub export_timeout_secs: u64,
+    /// Order detail pages read at once, each in its own tab of the agent's context.
+    pub detail_pages_at_once: usize,
     /// The service account used by catalogue syncs (password from `BLACKANT_ERP_SERVICE_PASSWORD`).
     pub service_user: Option<String>,
 }
@@ -89,6 +91,7 @@ impl Default for ErpSection {
             base_url: String::new(),
             page_timeout_secs: 30,
             export_timeout_secs: 300,
+            detail_pages_at_once: crate::erp::DETAIL_PAGES_AT_ONCE,
             service_user: None,
         }
     }
@@ -101,6 +104,8 @@ pub struct BrowsersSection {
     pub size: usize,
     /// Chromium binary; default: `$BLACKANT_CHROMIUM`, `/usr/lib/chromium/chromium`, `chromium`.
     pub chromium: Option<PathBuf>,
+    /// Launch every browser when the service starts (false: when first needed).
+    pub launch_at_start: bool,
 }
 
 impl Default for BrowsersSection {
@@ -108,6 +113,7 @@ impl Default for BrowsersSection {
         Self {
             size: 2,
             chromium: None,
+            launch_at_start: true,
         }
     }
 }
@@ -422,6 +428,10 @@ impl Config {
                 u64::from(self.breaker.failures_to_open),
             ),
             ("tuning.image_downloads", t.image_downloads as u64),
+            (
+                "erp.detail_pages_at_once",
+                self.erp.detail_pages_at_once as u64,
+            ),
             ("tuning.pause_ack_timeout_secs", t.pause_ack_timeout_secs),
             ("tuning.call_timeout_secs", t.call_timeout_secs),
             ("tuning.supervisor_timeout_secs", t.supervisor_timeout_secs),
@@ -540,6 +550,7 @@ impl Config {
         let mut erp = crate::erp::ErpConfig::new(base_url);
         erp.page_timeout = Duration::from_secs(self.erp.page_timeout_secs);
         erp.export_timeout = Duration::from_secs(self.erp.export_timeout_secs);
+        erp.detail_pages_at_once = self.erp.detail_pages_at_once;
         erp
     }
 }

@@ -24,6 +24,8 @@ pub enum SourceConfig {
         erp: ErpConfig,
         chromium: ChromiumConfig,
         browsers: usize,
+        /// Launch the browsers when the service starts rather than when first needed.
+        launch_at_start: bool,
     },
     /// Anything else (tests feed fixture PDFs); no BrowserPool is started.
     Custom(Arc<dyn ExportSource>),

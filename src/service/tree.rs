@@ -311,13 +311,14 @@ fn source_children(
     health: &Health,
     children: &mut Vec<ChildSpec>,
 ) -> Result<Sources, ServiceError> {
-    let (erp, chromium, browsers) = match &config.source {
+    let (erp, chromium, browsers, warm) = match &config.source {
         SourceConfig::Custom(source) => return Ok((source.clone(), None)),
         SourceConfig::Erp {
             erp,
             chromium,
             browsers,
-        } => (erp, chromium, browsers),
+            launch_at_start,
+        } => (erp, chromium, browsers, *launch_at_start),
     };
     // Profiles live in the data folder, and what a killed previous life left there goes.
     let mut chromium = chromium.clone();
@@ -333,6 +334,7 @@ fn source_children(
         launcher: Arc::new(ChromiumLauncher::new(chromium)),
         health: health.clone(),
         recycle_after: blackant_actors::browser_pool::RECYCLE_AFTER_LEASES,
+        warm,
     };
     children.push(ChildSpec::for_actor(
         BROWSER_POOL,

@@ -6,7 +6,7 @@
 //! disk or logs). Does not parse, store or retry: the caller's run decides what an error means.
 
 use super::breaker::{self, BreakerOpen, Breakers, login_key};
-use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab};
+use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab, LinesTable};
 use crate::records::Kind;
 use crate::records::order_lines::{self, LinesError, OrderLine};
 use blackant_actors::browser_pool::{
@@ -18,6 +18,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
 
 /// Why an export could not be obtained.
@@ -206,7 +207,10 @@ impl ErpSource {
         self.settle(&mut lease, &credentials, result)
     }
 
-    /// One tab in the agent's context, one detail page after the other.
+    /// Detail pages read through up to `detail_pages_at_once` tabs of the agent's context. The
+    /// first page is read alone, so a context that must log in does it once; then every tab
+    /// takes the next order not yet taken until none is left. The first error stops them all
+    /// (their tabs close), and a cancelled sync drops every tab at once.
     async fn order_lines_inner(
         &self,
         scope: &Scope,
@@ -214,12 +218,33 @@ impl ErpSource {
     ) -> Result<HashMap<String, Vec<OrderLine>>, SourceError> {
         let (mut lease, credentials) = self.lease(Kind::Orders, scope).await?;
         let result = async {
-            let tab = self.open_tab(&lease, &credentials).await?;
+            let first = self.open_tab(&lease, &credentials).await?;
+            let next = AtomicUsize::new(0);
+            let take = || numbers.get(next.fetch_add(1, Ordering::Relaxed));
             let mut tables = Vec::with_capacity(numbers.len());
-            for number in numbers {
-                if let Some(table) = tab.order_lines(number).await? {
-                    tables.push((number.clone(), table));
+            if let Some(number) = take() {
+                read_lines(&first, number, &mut tables).await?;
+            }
+            let tabs = self.erp.detail_pages_at_once.clamp(1, numbers.len().max(1));
+            let worker = |index: usize| {
+                let (first, lease, credentials, take) = (&first, &lease, &credentials, &take);
+                async move {
+                    let opened;
+                    let tab = if index == 0 {
+                        first
+                    } else {
+                        opened = self.open_tab(lease, credentials).await?;
+                        &opened
+                    };
+                    let mut read = Vec::new();
+                    while let Some(number) = take() {
+                        read_lines(tab, number, &mut read).await?;
+                    }
+                    Ok::<_, ErpError>(read)
                 }
+            };
+            for read in futures::future::try_join_all((0..tabs).map(worker)).await? {
+                tables.extend(read);
             }
             Ok(tables)
         }
@@ -236,6 +261,19 @@ impl ErpSource {
             )
             .collect()
     }
+}
+
+/// Read order `number`'s lines table with `tab` into `tables` (nothing when the ERP no longer
+/// has the order).
+async fn read_lines(
+    tab: &ErpTab,
+    number: &str,
+    tables: &mut Vec<(String, LinesTable)>,
+) -> Result<(), ErpError> {
+    if let Some(table) = tab.order_lines(number).await? {
+        tables.push((number.to_string(), table));
+    }
+    Ok(())
 }
 
 impl ExportSource for ErpSource {

@@ -56,6 +56,8 @@ pub struct Options {
     pub data: Option<Arc<tempfile::TempDir>>,
     /// How orders are placed (the indexing lag a little above the simulator's 2 s).
     pub orders: blackant::service::OrderSettings,
+    /// Order detail pages read at once (the service's default unless set).
+    pub detail_pages_at_once: usize,
 }
 
 impl Default for Options {
@@ -85,6 +87,7 @@ impl Default for Options {
                 step_timeout: Duration::from_secs(60),
                 ..Default::default()
             },
+            detail_pages_at_once: blackant::erp::DETAIL_PAGES_AT_ONCE,
         }
     }
 }
@@ -120,6 +123,9 @@ impl Harness {
         config.schedule = opts.schedule;
         config.breaker = opts.breaker;
         config.orders = opts.orders;
+        if let blackant::service::SourceConfig::Erp { erp, .. } = &mut config.source {
+            erp.detail_pages_at_once = opts.detail_pages_at_once;
+        }
         let service = Service::start(config).await.expect("service starts");
         let service = Arc::new(service);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

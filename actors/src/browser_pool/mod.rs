@@ -9,7 +9,8 @@
 //! browser is busy (no new context, no new login). Dropping the lease returns it;
 //! [`Lease::mark_broken`] before dropping makes the pool retire that browser. A browser whose
 //! process dies is retired too, and so is one that has served `recycle_after` leases (Chromium
-//! grows with every tab it ever opened); a new one is launched lazily when needed.
+//! grows with every tab it ever opened); a new one is launched lazily when needed. A
+//! warm pool launches every browser at start, so the first sync does not wait for one.
 //!
 //! The pool is generic over a [`Launcher`], so its rules are tested with a fake; the real
 //! launcher is [`ChromiumLauncher`] (chromiumoxide).

@@ -2,12 +2,14 @@
 //!
 //! Each of the `size` slots is a small state machine:
 //! ```text
-//! Empty ──(waiter, no idle browser)──► Launching ──► Opening (new context) ──► Leased
+//! Empty ──(start when warm; waiter, no idle browser)──► Launching ──► Opening (new context) ──► Leased
 //!   ▲                                                    ▲                      │ Release
 //!   │ retired: broken / died                             │ user has no context  ▼
 //!   └──────────────────────────────────────────────── Idle ◄────────────────────┘
 //!                                                      │ user has a context: Leased at once
 //! ```
+//! A warm pool launches every slot's browser at start, with no one waiting (a launch that
+//! fails then leaves the slot empty, launched again when a caller needs it).
 //! Launching a browser and creating a context run in spawned tasks that report back, so the
 //! mailbox stays responsive (status, releases, new waiters). Every slot has a generation,
 //! bumped when it gets a new browser, so news about a retired browser is ignored.
@@ -63,6 +65,9 @@ pub struct BrowserPoolArguments<L: Launcher> {
     /// (the 30-minute soak saw its processes go 22 → 33 and their RSS 2.0 → 3.8 GiB while the
     /// service stayed at 106 MiB); a new browser costs a launch and one login per agent.
     pub recycle_after: u32,
+    /// Launch every browser at start instead of when first needed: the first sync after a
+    /// start then does not wait for Chromium (~0.5–1 s a browser here).
+    pub warm: bool,
 }
 
 /// [`BrowserPoolArguments::recycle_after`] for the service.
@@ -75,6 +80,7 @@ impl<L: Launcher> Clone for BrowserPoolArguments<L> {
             launcher: self.launcher.clone(),
             health: self.health.clone(),
             recycle_after: self.recycle_after,
+            warm: self.warm,
         }
     }
 }
@@ -127,8 +133,9 @@ struct Live<L: Launcher> {
 
 enum SlotState<L: Launcher> {
     Empty,
+    /// Launching for `waiter`, or for no one (a warm start).
     Launching {
-        waiter: Waiter<L>,
+        waiter: Option<Waiter<L>>,
         _task: AbortOnDropHandle<()>,
     },
     Idle(Live<L>),
@@ -173,11 +180,11 @@ impl<L: Launcher> Actor for BrowserPool<L> {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: BrowserPoolArguments<L>,
     ) -> Result<Self::State, ActorProcessingErr> {
         let size = args.size.max(1);
-        Ok(BrowserPoolState {
+        let mut state = BrowserPoolState {
             launcher: args.launcher,
             slots: (0..size)
                 .map(|_| Slot {
@@ -192,7 +199,13 @@ impl<L: Launcher> Actor for BrowserPool<L> {
             closers: JoinSet::new(),
             health: args.health,
             recycle_after: args.recycle_after,
-        })
+        };
+        if args.warm {
+            for index in 0..size {
+                start_launch(&myself, &mut state, index, None);
+            }
+        }
+        Ok(state)
     }
 
     async fn post_stop(
@@ -208,7 +221,9 @@ impl<L: Launcher> Actor for BrowserPool<L> {
             match std::mem::replace(&mut slot.state, SlotState::Empty) {
                 SlotState::Empty => {}
                 SlotState::Launching { waiter, .. } => {
-                    let _ = waiter.reply.send(Err(BrowserError::PoolStopped));
+                    if let Some(waiter) = waiter {
+                        let _ = waiter.reply.send(Err(BrowserError::PoolStopped));
+                    }
                 }
                 SlotState::Opening { live, waiter, .. } => {
                     let _ = waiter.reply.send(Err(BrowserError::PoolStopped));
@@ -296,7 +311,7 @@ fn status<L: Launcher>(state: &BrowserPoolState<L>) -> PoolStatus {
     for slot in &state.slots {
         match &slot.state {
             SlotState::Empty => {}
-            SlotState::Launching { .. } => busy += 1,
+            SlotState::Launching { waiter, .. } => busy += usize::from(waiter.is_some()),
             SlotState::Idle(_) => launched += 1,
             SlotState::Opening { .. } | SlotState::Leased { .. } => {
                 busy += 1;
@@ -374,7 +389,7 @@ fn dispatch<L: Launcher>(
         let waiter = state.queue.remove(chosen);
         match std::mem::replace(&mut state.slots[index].state, SlotState::Empty) {
             SlotState::Idle(live) => serve(myself, state, index, live, waiter),
-            SlotState::Empty => start_launch(myself, state, index, waiter),
+            SlotState::Empty => start_launch(myself, state, index, Some(waiter)),
             // Chosen idle or empty above, so not reachable; put everything back if it were.
             busy => {
                 state.slots[index].state = busy;
@@ -451,7 +466,7 @@ fn start_launch<L: Launcher>(
     myself: &ActorRef<BrowserPoolMessage<L>>,
     state: &mut BrowserPoolState<L>,
     index: usize,
-    waiter: Waiter<L>,
+    waiter: Option<Waiter<L>>,
 ) {
     let slot = &mut state.slots[index];
     slot.generation += 1;
@@ -544,10 +559,9 @@ fn on_launched<L: Launcher>(
                 dead: None,
                 _watch: AbortOnDropHandle::new(watch),
             };
-            if waiter.reply.is_closed() {
-                state.slots[index].state = SlotState::Idle(live);
-            } else {
-                serve(myself, state, index, live, waiter);
+            match waiter.filter(|w| !w.reply.is_closed()) {
+                Some(waiter) => serve(myself, state, index, live, waiter),
+                None => state.slots[index].state = SlotState::Idle(live),
             }
         }
         Err(e) => {
@@ -556,7 +570,9 @@ fn on_launched<L: Launcher>(
             if status(state).launched == 0 {
                 state.health.set_browsers(Some(e.to_string()));
             }
-            let _ = waiter.reply.send(Err(e));
+            if let Some(waiter) = waiter {
+                let _ = waiter.reply.send(Err(e));
+            }
         }
     }
 }

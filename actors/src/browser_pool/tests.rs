@@ -48,6 +48,8 @@ struct FakeLauncher {
     fail_next_launch: Mutex<Option<String>>,
     /// The pool's `recycle_after` (0: never).
     recycle_after: u32,
+    /// The pool's `warm`.
+    warm: bool,
 }
 
 impl FakeLauncher {
@@ -133,6 +135,7 @@ async fn pool(size: usize, launcher: FakeLauncher) -> Fixture {
             launcher: launcher.clone(),
             health: health.clone(),
             recycle_after: launcher.recycle_after,
+            warm: launcher.warm,
         },
     )
     .await
@@ -323,6 +326,51 @@ async fn a_browser_is_recycled_after_serving_its_leases() {
     assert_eq!(l.context().browser, 2, "a fresh browser after three leases");
     assert_eq!(fx.launcher.launches.load(Ordering::SeqCst), 2);
     assert_eq!(fx.status().await.replaced, 0, "recycling is not a failure");
+}
+
+/// A warm pool launches its browsers before anyone asks, and the first leases use them.
+#[tokio::test]
+async fn a_warm_pool_launches_its_browsers_at_start() {
+    let mut fx = pool(
+        2,
+        FakeLauncher {
+            warm: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut launched = HashSet::new();
+    while launched.len() < 2 {
+        match fx.seen.recv().await.unwrap() {
+            Seen::Launched(id) => launched.insert(id),
+            other => panic!("nothing but launches before the first lease: {other:?}"),
+        };
+    }
+    let (a, b) = (fx.lease("u1").await, fx.lease("u2").await);
+    assert_ne!(a.context().browser, b.context().browser);
+    assert_eq!(
+        fx.launcher.launches.load(Ordering::SeqCst),
+        2,
+        "no launch on demand"
+    );
+    assert_eq!(fx.status().await.busy, 2);
+}
+
+/// A warm launch that fails leaves the slot empty: the first caller launches it again.
+#[tokio::test]
+async fn a_failed_warm_launch_is_retried_by_the_first_caller() {
+    let fx = pool(
+        1,
+        FakeLauncher {
+            warm: true,
+            fail_next_launch: Mutex::new(Some("no such file".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    let lease = fx.lease("u1").await;
+    assert_eq!(lease.context().browser, 1);
+    assert_eq!(fx.launcher.launches.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -568,6 +616,7 @@ async fn real_chromium_isolates_users_keeps_their_sessions_and_shuts_down_cleanl
             launcher,
             health: crate::health::Health::new(),
             recycle_after: 0,
+            warm: false,
         },
     )
     .await
