@@ -65,6 +65,7 @@ pub fn service_config(
             chromium: ChromiumConfig::default(),
             browsers,
             launch_at_start: true,
+            recycle_after_leases: blackant_actors::browser_pool::RECYCLE_AFTER_LEASES,
         },
         agents,
         credentials,

@@ -33,8 +33,9 @@ pub fn in_child(agents: usize) {
     setup::in_child(&["--capacity", &agents.to_string()], "the capacity figure");
 }
 
-/// `--capacity N`: N agents' unchanged order syncs with 4 browsers.
-pub fn run(agents: usize) {
+/// `--capacity N [--recycle-after L]`: N agents' unchanged order syncs with 4 browsers, each
+/// browser replaced after L leases (the service's default unless given).
+pub fn run(agents: usize, recycle_after: Option<u32>) {
     let scale = agents.div_ceil(3);
     let (mut sim, url, accounts) = setup::external_simulator(scale);
     let names: Vec<String> = accounts
@@ -52,7 +53,19 @@ pub fn run(agents: usize) {
     );
     let seeded_in = seeding.elapsed();
     setup::runtime().block_on(async {
-        let (service, _data) = setup::service_in(&url, &accounts, BROWSERS, data).await;
+        let (service, _data) = setup::service_in_with(&url, &accounts, BROWSERS, data, |c| {
+            if let (
+                Some(leases),
+                blackant::service::SourceConfig::Erp {
+                    recycle_after_leases,
+                    ..
+                },
+            ) = (recycle_after, &mut c.source)
+            {
+                *recycle_after_leases = leases;
+            }
+        })
+        .await;
         let (idle_rss, _) = rss_mib();
         let runs: Vec<(Kind, Scope)> = names
             .iter()
@@ -61,8 +74,10 @@ pub fn run(agents: usize) {
         let mut table = Table::new(
             format!(
                 "10. capacity: {} agents' order syncs with nothing changed, {BROWSERS} browsers \
-                 (simulator scale {scale}: {orders} orders in orders.db, seeded in {})",
+                 replaced after {} leases (simulator scale {scale}: {orders} orders in \
+                 orders.db, seeded in {})",
                 names.len(),
+                recycle_after.unwrap_or(blackant_actors::browser_pool::RECYCLE_AFTER_LEASES),
                 ms(seeded_in)
             ),
             &[

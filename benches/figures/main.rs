@@ -68,7 +68,11 @@ fn main() {
     }
     if let Some(i) = args.iter().position(|a| a == "--capacity") {
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(100);
-        return capacity::run(n);
+        let recycle = args
+            .iter()
+            .position(|a| a == "--recycle-after")
+            .and_then(|i| args.get(i + 1)?.parse().ok());
+        return capacity::run(n, recycle);
     }
     if args.iter().any(|a| a == "--dashboard") {
         return dashboard::run();

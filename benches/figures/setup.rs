@@ -86,14 +86,16 @@ pub fn set_detail_pages_at_once(config: &mut ServiceConfig, n: usize) {
     }
 }
 
-/// [`service_at`] on a data folder prepared beforehand (e.g. a seeded `orders.db`).
-pub async fn service_in(
+/// [`service_at`] on a data folder prepared beforehand (e.g. a seeded `orders.db`), its
+/// configuration adjusted by `adjust`.
+pub async fn service_in_with(
     url: &str,
     accounts: &[Account],
     browsers: usize,
     data: tempfile::TempDir,
+    adjust: impl FnOnce(&mut ServiceConfig),
 ) -> (Service, tempfile::TempDir) {
-    start_in(url, accounts, browsers, |_| {}, data).await
+    start_in(url, accounts, browsers, adjust, data).await
 }
 
 async fn start_at(

@@ -244,6 +244,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         },
         browsers: config.browsers.size,
         launch_at_start: config.browsers.launch_at_start,
+        recycle_after_leases: config.browsers.recycle_after_leases,
     };
     let mut signals = Signals::listen();
     let listener = tokio::net::TcpListener::bind(config.listen)

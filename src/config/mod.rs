@@ -106,6 +106,8 @@ pub struct BrowsersSection {
     pub chromium: Option<PathBuf>,
     /// Launch every browser when the service starts (false: when first needed).
     pub launch_at_start: bool,
+    /// A browser that has served this many leases is closed and replaced (0: never).
+    pub recycle_after_leases: u32,
 }
 
 impl Default for BrowsersSection {
@@ -114,6 +116,7 @@ impl Default for BrowsersSection {
             size: 2,
             chromium: None,
             launch_at_start: true,
+            recycle_after_leases: blackant_actors::browser_pool::RECYCLE_AFTER_LEASES,
         }
     }
 }

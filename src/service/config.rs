@@ -26,6 +26,8 @@ pub enum SourceConfig {
         browsers: usize,
         /// Launch the browsers when the service starts rather than when first needed.
         launch_at_start: bool,
+        /// Replace a browser after it served this many leases (0: never).
+        recycle_after_leases: u32,
     },
     /// Anything else (tests feed fixture PDFs); no BrowserPool is started.
     Custom(Arc<dyn ExportSource>),

@@ -311,14 +311,21 @@ fn source_children(
     health: &Health,
     children: &mut Vec<ChildSpec>,
 ) -> Result<Sources, ServiceError> {
-    let (erp, chromium, browsers, warm) = match &config.source {
+    let (erp, chromium, browsers, warm, recycle_after) = match &config.source {
         SourceConfig::Custom(source) => return Ok((source.clone(), None)),
         SourceConfig::Erp {
             erp,
             chromium,
             browsers,
             launch_at_start,
-        } => (erp, chromium, browsers, *launch_at_start),
+            recycle_after_leases,
+        } => (
+            erp,
+            chromium,
+            browsers,
+            *launch_at_start,
+            *recycle_after_leases,
+        ),
     };
     // Profiles live in the data folder, and what a killed previous life left there goes.
     let mut chromium = chromium.clone();
@@ -333,7 +340,7 @@ fn source_children(
         size: (*browsers).max(1),
         launcher: Arc::new(ChromiumLauncher::new(chromium)),
         health: health.clone(),
-        recycle_after: blackant_actors::browser_pool::RECYCLE_AFTER_LEASES,
+        recycle_after,
         warm,
     };
     children.push(ChildSpec::for_actor(
