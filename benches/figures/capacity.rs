@@ -74,10 +74,12 @@ pub fn run(agents: usize, recycle_after: Option<u32>) {
         let mut table = Table::new(
             format!(
                 "10. capacity: {} agents' order syncs with nothing changed, {BROWSERS} browsers \
-                 replaced after {} leases (simulator scale {scale}: {orders} orders in \
-                 orders.db, seeded in {})",
+                 {} (simulator scale {scale}: {orders} orders in orders.db, seeded in {})",
                 names.len(),
-                recycle_after.unwrap_or(blackant_actors::browser_pool::RECYCLE_AFTER_LEASES),
+                match recycle_after.unwrap_or(blackant_actors::browser_pool::RECYCLE_AFTER_LEASES) {
+                    0 => "never replaced".to_string(),
+                    n => format!("replaced after {n} leases"),
+                },
                 ms(seeded_in)
             ),
             &[
