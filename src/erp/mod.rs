@@ -36,9 +36,9 @@ pub struct ErpConfig {
 
 /// [`ErpConfig::detail_pages_at_once`] by default. Measured here (`make bench`): all six kinds
 /// of one agent's first sync 15.1 s one page at a time → 10.9 s four at once, twenty agents'
-/// first order syncs 151 → 100 s (2 browsers, CPU-bound on 2 cores). Chromium opens at most 6
-/// connections per host, so more than 6 buys nothing; the ERP sees at most this many detail
-/// requests per agent being synced.
+/// first order syncs 151 → 100 s (2 browsers, CPU-bound on 2 cores). With the bound ignored,
+/// 24 tabs reached 6 requests at once (Chromium's limit of connections per host), so more than
+/// 6 likely buys nothing; the ERP sees at most this many detail requests per agent being synced.
 pub const DETAIL_PAGES_AT_ONCE: usize = 4;
 
 impl ErpConfig {

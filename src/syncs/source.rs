@@ -225,7 +225,9 @@ impl ErpSource {
             if let Some(number) = take() {
                 read_lines(&first, number, &mut tables).await?;
             }
-            let tabs = self.erp.detail_pages_at_once.clamp(1, numbers.len().max(1));
+            // No more tabs than pages left after the first.
+            let left = numbers.len().saturating_sub(1);
+            let tabs = self.erp.detail_pages_at_once.clamp(1, left.max(1));
             let worker = |index: usize| {
                 let (first, lease, credentials, take) = (&first, &lease, &credentials, &take);
                 async move {
