@@ -241,7 +241,7 @@ pub fn in_child(args: &[&str], what: &str) {
 }
 
 /// `blackant sim` in its own process (seed 42, `scale`): the child, its URL and its accounts.
-/// Killed by the caller.
+/// Killed when the returned [`SimProcess`] is dropped.
 pub fn external_simulator(scale: usize) -> (SimProcess, String, Vec<Account>) {
     use std::io::BufRead;
     let blackant = std::env::current_exe()
