@@ -54,15 +54,8 @@ pub fn run(agents: usize, recycle_after: Option<u32>) {
     let seeded_in = seeding.elapsed();
     setup::runtime().block_on(async {
         let (service, _data) = setup::service_in_with(&url, &accounts, BROWSERS, data, |c| {
-            if let (
-                Some(leases),
-                blackant::service::SourceConfig::Erp {
-                    recycle_after_leases,
-                    ..
-                },
-            ) = (recycle_after, &mut c.source)
-            {
-                *recycle_after_leases = leases;
+            if let Some(leases) = recycle_after {
+                setup::set_recycle_after(c, leases);
             }
         })
         .await;

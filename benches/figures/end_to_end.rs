@@ -22,7 +22,8 @@ struct Stages {
 pub async fn run(warm_runs: usize) {
     let sim = setup::simulator().await;
     // After: the pool launches its browser when the service starts.
-    let (service, _data) = setup::service_with(&sim, 1, |c| set_launch_at_start(c, true)).await;
+    let (service, _data) =
+        setup::service_with(&sim, 1, |c| setup::set_launch_at_start(c, true)).await;
     setup::browsers_launched(&service, 1).await;
     let cold = customer_sync(&service, Mode::Full).await;
     let mut warm = Vec::new();
@@ -33,7 +34,8 @@ pub async fn run(warm_runs: usize) {
     service.shutdown().await;
     // Before: the pool launched its browser when the first sync asked for one. Measured second,
     // so the simulator serves it an export it has already rendered: the comparison favours it.
-    let (lazy, _lazy_data) = setup::service_with(&sim, 1, |c| set_launch_at_start(c, false)).await;
+    let (lazy, _lazy_data) =
+        setup::service_with(&sim, 1, |c| setup::set_launch_at_start(c, false)).await;
     let lazy_cold = customer_sync(&lazy, Mode::Full).await;
     lazy.shutdown().await;
     let mut table = Table::new(
@@ -135,14 +137,5 @@ async fn customer_sync(service: &blackant::service::Service, mode: Mode) -> Stag
             finish: Duration::ZERO,
             records,
         }
-    }
-}
-
-fn set_launch_at_start(config: &mut blackant::service::ServiceConfig, at_start: bool) {
-    if let blackant::service::SourceConfig::Erp {
-        launch_at_start, ..
-    } = &mut config.source
-    {
-        *launch_at_start = at_start;
     }
 }

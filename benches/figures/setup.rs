@@ -93,6 +93,27 @@ pub fn set_detail_pages_at_once(config: &mut ServiceConfig, n: usize) {
     }
 }
 
+/// Replace each browser after `leases` leases (0: never).
+pub fn set_recycle_after(config: &mut ServiceConfig, leases: u32) {
+    if let blackant::service::SourceConfig::Erp {
+        recycle_after_leases,
+        ..
+    } = &mut config.source
+    {
+        *recycle_after_leases = leases;
+    }
+}
+
+/// Launch the browsers when the service starts (`true`) or when first needed.
+pub fn set_launch_at_start(config: &mut ServiceConfig, at_start: bool) {
+    if let blackant::service::SourceConfig::Erp {
+        launch_at_start, ..
+    } = &mut config.source
+    {
+        *launch_at_start = at_start;
+    }
+}
+
 /// [`service_at`] on a data folder prepared beforehand (e.g. a seeded `orders.db`), its
 /// configuration adjusted by `adjust`.
 pub async fn service_in_with(

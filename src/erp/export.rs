@@ -28,9 +28,9 @@ impl ErpTab {
     pub async fn export_pdf(&self, path: &str) -> Result<Vec<u8>, ErpError> {
         let doing = format!("exporting {path}");
         let started = Instant::now();
-        let ms = |at: Instant| at.duration_since(started).as_millis() as u64;
+        let ms = || started.elapsed().as_millis() as u64;
         self.visit(path).await?;
-        tracing::debug!(path, ms = ms(Instant::now()), "export: list view shown");
+        tracing::debug!(path, ms = ms(), "export: list view shown");
         let button = browser_ops::find_by_label(&self.page, CLICKABLE, EXPORT_LABEL, &doing)
             .await?
             .ok_or_else(|| ErpError::Layout {
@@ -82,7 +82,7 @@ impl ErpTab {
             .click()
             .await
             .map_err(ErpError::browser(doing.as_str()))?;
-        tracing::debug!(path, ms = ms(Instant::now()), "export: button clicked");
+        tracing::debug!(path, ms = ms(), "export: button clicked");
 
         let timeout = self.config.export_timeout;
         let deadline = Instant::now() + timeout;
@@ -93,7 +93,7 @@ impl ErpTab {
                     return Err(ErpError::Timeout { doing, after: timeout });
                 }
                 Some(ev) = began.next() => {
-                    tracing::debug!(path, ms = ms(Instant::now()), "export: download began");
+                    tracing::debug!(path, ms = ms(), "export: download began");
                     guid.get_or_insert_with(|| ev.guid.clone());
                 }
                 Some(ev) = progress.next() => {
@@ -129,12 +129,7 @@ impl ErpTab {
                 path: file.display().to_string(),
                 source,
             })?;
-        tracing::debug!(
-            path,
-            ms = ms(Instant::now()),
-            bytes = bytes.len(),
-            "export: file read"
-        );
+        tracing::debug!(path, ms = ms(), bytes = bytes.len(), "export: file read");
         if !looks_like_pdf(&bytes) {
             let head = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
             return Err(ErpError::NotAPdf {
