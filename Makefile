@@ -31,6 +31,7 @@ test: deps
 ## (the order-load part runs `blackant sim` in its own process, hence the binary first)
 bench:
 	bash scripts/ensure-deps.sh --bench
+	bash scripts/big-reports.sh target/bench-pdfs || echo "(big reports of other producers not written: figure 1 goes on without them)"
 	$(CARGO) build --release --bin blackant
 	$(CARGO) bench --bench figures
 
