@@ -23,7 +23,8 @@
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
 //! --placement-only | --reads-only | --parse-only | --upsert-only | --end-to-end-only |
 //! --kinds-only | --order-load AGENTS [--at-once K] | --dashboard | --grpc-load SECS |
-//! --capacity AGENTS]`.
+//! --capacity AGENTS | --parse-file PDF [KIND] [TIMES]` (the last parses one file again and
+//! again with nothing else running, for a profiler: `perf record --call-graph dwarf`).
 
 mod capacity;
 mod dashboard;
@@ -38,6 +39,11 @@ mod reads;
 mod setup;
 mod table;
 mod upsert;
+
+/// The allocator the `blackant` binary ships with (src/main.rs), so the figures measured in
+/// this process are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use archibald_sim::data::generate::generate;
 use archibald_sim::report::ReportKind;
@@ -73,6 +79,12 @@ fn main() {
             .position(|a| a == "--recycle-after")
             .and_then(|i| args.get(i + 1)?.parse().ok());
         return capacity::run(n, recycle);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--parse-file") {
+        let path = args.get(i + 1).expect("--parse-file PDF [KIND] [TIMES]");
+        let kind = args.get(i + 2).and_then(|k| Kind::from_name(k));
+        let times = args.get(i + 3).and_then(|n| n.parse().ok()).unwrap_or(50);
+        return parse::repeat(path.as_ref(), kind.unwrap_or(Kind::Customers), times);
     }
     if args.iter().any(|a| a == "--dashboard") {
         return dashboard::run();

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
+use memchr::memmem::Finder;
 
 use super::PdfError;
 use super::font::{BAD, Font, SPACE, WORD_SPACE};
@@ -311,19 +312,24 @@ impl PdfText {
 /// is marked free, so lopdf does not even read it. Files without such objects are not copied.
 fn without_structure_tree(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     const PAT: &[u8] = b"/StructElem";
+    let (elem, endobj, stream) = (
+        Finder::new(PAT),
+        Finder::new(b"endobj"),
+        Finder::new(b"stream"),
+    );
     let mut out: Option<Vec<u8>> = None;
     let mut freed: Vec<u32> = Vec::new();
     let mut pos = 0;
-    while let Some(i) = find(out.as_deref().unwrap_or(bytes), PAT, pos) {
+    while let Some(i) = find(out.as_deref().unwrap_or(bytes), &elem, pos) {
         let buf = out.as_deref().unwrap_or(bytes);
         pos = i + PAT.len();
         let Some((number, body)) = object_header_before(buf, i) else {
             continue;
         };
-        let Some(end) = find(buf, b"endobj", i) else {
+        let Some(end) = find(buf, &endobj, i) else {
             continue;
         };
-        if find(&buf[..end], b"stream", i).is_some() {
+        if find(&buf[..end], &stream, i).is_some() {
             continue;
         }
         let buf = out.get_or_insert_with(|| bytes.to_vec());
@@ -376,7 +382,8 @@ fn object_header_before(buf: &[u8], i: usize) -> Option<(u32, usize)> {
 /// Marks the `freed` objects (sorted) as free in every classic `xref` table of the file.
 fn free_xref_entries(buf: &mut [u8], freed: &[u32]) {
     let mut pos = 0;
-    while let Some(x) = find(buf, b"xref", pos) {
+    let xref = Finder::new(b"xref");
+    while let Some(x) = find(buf, &xref, pos) {
         pos = x + 4;
         if x > 0 && !buf[x - 1].is_ascii_whitespace()
             || buf.get(x + 4).is_none_or(|b| !b.is_ascii_whitespace())
@@ -435,21 +442,11 @@ fn read_uint(buf: &[u8], p: usize) -> Option<(u32, usize)> {
     (q > p).then_some((v, q))
 }
 
-/// Position of `pat` in `hay` at or after `from`.
-fn find(hay: &[u8], pat: &[u8], from: usize) -> Option<usize> {
-    let first = *pat.first()?;
-    let mut i = from;
-    while i + pat.len() <= hay.len() {
-        let p = hay[i..hay.len() - pat.len() + 1]
-            .iter()
-            .position(|&b| b == first)?
-            + i;
-        if &hay[p..p + pat.len()] == pat {
-            return Some(p);
-        }
-        i = p + 1;
-    }
-    None
+/// Position of `pat` in `hay` at or after `from` (memchr's SIMD substring search, each
+/// pattern's searcher built once: a PDF is full of `/`, so a scan for the first byte then a
+/// compare was most of a tagged file's load).
+fn find(hay: &[u8], pat: &Finder<'_>, from: usize) -> Option<usize> {
+    pat.find(hay.get(from..)?).map(|p| p + from)
 }
 
 /// The attribute `key` of a page, inherited through `/Parent` when absent.

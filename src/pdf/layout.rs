@@ -76,13 +76,18 @@ impl Line {
 /// Groups a page's spans into lines, words and phrases, top line first.
 pub fn lines(page: &PageText) -> Vec<Line> {
     let spans = &page.spans;
-    let mut order: Vec<usize> = (0..spans.len()).collect();
-    order.sort_unstable_by(|&a, &b| {
-        spans[b]
-            .y
-            .total_cmp(&spans[a].y)
-            .then(spans[a].x0.total_cmp(&spans[b].x0))
-    });
+    // Top to bottom, then left to right, then drawing order: one integer per span, so the sort
+    // compares integers (a page of one-glyph spans is thousands of them).
+    let mut keyed: Vec<(u64, u32)> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let key = (u64::from(!ordered_bits(s.y)) << 32) | u64::from(ordered_bits(s.x0));
+            (key, i as u32)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i as usize).collect();
     let mut out = Vec::new();
     let mut i = 0;
     let mut members: Vec<usize> = Vec::new();
@@ -105,6 +110,12 @@ pub fn lines(page: &PageText) -> Vec<Line> {
         i = j;
     }
     out
+}
+
+/// `f`'s bits mapped so that unsigned integer order is [`f32::total_cmp`]'s order.
+fn ordered_bits(f: f32) -> u32 {
+    let b = f.to_bits();
+    if b >> 31 == 1 { !b } else { b | (1 << 31) }
 }
 
 fn build_line(page: &PageText, members: &[usize]) -> Line {
@@ -159,4 +170,38 @@ fn build_line(page: &PageText, members: &[usize]) -> Line {
         }
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ordered_bits;
+
+    #[test]
+    fn ordered_bits_sort_as_total_cmp_does() {
+        let values = [
+            f32::NEG_INFINITY,
+            -1e9,
+            -842.5,
+            -1.0,
+            -f32::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            f32::MIN_POSITIVE,
+            0.3,
+            1.0,
+            595.28,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NAN,
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(
+                    ordered_bits(a).cmp(&ordered_bits(b)),
+                    a.total_cmp(&b),
+                    "{a} vs {b}"
+                );
+            }
+        }
+    }
 }

@@ -10,8 +10,10 @@
 //!    by alignment, builds rows (wrapped cells joined, vertical alignment detected) and the
 //!    [`Completeness`] report ("Pagina N di M", "Totale record: K").
 //!
-//! Layers 1 and 2 run in parallel on every core, a contiguous run of pages per thread with its
-//! own font cache; layer 3 sees the pages in order, so its output does not depend on threads.
+//! Layers 1 and 2, and the part of layer 3 one page decides alone (footer marks, header, body
+//! lines in columns), run in parallel on every core, a contiguous run of pages per thread with
+//! its own font cache; the rest of layer 3 (completeness, vertical alignment, rows joined across
+//! pages) sees the pages in order, so the output does not depend on threads.
 //!
 //! It must NOT interpret cell values (dates, amounts, booleans) nor know the six report kinds:
 //! that is `crate::records`, which hands this module its column titles and alignments.
@@ -87,56 +89,70 @@ pub(crate) fn bounded_content(stream: &lopdf::Stream) -> Option<Vec<u8>> {
     }
 }
 
-/// Pages below which one thread reads them all (a thread costs more than a few pages).
-const MIN_PAGES_PER_THREAD: usize = 8;
+/// Items below which one thread does them all (a thread costs more than a few pages).
+const MIN_ITEMS_PER_THREAD: usize = 8;
 
-/// Every page's text lines, in page order. Pages are read in parallel on every core, in
-/// contiguous runs of pages, each thread with its own font cache; the result and the error
-/// reported (the first page's that fails, as a serial read would) are the same as one thread
-/// reading page after page.
-fn page_lines(pdf: &PdfText) -> Result<Vec<Vec<layout::Line>>, PdfError> {
-    let count = pdf.page_count();
+/// `work` over `0..count` on every core, in contiguous runs (one per thread, at least
+/// [`MIN_ITEMS_PER_THREAD`] items each), the results concatenated in order. The outcome is the
+/// same as one thread doing the whole range: the same values, and the error of the first run
+/// (in order) that fails. This thread does the first run while the others do theirs.
+pub(crate) fn in_runs<T: Send, E: Send>(
+    count: usize,
+    work: impl Fn(std::ops::Range<usize>) -> Result<Vec<T>, E> + Sync,
+) -> Result<Vec<T>, E> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(count / MIN_PAGES_PER_THREAD)
+        .min(count / MIN_ITEMS_PER_THREAD)
         .max(1);
-    let read = |range: std::ops::Range<usize>| -> Result<Vec<Vec<layout::Line>>, PdfError> {
-        let mut fonts = content::FontCache::default();
-        let mut out = Vec::with_capacity(range.len());
-        for n in range {
-            let page = pdf.page_with(n as u32, &mut fonts)?;
-            out.push(layout::lines(&page));
-        }
-        Ok(out)
-    };
     if threads == 1 {
-        return read(1..count + 1);
+        return work(0..count);
     }
     let per = count.div_ceil(threads);
     let runs: Vec<std::ops::Range<usize>> = (0..threads)
-        .map(|t| (1 + t * per)..(1 + ((t + 1) * per).min(count)))
+        .map(|t| (t * per)..((t + 1) * per).min(count))
         .filter(|r| !r.is_empty())
         .collect();
-    let results: Vec<Result<Vec<Vec<layout::Line>>, PdfError>> = std::thread::scope(|s| {
+    let work = &work;
+    let results: Vec<Result<Vec<T>, E>> = std::thread::scope(|s| {
         let handles: Vec<_> = runs[1..]
             .iter()
             .map(|r| {
                 let r = r.clone();
-                s.spawn(move || read(r))
+                s.spawn(move || work(r))
             })
             .collect();
-        // This thread reads the first run while the others read theirs.
-        let mut all = vec![read(runs[0].clone())];
+        let mut all = vec![work(runs[0].clone())];
         for h in handles {
             all.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         }
         all
     });
-    let mut lines = Vec::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
     for run in results {
-        lines.extend(run?);
+        out.extend(run?);
     }
-    Ok(lines)
+    Ok(out)
+}
+
+/// Every page read as far as one page allows (layers 1 and 2, and layer 3's per-page part:
+/// footer marks, header, body lines in columns), in page order, pages on every core, each
+/// thread with its own font cache.
+fn page_tables(
+    pdf: &PdfText,
+    columns: &[TableColumn<'_>],
+) -> Result<Vec<table::PageTable>, PdfError> {
+    let titles = table::Titles::new(columns);
+    in_runs(pdf.page_count(), |range| {
+        let mut fonts = content::FontCache::default();
+        let mut out = Vec::with_capacity(range.len());
+        for i in range {
+            let page = i as u32 + 1;
+            let text = pdf.page_with(page, &mut fonts)?;
+            let lines = layout::lines(&text);
+            out.push(table::read_page(&lines, page, &titles, columns));
+        }
+        Ok(out)
+    })
 }
 
 /// Reads the table of a report: every page's text, then the rows under the header whose
@@ -146,10 +162,10 @@ pub fn read_table(bytes: &[u8], columns: &[TableColumn<'_>]) -> Result<Table, Pd
     let started = Instant::now();
     let pdf = PdfText::load(bytes)?;
     let loaded = Instant::now();
-    let lines = page_lines(&pdf)?;
-    let extract_and_layout = loaded.elapsed();
-    let laid_out = Instant::now();
-    let table = table::read(&lines, columns).ok_or_else(|| PdfError::NoHeader {
+    let pages = page_tables(&pdf, columns)?;
+    let pages_read = loaded.elapsed();
+    let read = Instant::now();
+    let table = table::assemble(pages, columns.len()).ok_or_else(|| PdfError::NoHeader {
         expected: columns
             .iter()
             .map(|c| c.title)
@@ -159,8 +175,8 @@ pub fn read_table(bytes: &[u8], columns: &[TableColumn<'_>]) -> Result<Table, Pd
     tracing::debug!(
         pages = pdf.page_count(),
         load_ms = (loaded - started).as_secs_f64() * 1e3,
-        extract_and_layout_ms = extract_and_layout.as_secs_f64() * 1e3,
-        table_ms = laid_out.elapsed().as_secs_f64() * 1e3,
+        pages_ms = pages_read.as_secs_f64() * 1e3,
+        assemble_ms = read.elapsed().as_secs_f64() * 1e3,
         "read report table"
     );
     table

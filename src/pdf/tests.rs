@@ -1015,25 +1015,46 @@ fn long_report(pages: u32, broken: &[u32]) -> Vec<u8> {
     pdf.finish()
 }
 
-/// Every page's lines read one after another by one thread (what `read_table` did before it
-/// read pages in parallel).
-fn serial_lines(bytes: &[u8]) -> Result<Vec<Vec<layout::Line>>, PdfError> {
+/// Every page read one after another by one thread, as far as one page allows (what
+/// `read_table` did before it read pages in parallel).
+fn serial_pages(bytes: &[u8]) -> Result<Vec<table::PageTable>, PdfError> {
     let mut pdf = PdfText::load(bytes)?;
+    let cols = columns(COLS);
+    let titles = table::Titles::new(&cols);
     (1..=pdf.page_count() as u32)
-        .map(|n| pdf.page(n).map(|p| layout::lines(&p)))
+        .map(|n| {
+            pdf.page(n)
+                .map(|p| table::read_page(&layout::lines(&p), n, &titles, &cols))
+        })
         .collect()
 }
 
 #[test]
 fn pages_read_in_parallel_give_what_a_serial_read_gives() {
     let bytes = long_report(40, &[]);
-    let parallel = page_lines(&PdfText::load(&bytes).unwrap()).unwrap();
-    let serial = serial_lines(&bytes).unwrap();
+    let parallel = page_tables(&PdfText::load(&bytes).unwrap(), &columns(COLS)).unwrap();
+    let serial = serial_pages(&bytes).unwrap();
     assert_eq!(parallel.len(), 40);
     assert_eq!(format!("{parallel:?}"), format!("{serial:?}"));
     let table = read_table(&bytes, &columns(COLS)).unwrap();
     assert_eq!(table.rows.len(), 120);
     assert_eq!(cells(&table)[117..], expected_rows()[..]);
+}
+
+#[test]
+fn work_in_runs_keeps_the_order_and_reports_the_first_failure() {
+    let squares = in_runs(1000, |r| Ok::<_, usize>(r.map(|i| i * i).collect()));
+    assert_eq!(
+        squares.unwrap(),
+        (0..1000).map(|i| i * i).collect::<Vec<_>>()
+    );
+    // Items 130 and 980 fail (in different runs on several cores): 130, the first, is reported.
+    let failing = in_runs(1000, |r| {
+        r.map(|i| if i == 130 || i == 980 { Err(i) } else { Ok(i) })
+            .collect::<Result<Vec<_>, _>>()
+    });
+    assert_eq!(failing, Err(130));
+    assert_eq!(in_runs(0, |r| Ok::<_, ()>(r.collect())), Ok(vec![]));
 }
 
 #[test]
@@ -1048,6 +1069,6 @@ fn pages_read_in_parallel_report_the_first_failing_page() {
     );
     assert_eq!(
         format!("{err:?}"),
-        format!("{:?}", serial_lines(&bytes).unwrap_err())
+        format!("{:?}", serial_pages(&bytes).unwrap_err())
     );
 }

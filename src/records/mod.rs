@@ -381,14 +381,21 @@ pub fn parse_export(kind: Kind, bytes: &[u8]) -> Result<ParsedExport, ParseError
             records: Vec::new(),
         })
         .collect();
-    for row in &table.rows {
-        let record =
-            Record::from_cells(kind, &row.cells).map_err(|(i, source)| ParseError::BadValue {
-                page: row.page,
-                row_key: row.cells.first().cloned().unwrap_or_default(),
-                column: kind.columns()[i].title,
-                source,
-            })?;
+    // Values parsed on every core; the first row that fails (in report order) is the error.
+    let records = pdf::in_runs(table.rows.len(), |range| {
+        table.rows[range]
+            .iter()
+            .map(|row| {
+                Record::from_cells(kind, &row.cells).map_err(|(i, source)| ParseError::BadValue {
+                    page: row.page,
+                    row_key: row.cells.first().cloned().unwrap_or_default(),
+                    column: kind.columns()[i].title,
+                    source,
+                })
+            })
+            .collect()
+    })?;
+    for (row, record) in table.rows.iter().zip(records) {
         if let Some(p) = pages.get_mut(row.page as usize - 1) {
             p.records.push(record);
         }

@@ -91,57 +91,99 @@ struct PageBody {
     pub(super) lines: Vec<BodyLine>,
 }
 
-/// Reads the table from the lines of every page (`pages[i]` is physical page i + 1).
-/// Returns `None` when no page has the header row.
-pub fn read(pages: &[Vec<Line>], columns: &[TableColumn<'_>]) -> Option<Table> {
-    let titles: Vec<Vec<char>> = columns.iter().map(|c| normalize(c.title)).collect();
+/// The column titles, normalised once for every page's header search.
+pub struct Titles(Vec<Vec<char>>);
+
+impl Titles {
+    pub fn new(columns: &[TableColumn<'_>]) -> Titles {
+        Titles(columns.iter().map(|c| normalize(c.title)).collect())
+    }
+}
+
+/// What one page contributes to the table, read from that page alone (so pages can be read on
+/// several threads): its footer marks and, when it carries the header, its body lines with
+/// phrases assigned to columns.
+#[derive(Debug, Clone)]
+pub struct PageTable {
+    /// The first "Pagina N di M" of the page.
+    page_number: Option<(u32, u32)>,
+    /// The last "Totale record: K" of the page.
+    total: Option<u64>,
+    body: Option<PageBody>,
+}
+
+/// Reads physical page `page` (1-based) from its lines.
+pub fn read_page(
+    lines: &[Line],
+    page: u32,
+    titles: &Titles,
+    columns: &[TableColumn<'_>],
+) -> PageTable {
+    let mut page_number = None;
+    let mut total = None;
+    let mut stop_lines = vec![false; lines.len()];
+    for (k, line) in lines.iter().enumerate() {
+        // Cheap filter first: the full patterns lowercase the whole line.
+        if !(0..line.words.len()).any(|w| mentions_footer_word(line.word(w))) {
+            continue;
+        }
+        let text = line.text();
+        if let Some(n_of_m) = find_page_number(&text) {
+            page_number = page_number.or(Some(n_of_m));
+            stop_lines[k] = true;
+        }
+        if let Some(k_total) = find_total(&text) {
+            total = Some(k_total);
+            stop_lines[k] = true;
+        }
+    }
+    let body = find_header(lines, &titles.0).map(|(header, last_header_line)| {
+        let body = body_lines(lines, last_header_line, &stop_lines, &header);
+        PageBody {
+            page,
+            lines: assign_columns(lines, &body, &header, columns),
+        }
+    });
+    PageTable {
+        page_number,
+        total,
+        body,
+    }
+}
+
+/// Assembles the table from every page's [`read_page`], in page order (`pages[i]` is physical
+/// page i + 1): completeness from the footers, the document's vertical alignment, rows joined
+/// across pages. Returns `None` when no page has the header row.
+pub fn assemble(pages: Vec<PageTable>, ncols: usize) -> Option<Table> {
     let mut completeness = Completeness {
         physical_pages: pages.len() as u32,
         ..Completeness::default()
     };
     let mut bodies = Vec::new();
     let mut header_pages = Vec::new();
-    for (i, lines) in pages.iter().enumerate() {
-        let page = i as u32 + 1;
-        let mut page_number = None;
-        let mut stop_lines = vec![false; lines.len()];
-        for (k, line) in lines.iter().enumerate() {
-            // Cheap filter first: the full patterns lowercase the whole line.
-            if !(0..line.words.len()).any(|w| mentions_footer_word(line.word(w))) {
-                continue;
-            }
-            let text = line.text();
-            if let Some((n, m)) = find_page_number(&text) {
-                if page_number.is_none() {
-                    page_number = Some(n);
-                    if !completeness.declared_pages.contains(&m) {
-                        completeness.declared_pages.push(m);
-                    }
-                }
-                stop_lines[k] = true;
-            }
-            if let Some(k_total) = find_total(&text) {
-                completeness.declared_total = Some(k_total);
-                stop_lines[k] = true;
-            }
+    for page in pages {
+        if let Some((_, m)) = page.page_number
+            && !completeness.declared_pages.contains(&m)
+        {
+            completeness.declared_pages.push(m);
         }
-        completeness.page_numbers.push(page_number);
-        let Some((header, last_header_line)) = find_header(lines, &titles) else {
-            continue;
-        };
-        header_pages.push(page);
-        let body = body_lines(lines, last_header_line, &stop_lines, &header);
-        bodies.push(PageBody {
-            page,
-            lines: assign_columns(lines, &body, &header, columns),
-        });
+        completeness
+            .page_numbers
+            .push(page.page_number.map(|(n, _)| n));
+        if page.total.is_some() {
+            completeness.declared_total = page.total;
+        }
+        if let Some(body) = page.body {
+            header_pages.push(body.page);
+            bodies.push(body);
+        }
     }
     completeness.declared_pages.sort_unstable();
     if header_pages.is_empty() {
         return None;
     }
-    let vertical_align = detect_vertical_align(&bodies, columns.len());
-    let rows = build_rows(bodies, columns.len(), vertical_align);
+    let vertical_align = detect_vertical_align(&bodies, ncols);
+    let rows = build_rows(bodies, ncols, vertical_align);
     completeness.rows = rows.len();
     Some(Table {
         rows,

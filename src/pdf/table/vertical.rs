@@ -99,22 +99,32 @@ fn line_pitch(lines: &[BodyLine], ncols: usize) -> Option<f32> {
     best
 }
 
+/// The alignment that fits the document's pages best (ties: top, then middle); pages scored
+/// on every core.
 pub(super) fn detect_vertical_align(bodies: &[PageBody], ncols: usize) -> VerticalAlign {
     let pitch = bodies
         .iter()
         .filter_map(|b| line_pitch(&b.lines, ncols))
         .min_by(f32::total_cmp);
-    let score = |a| {
-        bodies
-            .iter()
-            .map(|b| violations(&b.lines, ncols, a, pitch))
-            .sum::<usize>()
+    const HYPOTHESES: [VerticalAlign; 3] = [
+        VerticalAlign::Top,
+        VerticalAlign::Middle,
+        VerticalAlign::Bottom,
+    ];
+    let per_page = crate::pdf::in_runs(bodies.len(), |range| {
+        Ok::<_, std::convert::Infallible>(
+            bodies[range]
+                .iter()
+                .map(|b| HYPOTHESES.map(|a| violations(&b.lines, ncols, a, pitch)))
+                .collect(),
+        )
+    });
+    let [top, middle, bottom] = match per_page {
+        Ok(scores) => scores.iter().fold([0usize; 3], |sum, page| {
+            [sum[0] + page[0], sum[1] + page[1], sum[2] + page[2]]
+        }),
+        Err(never) => match never {},
     };
-    let (top, middle, bottom) = (
-        score(VerticalAlign::Top),
-        score(VerticalAlign::Middle),
-        score(VerticalAlign::Bottom),
-    );
     if top <= middle && top <= bottom {
         VerticalAlign::Top
     } else if middle <= bottom {
