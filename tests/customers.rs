@@ -183,3 +183,65 @@ async fn a_killed_customer_sync_is_restarted_and_resumes_from_its_checkpoint() {
     assert_eq!(node.restarts, 1);
     h.shutdown().await;
 }
+
+/// Tabs kept between syncs (`erp.idle_tabs`): a context's second sync uses the tab its first
+/// one opened; when the ERP expired the session in between, that tab logs in again and the sync
+/// still equals the ERP; with no tabs kept, every sync opens its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sync_reuses_the_first_ones_tab_and_logs_in_again_when_the_session_expired() {
+    let tabs = || {
+        let scrape = scrape_metrics();
+        let how = |how| sample(&scrape, blackant::syncs::TABS_TOTAL, &[("how", how)]);
+        (how("opened").unwrap_or(0.0), how("reused").unwrap_or(0.0))
+    };
+    let before = tabs();
+    let h = Harness::start_with(Options {
+        agents: vec!["agent1".into()],
+        ..Options::default()
+    })
+    .await;
+    let sync = async || ok_result(&h.sync(SyncKind::Customers, "agent1", SyncMode::Full).await);
+    sync().await;
+    let logins = h.sim.stats().logins;
+    sync().await;
+    let after_two = tabs();
+    assert_eq!(
+        (after_two.0 - before.0, after_two.1 - before.1),
+        (1.0, 1.0),
+        "one tab opened, then reused"
+    );
+    assert_eq!(h.sim.stats().logins, logins, "the session was still open");
+
+    assert!(h.sim.expire_sessions() >= 1);
+    let third = sync().await;
+    assert_eq!(counts(&third), (0, 0, 5_700, 0));
+    assert_eq!(h.sim.stats().logins, logins + 1, "logged in again");
+    let after_three = tabs();
+    assert_eq!(after_three.0, after_two.0, "no tab opened for it");
+    assert_eq!(after_three.1, after_two.1 + 1.0);
+    assert_equals_truth(
+        "after the expired session",
+        Kind::Customers,
+        truth(&h.sim, ReportKind::Customers, Some("agent1")),
+        db_rows(&h, "agent1"),
+    );
+    h.shutdown().await;
+
+    let h = Harness::start_with(Options {
+        agents: vec!["agent1".into()],
+        idle_tabs: 0,
+        ..Options::default()
+    })
+    .await;
+    let start = tabs();
+    for _ in 0..2 {
+        ok_result(&h.sync(SyncKind::Customers, "agent1", SyncMode::Full).await);
+    }
+    let end = tabs();
+    assert_eq!(
+        (end.0 - start.0, end.1 - start.1),
+        (2.0, 0.0),
+        "no tab kept"
+    );
+    h.shutdown().await;
+}

@@ -863,24 +863,6 @@ fn rpc_count(service: &str) -> usize {
         .sum()
 }
 
-/// The value of the first sample of `name` whose labels include `labels`.
-fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .find(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            prometheus_parse::Value::Histogram(buckets) => {
-                buckets.last().map(|b| b.count).unwrap_or(0.0)
-            }
-            prometheus_parse::Value::Summary(_) => f64::NAN,
-        })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_after_a_sync_and_a_pause_and_no_password_in_debug_logs() {
     // Debug logs of every crate, Chromium's protocol included, kept to be searched.

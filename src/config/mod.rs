@@ -81,6 +81,8 @@ pub struct ErpSection {
     pub export_timeout_secs: u64,
     /// Order detail pages read at once, each in its own tab of the agent's context.
     pub detail_pages_at_once: usize,
+    /// Logged-in tabs kept open between syncs for their context's next sync (0: none).
+    pub idle_tabs: usize,
     /// The service account used by catalogue syncs (password from `BLACKANT_ERP_SERVICE_PASSWORD`).
     pub service_user: Option<String>,
 }
@@ -92,6 +94,7 @@ impl Default for ErpSection {
             page_timeout_secs: 30,
             export_timeout_secs: 300,
             detail_pages_at_once: crate::erp::DETAIL_PAGES_AT_ONCE,
+            idle_tabs: crate::erp::IDLE_TABS,
             service_user: None,
         }
     }
@@ -554,6 +557,7 @@ impl Config {
         erp.page_timeout = Duration::from_secs(self.erp.page_timeout_secs);
         erp.export_timeout = Duration::from_secs(self.erp.export_timeout_secs);
         erp.detail_pages_at_once = self.erp.detail_pages_at_once;
+        erp.idle_tabs = self.erp.idle_tabs;
         erp
     }
 }

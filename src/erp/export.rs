@@ -23,14 +23,41 @@ const CLICKABLE: &str = "button, input[type=button], input[type=submit], a, [rol
 
 impl ErpTab {
     /// Download the PDF export of the list view at `path` (`/clienti`...: ERP.md, "Pages").
-    /// The whole operation is bounded by the configured export timeout; dropping the future
-    /// abandons it (the tab closes with the `ErpTab`).
+    /// A tab kept since the last export of this list presses the button of the view it still
+    /// shows, as a user at their desk would; when that fails the way a stale page fails (the
+    /// session expired, an HTTP error, no button, no PDF) the view is loaded again (logging in
+    /// if the ERP asks) and the button pressed once more. The whole operation is bounded by the
+    /// configured export timeout; dropping the future abandons it (the tab closes with the
+    /// `ErpTab`).
     pub async fn export_pdf(&self, path: &str) -> Result<Vec<u8>, ErpError> {
+        if self.is_showing(path) {
+            match self.export_shown(path).await {
+                Err(
+                    e @ (ErpError::SessionExpired { .. }
+                    | ErpError::Http { .. }
+                    | ErpError::Layout { .. }
+                    | ErpError::NotAPdf { .. }),
+                ) => {
+                    tracing::debug!(path, cause = %e, "export: the view kept open failed; loading it again");
+                }
+                done => return done,
+            }
+        }
+        let started = Instant::now();
+        self.visit(path).await?;
+        tracing::debug!(
+            path,
+            ms = started.elapsed().as_millis() as u64,
+            "export: list view shown"
+        );
+        self.export_shown(path).await
+    }
+
+    /// Press "Esporta PDF" on the list view the tab shows and receive the file.
+    async fn export_shown(&self, path: &str) -> Result<Vec<u8>, ErpError> {
         let doing = format!("exporting {path}");
         let started = Instant::now();
         let ms = || started.elapsed().as_millis() as u64;
-        self.visit(path).await?;
-        tracing::debug!(path, ms = ms(), "export: list view shown");
         let button = browser_ops::find_by_label(&self.page, CLICKABLE, EXPORT_LABEL, &doing)
             .await?
             .ok_or_else(|| ErpError::Layout {
@@ -113,6 +140,7 @@ impl ErpTab {
                 Some(_) = loads.next() => {
                     // The click led to a page instead of (or before) the file: a "preparing"
                     // page is fine, a login page or an HTTP error is not.
+                    self.set_showing(None);
                     let landing = browser_ops::landing(&self.page).await?;
                     if landing.is_login() {
                         return Err(ErpError::SessionExpired { doing });

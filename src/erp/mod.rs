@@ -32,6 +32,8 @@ pub struct ErpConfig {
     pub export_timeout: Duration,
     /// Order detail pages read at once for one agent (tabs of its context); at least 1.
     pub detail_pages_at_once: usize,
+    /// Logged-in tabs kept open between syncs (the oldest closes first); 0 keeps none.
+    pub idle_tabs: usize,
 }
 
 /// [`ErpConfig::detail_pages_at_once`] by default. Measured here (`make bench`): all six kinds
@@ -41,14 +43,20 @@ pub struct ErpConfig {
 /// 6 likely buys nothing; the ERP sees at most this many detail requests per agent being synced.
 pub const DETAIL_PAGES_AT_ONCE: usize = 4;
 
+/// [`ErpConfig::idle_tabs`] by default: a kept tab saves opening one (~75–110 ms here) at the
+/// next sync of its context, and costs a renderer process while it waits.
+pub const IDLE_TABS: usize = 8;
+
 impl ErpConfig {
-    /// Defaults suited to a LAN ERP: 30 s per page, 5 min per export, 4 detail pages at once.
+    /// Defaults suited to a LAN ERP: 30 s per page, 5 min per export, 4 detail pages at once,
+    /// 8 idle tabs kept.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into().trim_end_matches('/').to_string(),
             page_timeout: Duration::from_secs(30),
             export_timeout: Duration::from_secs(300),
             detail_pages_at_once: DETAIL_PAGES_AT_ONCE,
+            idle_tabs: IDLE_TABS,
         }
     }
 

@@ -50,6 +50,10 @@ pub struct ErpTab {
     pub(crate) page: Page,
     pub(crate) config: ErpConfig,
     credentials: Credentials,
+    /// The path [`Self::visit`] last showed, while the tab still shows it (cleared when a visit
+    /// starts and when an export navigates away): a kept tab on a list view presses its button
+    /// without loading the view again.
+    showing: std::sync::Mutex<Option<String>>,
 }
 
 const ERROR_SELECTORS: &str =
@@ -72,11 +76,42 @@ impl ErpTab {
             page,
             config: config.clone(),
             credentials: credentials.clone(),
+            showing: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Whether the tab logs in as `credentials` (a kept tab is reused only for the same
+    /// account and password).
+    pub(crate) fn is_for(&self, credentials: &Credentials) -> bool {
+        self.credentials == *credentials
+    }
+
+    /// Whether the tab still shows `path`, as its last visit left it.
+    pub(crate) fn is_showing(&self, path: &str) -> bool {
+        self.showing_now().as_deref() == Some(path)
+    }
+
+    /// Records what the tab shows now (`None`: something else than a visited path).
+    pub(crate) fn set_showing(&self, path: Option<&str>) {
+        *self.showing.lock().unwrap_or_else(|p| p.into_inner()) = path.map(str::to_string);
+    }
+
+    fn showing_now(&self) -> Option<String> {
+        self.showing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Show the ERP page at `path` (e.g. `/clienti`), logging in first if the ERP asks.
     pub(crate) async fn visit(&self, path: &str) -> Result<Landing, ErpError> {
+        self.set_showing(None);
+        let landing = self.visit_inner(path).await?;
+        self.set_showing(Some(path));
+        Ok(landing)
+    }
+
+    async fn visit_inner(&self, path: &str) -> Result<Landing, ErpError> {
         let url = self.config.url(path);
         let landing = browser_ops::navigate(&self.page, &url, self.config.page_timeout).await?;
         if !landing.is_login() {

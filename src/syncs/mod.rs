@@ -11,13 +11,14 @@
 
 pub mod breaker;
 mod export_sync;
+mod idle_tabs;
 pub mod images;
 mod order_form;
 mod source;
 
 pub use export_sync::{ExportPlan, ExportSync, sweep_exports};
 pub use order_form::{FilledOrder, PLACEMENT_PRIORITY};
-pub use source::{CredentialSource, ErpSource, ExportSource, SourceError};
+pub use source::{CredentialSource, ErpSource, ExportSource, SourceError, TABS_TOTAL};
 
 use blackant_actors::db_writer::DbHandle;
 use blackant_actors::run::Scope;

@@ -6,6 +6,7 @@
 //! disk or logs). Does not parse, store or retry: the caller's run decides what an error means.
 
 use super::breaker::{self, BreakerOpen, Breakers, login_key};
+use super::idle_tabs::IdleTabs;
 use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab, LinesTable};
 use crate::records::Kind;
 use crate::records::order_lines::{self, LinesError, OrderLine};
@@ -80,6 +81,10 @@ pub trait ExportSource: Send + Sync + 'static {
 /// The browser-pool key of the service account's context (agents use their own id).
 const SERVICE_CONTEXT: &str = "@service";
 
+/// Counter: ERP tabs a sync got, by `how`: `opened` (a new tab) or `reused` (kept open since
+/// an earlier sync of the same context).
+pub const TABS_TOTAL: &str = "blackant_erp_tabs_total";
+
 /// Exports from the real ERP: lease a browser context for the scope's account from the
 /// BrowserPool (found by name, so a restarted pool is picked up), log in if needed, press
 /// "Esporta PDF", return the bytes. A browser that failed is handed back marked broken.
@@ -89,6 +94,7 @@ pub struct ErpSource {
     erp: ErpConfig,
     credentials: Arc<dyn CredentialSource>,
     breakers: Arc<Breakers>,
+    idle: IdleTabs,
 }
 
 impl ErpSource {
@@ -102,6 +108,7 @@ impl ErpSource {
         Self {
             directory,
             pool_name: pool_name.into(),
+            idle: IdleTabs::new(erp.idle_tabs),
             erp,
             credentials,
             breakers,
@@ -197,14 +204,43 @@ impl ErpSource {
         .await
     }
 
+    /// A tab in the leased context for `credentials`: one kept open since an earlier sync of
+    /// this context if there is one, else a new one. Shelve it again with [`Self::keep`] when
+    /// the work went well.
+    async fn tab_for(
+        &self,
+        lease: &Lease<ChromiumLauncher>,
+        credentials: &Credentials,
+    ) -> Result<ErpTab, ErpError> {
+        if let Some(tab) = self
+            .idle
+            .take(lease.browser(), lease.context().id(), credentials)
+        {
+            metrics::counter!(TABS_TOTAL, "how" => "reused").increment(1);
+            return Ok(tab);
+        }
+        let tab = self.open_tab(lease, credentials).await?;
+        metrics::counter!(TABS_TOTAL, "how" => "opened").increment(1);
+        Ok(tab)
+    }
+
+    /// Keep `tab` open for its context's next sync (a failed call's tab is dropped instead:
+    /// it closes).
+    fn keep(&self, tab: ErpTab) {
+        self.idle.keep(tab);
+    }
+
     async fn export_inner(&self, kind: Kind, scope: &Scope) -> Result<Vec<u8>, SourceError> {
         let (mut lease, credentials) = self.lease(kind, scope).await?;
         let result = async {
-            let tab = self.open_tab(&lease, &credentials).await?;
-            tab.export_pdf(kind.spec().list_page).await
+            let tab = self.tab_for(&lease, &credentials).await?;
+            let bytes = tab.export_pdf(kind.spec().list_page).await?;
+            Ok((tab, bytes))
         }
         .await;
-        self.settle(&mut lease, &credentials, result)
+        let (tab, bytes) = self.settle(&mut lease, &credentials, result)?;
+        self.keep(tab);
+        Ok(bytes)
     }
 
     /// Detail pages read through up to `detail_pages_at_once` tabs of the agent's context. The
@@ -218,7 +254,7 @@ impl ErpSource {
     ) -> Result<HashMap<String, Vec<OrderLine>>, SourceError> {
         let (mut lease, credentials) = self.lease(Kind::Orders, scope).await?;
         let result = async {
-            let first = self.open_tab(&lease, &credentials).await?;
+            let first = self.tab_for(&lease, &credentials).await?;
             let next = AtomicUsize::new(0);
             let take = || numbers.get(next.fetch_add(1, Ordering::Relaxed));
             let mut tables = Vec::with_capacity(numbers.len());
@@ -248,10 +284,12 @@ impl ErpSource {
             for read in futures::future::try_join_all((0..tabs).map(worker)).await? {
                 tables.extend(read);
             }
-            Ok(tables)
+            Ok((first, tables))
         }
         .await;
-        let tables = self.settle(&mut lease, &credentials, result)?;
+        let (first, tables) = self.settle(&mut lease, &credentials, result)?;
+        // The first tab is kept; the others close (one idle tab per context is enough).
+        self.keep(first);
         drop(lease);
         tables
             .into_iter()

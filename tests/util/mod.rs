@@ -58,6 +58,8 @@ pub struct Options {
     pub orders: blackant::service::OrderSettings,
     /// Order detail pages read at once (the service's default unless set).
     pub detail_pages_at_once: usize,
+    /// Logged-in tabs kept between syncs (the service's default unless set).
+    pub idle_tabs: usize,
 }
 
 impl Default for Options {
@@ -88,6 +90,7 @@ impl Default for Options {
                 ..Default::default()
             },
             detail_pages_at_once: blackant::erp::DETAIL_PAGES_AT_ONCE,
+            idle_tabs: blackant::erp::IDLE_TABS,
         }
     }
 }
@@ -125,6 +128,7 @@ impl Harness {
         config.orders = opts.orders;
         if let blackant::service::SourceConfig::Erp { erp, .. } = &mut config.source {
             erp.detail_pages_at_once = opts.detail_pages_at_once;
+            erp.idle_tabs = opts.idle_tabs;
         }
         let service = Service::start(config).await.expect("service starts");
         let service = Arc::new(service);
@@ -522,4 +526,36 @@ pub fn stored_lines(
         }
     }
     out
+}
+
+/// The value of the first sample of `name` whose labels include `labels`.
+pub fn sample(
+    scrape: &prometheus_parse::Scrape,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .find(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.last().map(|b| b.count).unwrap_or(0.0)
+            }
+            prometheus_parse::Value::Summary(_) => f64::NAN,
+        })
+}
+
+/// The process's metrics now, as `/metrics` would render them (the recorder is installed on
+/// first use: call this before the service starts so that nothing goes unrecorded).
+pub fn scrape_metrics() -> prometheus_parse::Scrape {
+    let text = blackant::http::prometheus()
+        .expect("the Prometheus recorder installs")
+        .render();
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text format")
 }
