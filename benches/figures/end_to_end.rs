@@ -38,6 +38,17 @@ pub async fn run(warm_runs: usize) {
         setup::service_with(&sim, 1, |c| setup::set_launch_at_start(c, false)).await;
     let lazy_cold = customer_sync(&lazy, Mode::Full).await;
     lazy.shutdown().await;
+    // Before: no tab kept between syncs, so every warm sync opens a tab and loads the list view.
+    let (no_kept, _no_kept_data) =
+        setup::service_with(&sim, 1, |c| setup::set_idle_tabs(c, 0)).await;
+    setup::browsers_launched(&no_kept, 1).await;
+    customer_sync(&no_kept, Mode::Full).await;
+    let mut warm_no_kept = Vec::new();
+    for _ in 0..warm_runs {
+        warm_no_kept.push(customer_sync(&no_kept, Mode::Full).await);
+    }
+    let delta_no_kept = customer_sync(&no_kept, Mode::Delta).await;
+    no_kept.shutdown().await;
     let mut table = Table::new(
         "3. end-to-end customer sync of agent1 (simulator, zero latency, real Chromium)",
         &["", "wall", "prepare", "pages", "finish", "records"],
@@ -60,23 +71,39 @@ pub async fn run(warm_runs: usize) {
         "after: first after start, Chromium launched at start (login)",
         &cold,
     );
-    let med = |f: fn(&Stages) -> Duration| median(warm.iter().map(f).collect());
-    let warm_median = Stages {
-        wall: med(|s| s.wall),
-        prepare: med(|s| s.prepare),
-        pages: med(|s| s.pages),
-        finish: med(|s| s.finish),
-        records: warm[0].records,
-    };
-    print(&format!("warm full, median of {warm_runs}"), &warm_median);
-    print("delta, export unchanged", &delta);
+    print(
+        &format!("before: warm full, no tab kept, median of {warm_runs}"),
+        &median_stages(&warm_no_kept),
+    );
+    print(
+        &format!("after: warm full, tab kept, median of {warm_runs}"),
+        &median_stages(&warm),
+    );
+    print(
+        "before: delta, export unchanged, no tab kept",
+        &delta_no_kept,
+    );
+    print("after: delta, export unchanged, tab kept", &delta);
     table
         .note("prepare = lease browser + (login) + export download + parse + keep export")
         .note("pages   = first page applied → last page applied (one transaction each)")
         .note("finish  = deletions + completion record")
-        .note("before is measured last, on an export the simulator has already rendered")
+        .note("the first before is measured after the first after, on an export the simulator has already rendered")
+        .note("no tab kept = erp.idle_tabs 0: each sync opens a tab and loads the list view")
         .print();
     sim.shutdown().await;
+}
+
+/// Each stage's median over `runs`.
+fn median_stages(runs: &[Stages]) -> Stages {
+    let med = |f: fn(&Stages) -> Duration| median(runs.iter().map(f).collect());
+    Stages {
+        wall: med(|s| s.wall),
+        prepare: med(|s| s.prepare),
+        pages: med(|s| s.pages),
+        finish: med(|s| s.finish),
+        records: runs[0].records,
+    }
 }
 
 /// One customer sync of agent1 in `mode`, timed from the request and split by its events.

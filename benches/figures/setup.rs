@@ -93,6 +93,13 @@ pub fn set_detail_pages_at_once(config: &mut ServiceConfig, n: usize) {
     }
 }
 
+/// Keep `n` logged-in tabs between syncs (0: every sync opens its own).
+pub fn set_idle_tabs(config: &mut ServiceConfig, n: usize) {
+    if let blackant::service::SourceConfig::Erp { erp, .. } = &mut config.source {
+        erp.idle_tabs = n;
+    }
+}
+
 /// Replace each browser after `leases` leases (0: never).
 pub fn set_recycle_after(config: &mut ServiceConfig, leases: u32) {
     if let blackant::service::SourceConfig::Erp {
