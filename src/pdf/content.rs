@@ -192,13 +192,15 @@ pub struct PdfText {
     fonts: FontCache,
 }
 
-/// The fonts decoded so far, each once per font object. A thread reading pages keeps its own
+/// The fonts decoded so far, each once per font object, and the buffer page contents are
+/// inflated into (its capacity reused from page to page). A thread reading pages keeps its own
 /// (decoded glyphs are cached inside a font), so pages can be read in parallel from one
 /// shared document.
 #[derive(Default)]
 pub struct FontCache {
     fonts: Vec<Font>,
     index: HashMap<FontKey, usize>,
+    content: Vec<u8>,
 }
 
 impl std::fmt::Debug for PdfText {
@@ -269,14 +271,10 @@ impl PdfText {
             .map_err(|e| PdfError::Malformed(e.to_string()))?;
         let (display, width, height) = display_matrix(doc, page);
         let resources = inherited(doc, page, b"Resources").and_then(|o| o.as_dict().ok());
-        let content = doc
-            .get_page_content_with_limit(page_id, super::MAX_STREAM_BYTES)
-            .map_err(|e| match e {
-                lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded {
-                    ..
-                }) => PdfError::TooLarge { page: number },
-                other => PdfError::Malformed(other.to_string()),
-            })?;
+        let mut content = std::mem::take(&mut fonts.content);
+        if !page_content(doc, page_id, &mut content) {
+            return Err(PdfError::TooLarge { page: number });
+        }
         let mut walker = Walker {
             doc,
             fonts: &mut fonts.fonts,
@@ -299,9 +297,95 @@ impl PdfText {
             orientation_weight: [0; 4],
             missing_font: None,
         };
-        walker.run(&content, resources)?;
-        Ok(walker.finish())
+        let walked = walker.run(&content, resources);
+        let page = walker.finish();
+        fonts.content = content;
+        walked.map(|()| page)
     }
+}
+
+/// Page `page_id`'s content streams, decompressed and each followed by a newline, into `out`
+/// (cleared first) — what lopdf's `get_page_content_with_limit` returns, without its fresh
+/// buffers: a plain `/FlateDecode` stream is inflated straight into `out`; any other (other
+/// filters, predictors, a stream zlib cannot finish) goes through lopdf as before. `false`
+/// when the content would exceed [`super::MAX_STREAM_BYTES`].
+fn page_content(doc: &Document, page_id: ObjectId, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    for id in doc.get_page_contents(page_id) {
+        let Ok(stream) = doc.get_object(id).and_then(Object::as_stream) else {
+            continue;
+        };
+        let remaining = super::MAX_STREAM_BYTES.saturating_sub(out.len());
+        let start = out.len();
+        match inflate_plain(stream, out, remaining) {
+            Inflated::Done => {}
+            Inflated::TooLarge => return false,
+            Inflated::NotPlain => {
+                out.truncate(start);
+                match stream.decompressed_content_with_limit(remaining) {
+                    Ok(data) => out.extend_from_slice(&data),
+                    Err(lopdf::Error::Decompress(
+                        lopdf::DecompressError::MemoryLimitExceeded { .. },
+                    )) => return false,
+                    Err(_) if stream.content.len() <= remaining => {
+                        out.extend_from_slice(&stream.content)
+                    }
+                    Err(_) => return false,
+                }
+            }
+        }
+        out.push(b'\n');
+    }
+    true
+}
+
+enum Inflated {
+    Done,
+    TooLarge,
+    /// Not a lone `/FlateDecode` without `/DecodeParms`, or not a zlib stream that ends
+    /// cleanly: lopdf decides what it holds.
+    NotPlain,
+}
+
+/// Inflates a plain `/FlateDecode` stream onto the end of `out`, at most `limit` bytes.
+fn inflate_plain(stream: &lopdf::Stream, out: &mut Vec<u8>, limit: usize) -> Inflated {
+    let flate = |o: &Object| matches!(o, Object::Name(n) if n == b"FlateDecode");
+    let plain = match stream.dict.get(b"Filter") {
+        Ok(Object::Array(filters)) => filters.len() == 1 && flate(&filters[0]),
+        Ok(filter) => flate(filter),
+        Err(_) => false,
+    };
+    if !plain || stream.dict.has(b"DecodeParms") || stream.content.is_empty() {
+        return Inflated::NotPlain;
+    }
+    let input = &stream.content;
+    let start = out.len();
+    let mut z = flate2::Decompress::new(true);
+    loop {
+        let produced = out.len() - start;
+        if produced > limit {
+            return Inflated::TooLarge;
+        }
+        if out.capacity() - out.len() < 16 << 10 {
+            // Grow by what was produced (at least 64 KiB), never past the limit + 1 byte: a
+            // bomb is refused having taken no more memory than the limit.
+            out.reserve_exact(produced.max(64 << 10).min(limit + 1 - produced));
+        }
+        let (read, written) = (z.total_in(), z.total_out());
+        let at = (read as usize).min(input.len());
+        match z.decompress_vec(&input[at..], out, flate2::FlushDecompress::None) {
+            Ok(flate2::Status::StreamEnd) => break,
+            Ok(_) if z.total_in() == read && z.total_out() == written => {
+                return Inflated::NotPlain; // no progress: the stream ends before its end
+            }
+            Ok(_) => {}
+            Err(_) => return Inflated::NotPlain,
+        }
+    }
+    if out.len() - start > limit {
+        return Inflated::TooLarge;
+    }
+    Inflated::Done
 }
 
 /// Tagged PDFs (Chromium always tags) carry one `/StructElem` object per table cell: 170,000
