@@ -185,8 +185,9 @@ async fn a_killed_customer_sync_is_restarted_and_resumes_from_its_checkpoint() {
 }
 
 /// Tabs kept between syncs (`erp.idle_tabs`): a context's second sync uses the tab its first
-/// one opened; when the ERP expired the session in between, that tab logs in again and the sync
-/// still equals the ERP; with no tabs kept, every sync opens its own.
+/// one opened; when the ERP expired the session in between, that
+/// tab logs in again and the sync still equals the ERP; with no tabs kept (the default), every
+/// sync opens its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sync_reuses_the_first_ones_tab_and_logs_in_again_when_the_session_expired() {
     let tabs = || {
@@ -197,6 +198,7 @@ async fn a_second_sync_reuses_the_first_ones_tab_and_logs_in_again_when_the_sess
     let before = tabs();
     let h = Harness::start_with(Options {
         agents: vec!["agent1".into()],
+        idle_tabs: 2,
         ..Options::default()
     })
     .await;

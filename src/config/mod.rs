@@ -81,7 +81,8 @@ pub struct ErpSection {
     pub export_timeout_secs: u64,
     /// Order detail pages read at once, each in its own tab of the agent's context.
     pub detail_pages_at_once: usize,
-    /// Logged-in tabs kept open between syncs for their context's next sync (0: none).
+    /// Logged-in tabs kept open between syncs for their context's next sync (0, the default:
+    /// none; see `config.example.toml` for how to size it).
     pub idle_tabs: usize,
     /// The service account used by catalogue syncs (password from `BLACKANT_ERP_SERVICE_PASSWORD`).
     pub service_user: Option<String>,

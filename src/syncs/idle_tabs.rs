@@ -4,19 +4,26 @@
 //! A kept tab is handed out only under a lease of the same browser and the same context (ids
 //! compared, so a recycled browser or a re-created context never gets a stale tab) and for the
 //! same credentials; the session cookie lives in the context, so the ERP still decides when a
-//! login is needed. At most `max` tabs are kept, the oldest closing first: each is a renderer
-//! process Chromium keeps alive. It must NOT lease browsers nor talk to the ERP.
+//! login is needed. At most `max` tabs are kept: each is a renderer process Chromium keeps
+//! alive. A full shelf takes no more (the new tab closes, as
+//! it did before tabs were kept) rather than evicting the oldest, so the tabs kept are those of
+//! the contexts that come back; a tab unused for [`IDLE_TAB_TTL`] closes (its agent left). It
+//! must NOT lease browsers nor talk to the ERP.
 
 use crate::erp::{Credentials, ErpTab};
 use blackant_actors::browser_pool::ChromiumBrowser;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// The shelf of idle tabs, oldest first.
+/// A kept tab unused this long closes (the ERP's own sessions expire after 20 minutes idle).
+pub(super) const IDLE_TAB_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// The shelf of idle tabs, each with when it was shelved, oldest first.
 pub(super) struct IdleTabs {
     max: usize,
-    tabs: Mutex<VecDeque<ErpTab>>,
+    tabs: Mutex<VecDeque<(ErpTab, Instant)>>,
 }
 
 impl IdleTabs {
@@ -37,45 +44,47 @@ impl IdleTabs {
         credentials: &Credentials,
     ) -> Option<ErpTab> {
         let mut tabs = self.tabs.lock().unwrap_or_else(|p| p.into_inner());
-        let at = tabs.iter().position(|t| {
+        let at = tabs.iter().position(|(t, _)| {
             Arc::ptr_eq(&t.browser, browser) && t.context == *context && t.is_for(credentials)
         })?;
-        tabs.remove(at)
+        tabs.remove(at).map(|(t, _)| t)
     }
 
-    /// Shelves `tab` for its context's next lease. Tabs of browsers the pool has let go of
-    /// (only the shelf still holds them) close now, then the oldest ones beyond `max`.
+    /// Shelves `tab` for its context's next lease, if there is room once the tabs of browsers
+    /// the pool has let go of (only the shelf still holds them) and the tabs unused for
+    /// [`IDLE_TAB_TTL`] are closed; otherwise `tab` closes.
     pub(super) fn keep(&self, tab: ErpTab) {
         if self.max == 0 {
             return;
         }
         let closing: Vec<ErpTab> = {
             let mut tabs = self.tabs.lock().unwrap_or_else(|p| p.into_inner());
-            tabs.push_back(tab);
             // A browser held only by the shelf's own tabs is one the pool let go of.
-            let held_elsewhere: Vec<bool> = tabs
+            let keep: Vec<bool> = tabs
                 .iter()
-                .map(|t| {
+                .map(|(t, at)| {
                     let on_shelf = tabs
                         .iter()
-                        .filter(|o| Arc::ptr_eq(&o.browser, &t.browser))
+                        .filter(|(o, _)| Arc::ptr_eq(&o.browser, &t.browser))
                         .count();
-                    Arc::strong_count(&t.browser) > on_shelf
+                    Arc::strong_count(&t.browser) > on_shelf && at.elapsed() < IDLE_TAB_TTL
                 })
                 .collect();
             let mut gone = Vec::new();
-            let mut live = VecDeque::with_capacity(tabs.len());
-            for (tab, held) in tabs.drain(..).zip(held_elsewhere) {
-                if held {
-                    live.push_back(tab)
+            let mut live = VecDeque::with_capacity(tabs.len() + 1);
+            for ((tab, at), kept) in tabs.drain(..).zip(keep) {
+                if kept {
+                    live.push_back((tab, at));
                 } else {
-                    gone.push(tab)
+                    gone.push(tab);
                 }
             }
-            *tabs = live;
-            while tabs.len() > self.max {
-                gone.extend(tabs.pop_front());
+            if live.len() < self.max {
+                live.push_back((tab, Instant::now()));
+            } else {
+                gone.push(tab);
             }
+            *tabs = live;
             gone
         };
         // Dropped outside the lock: each drop spawns the tab's close.

@@ -224,8 +224,8 @@ impl ErpSource {
         Ok(tab)
     }
 
-    /// Keep `tab` open for its context's next sync (a failed call's tab is dropped instead:
-    /// it closes).
+    /// Keep `tab` open for its context's next sync (a failed call's tab is dropped instead: it
+    /// closes).
     fn keep(&self, tab: ErpTab) {
         self.idle.keep(tab);
     }
