@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::setup;
-use crate::table::{Table, ms, rss_mib};
+use crate::table::{Table, descendants_pss_mib, ms, rss_mib};
 use archibald_sim::Role;
 use archibald_sim::data::generate::generate;
 use archibald_sim::report::ReportKind;
@@ -33,9 +33,10 @@ pub fn in_child(agents: usize) {
     setup::in_child(&["--capacity", &agents.to_string()], "the capacity figure");
 }
 
-/// `--capacity N [--recycle-after L]`: N agents' unchanged order syncs with 4 browsers, each
-/// browser replaced after L leases (the service's default unless given).
-pub fn run(agents: usize, recycle_after: Option<u32>) {
+/// `--capacity N [--recycle-after L] [--idle-tabs T]`: N agents' unchanged order syncs with 4
+/// browsers, each browser replaced after L leases, T logged-in tabs kept between syncs (the
+/// service's defaults unless given).
+pub fn run(agents: usize, recycle_after: Option<u32>, idle_tabs: Option<usize>) {
     let scale = agents.div_ceil(3);
     let (mut sim, url, accounts) = setup::external_simulator(scale);
     let names: Vec<String> = accounts
@@ -57,6 +58,9 @@ pub fn run(agents: usize, recycle_after: Option<u32>) {
             if let Some(leases) = recycle_after {
                 setup::set_recycle_after(c, leases);
             }
+            if let Some(tabs) = idle_tabs {
+                setup::set_idle_tabs(c, tabs);
+            }
         })
         .await;
         let (idle_rss, _) = rss_mib();
@@ -67,12 +71,14 @@ pub fn run(agents: usize, recycle_after: Option<u32>) {
         let mut table = Table::new(
             format!(
                 "10. capacity: {} agents' order syncs with nothing changed, {BROWSERS} browsers \
-                 {} (simulator scale {scale}: {orders} orders in orders.db, seeded in {})",
+                 {}, {} tabs kept (simulator scale {scale}: {orders} orders in orders.db, \
+                 seeded in {})",
                 names.len(),
                 match recycle_after.unwrap_or(blackant_actors::browser_pool::RECYCLE_AFTER_LEASES) {
                     0 => "never replaced".to_string(),
                     n => format!("replaced after {n} leases"),
                 },
+                idle_tabs.unwrap_or(blackant::erp::IDLE_TABS),
                 ms(seeded_in)
             ),
             &[
@@ -82,6 +88,7 @@ pub fn run(agents: usize, recycle_after: Option<u32>) {
                 "agents per 10 min",
                 "written rows",
                 "RSS MiB",
+                "Chromium PSS MiB",
             ],
         );
         for round in ["first round after the first sync", "again (steady state)"] {
@@ -94,6 +101,7 @@ pub fn run(agents: usize, recycle_after: Option<u32>) {
                 format!("{:.0}", agents_per_interval(wall, names.len())),
                 format!("{} ins / {} upd", counts.inserted, counts.updated),
                 format!("{rss:.0} ({idle_rss:.0} idle)"),
+                format!("{:.0}", descendants_pss_mib()),
             ]);
         }
         table.print();

@@ -23,7 +23,7 @@
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
 //! --placement-only | --reads-only | --parse-only | --upsert-only | --end-to-end-only |
 //! --kinds-only | --order-load AGENTS [--at-once K] | --dashboard | --grpc-load SECS |
-//! --capacity AGENTS | --parse-file PDF [KIND] [TIMES]` (the last parses one file again and
+//! --capacity AGENTS [--recycle-after L] [--idle-tabs T] | --parse-file PDF [KIND] [TIMES]` (the last parses one file again and
 //! again with nothing else running, for a profiler: `perf record --call-graph dwarf`).
 
 mod capacity;
@@ -78,7 +78,11 @@ fn main() {
             .iter()
             .position(|a| a == "--recycle-after")
             .and_then(|i| args.get(i + 1)?.parse().ok());
-        return capacity::run(n, recycle);
+        let idle_tabs = args
+            .iter()
+            .position(|a| a == "--idle-tabs")
+            .and_then(|i| args.get(i + 1)?.parse().ok());
+        return capacity::run(n, recycle, idle_tabs);
     }
     if let Some(i) = args.iter().position(|a| a == "--parse-file") {
         let path = args.get(i + 1).expect("--parse-file PDF [KIND] [TIMES]");

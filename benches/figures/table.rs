@@ -121,3 +121,38 @@ pub fn rss_mib() -> (f64, f64) {
     };
     (field("VmRSS:"), field("VmHWM:"))
 }
+
+/// The memory of this process's descendants (the Chromium processes of the service's
+/// browsers and their helpers), in MiB: the sum of their PSS, so pages they share are counted
+/// once, from /proc.
+pub fn descendants_pss_mib() -> f64 {
+    use blackant_actors::browser_pool::{parent_of, process_ids};
+    let me = std::process::id();
+    let parent_of: std::collections::HashMap<u32, u32> = process_ids()
+        .into_iter()
+        .filter_map(|pid| Some((pid, parent_of(pid)?)))
+        .collect();
+    let descends = |mut pid: u32| {
+        for _ in 0..64 {
+            match parent_of.get(&pid) {
+                Some(&p) if p == me => return true,
+                Some(&p) if p > 1 => pid = p,
+                _ => return false,
+            }
+        }
+        false
+    };
+    parent_of
+        .keys()
+        .filter(|&&pid| pid != me && descends(pid))
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .filter_map(|rollup| {
+            rollup
+                .lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .sum::<f64>()
+        / 1024.0
+}

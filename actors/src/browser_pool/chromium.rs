@@ -511,16 +511,9 @@ pub fn reap_leftovers(root: &Path) -> usize {
     let me = std::process::id();
     let mut killed = 0;
     #[cfg(target_os = "linux")]
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+    {
+        for pid in process_ids() {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
                 continue;
             };
             let ours = cmdline
@@ -554,8 +547,20 @@ pub fn reap_leftovers(root: &Path) -> usize {
     killed
 }
 
+/// Every process id listed in `/proc` (Linux; empty where there is no `/proc`).
+pub fn process_ids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A process's parent, from `/proc/{pid}/stat` (Linux).
-fn parent_of(pid: u32) -> Option<u32> {
+pub fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
     let after = stat.rsplit_once(')')?.1;

@@ -35,7 +35,7 @@ use ractor::{ActorRef, RpcReplyPort};
 
 pub use chromium::{
     CHROMIUM_ARGS, ChromiumBrowser, ChromiumConfig, ChromiumContext, ChromiumLauncher,
-    DEFAULT_CHROMIUM, reap_leftovers, resolve_executable,
+    DEFAULT_CHROMIUM, parent_of, process_ids, reap_leftovers, resolve_executable,
 };
 pub use pool::{BrowserPool, BrowserPoolArguments, BrowserPoolState, RECYCLE_AFTER_LEASES};
 
