@@ -45,8 +45,8 @@ pub const DETAIL_PAGES_AT_ONCE: usize = 4;
 
 /// [`ErpConfig::idle_tabs`] by default: none. Measured here (`make bench`, figures 3 and 10): a
 /// kept tab makes its context's next customer sync ~2× faster (no tab to open, no list view to
-/// load), and with a place for every agent 100 agents' unchanged order syncs ran 3.5× faster
-/// (steady state 30 s against ~84 s), at ~57 MiB of Chromium memory per kept tab; but with 8
+/// load), and with a place for every agent 100 agents' unchanged order syncs ran 2.7× faster
+/// (steady state 30.5 s against 83.6 s), at ~57 MiB of Chromium memory per kept tab; but with 8
 /// places for 100 agents the same syncs ran 20–50 % slower than with none (cause not found).
 /// So tabs are kept only when the operator sizes the shelf for the agents and the memory.
 pub const IDLE_TABS: usize = 0;

@@ -88,19 +88,16 @@ impl ErpTab {
 
     /// Whether the tab still shows `path`, as its last visit left it.
     pub(crate) fn is_showing(&self, path: &str) -> bool {
-        self.showing_now().as_deref() == Some(path)
+        self.showing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            == Some(path)
     }
 
     /// Records what the tab shows now (`None`: something else than a visited path).
     pub(crate) fn set_showing(&self, path: Option<&str>) {
         *self.showing.lock().unwrap_or_else(|p| p.into_inner()) = path.map(str::to_string);
-    }
-
-    fn showing_now(&self) -> Option<String> {
-        self.showing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// Show the ERP page at `path` (e.g. `/clienti`), logging in first if the ERP asks.

@@ -5,10 +5,10 @@
 //! compared, so a recycled browser or a re-created context never gets a stale tab) and for the
 //! same credentials; the session cookie lives in the context, so the ERP still decides when a
 //! login is needed. At most `max` tabs are kept: each is a renderer process Chromium keeps
-//! alive. A full shelf takes no more (the new tab closes, as
-//! it did before tabs were kept) rather than evicting the oldest, so the tabs kept are those of
-//! the contexts that come back; a tab unused for [`IDLE_TAB_TTL`] closes (its agent left). It
-//! must NOT lease browsers nor talk to the ERP.
+//! alive. A full shelf takes no more (the new tab closes, as it did before tabs were kept)
+//! rather than evicting the oldest, so the tabs kept are those of the contexts that come back;
+//! a tab unused for [`IDLE_TAB_TTL`] closes (its agent left). It must NOT lease browsers nor
+//! talk to the ERP.
 
 use crate::erp::{Credentials, ErpTab};
 use blackant_actors::browser_pool::ChromiumBrowser;
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A kept tab unused this long closes (the ERP's own sessions expire after 20 minutes idle).
-pub(super) const IDLE_TAB_TTL: Duration = Duration::from_secs(30 * 60);
+const IDLE_TAB_TTL: Duration = Duration::from_secs(30 * 60);
 
 /// The shelf of idle tabs, each with when it was shelved, oldest first.
 pub(super) struct IdleTabs {

@@ -205,8 +205,8 @@ impl ErpSource {
     }
 
     /// A tab in the leased context for `credentials`: one kept open since an earlier sync of
-    /// this context if there is one, else a new one. Shelve it again with [`Self::keep`] when
-    /// the work went well.
+    /// this context if there is one, else a new one. Shelve it again (`self.idle.keep`) when
+    /// the work went well; a failed call's tab is dropped instead, and closes.
     async fn tab_for(
         &self,
         lease: &Lease<ChromiumLauncher>,
@@ -224,12 +224,6 @@ impl ErpSource {
         Ok(tab)
     }
 
-    /// Keep `tab` open for its context's next sync (a failed call's tab is dropped instead: it
-    /// closes).
-    fn keep(&self, tab: ErpTab) {
-        self.idle.keep(tab);
-    }
-
     async fn export_inner(&self, kind: Kind, scope: &Scope) -> Result<Vec<u8>, SourceError> {
         let (mut lease, credentials) = self.lease(kind, scope).await?;
         let result = async {
@@ -239,7 +233,7 @@ impl ErpSource {
         }
         .await;
         let (tab, bytes) = self.settle(&mut lease, &credentials, result)?;
-        self.keep(tab);
+        self.idle.keep(tab);
         Ok(bytes)
     }
 
@@ -289,7 +283,7 @@ impl ErpSource {
         .await;
         let (first, tables) = self.settle(&mut lease, &credentials, result)?;
         // The first tab is kept; the others close (one idle tab per context is enough).
-        self.keep(first);
+        self.idle.keep(first);
         drop(lease);
         tables
             .into_iter()
