@@ -89,20 +89,22 @@ pub(crate) fn bounded_content(stream: &lopdf::Stream) -> Option<Vec<u8>> {
     }
 }
 
-/// Items below which one thread does them all (a thread costs more than a few pages).
-const MIN_ITEMS_PER_THREAD: usize = 8;
+/// Pages a thread must have to be worth starting (a thread costs more than a few pages).
+pub(crate) const MIN_PAGES_PER_THREAD: usize = 8;
 
 /// `work` over `0..count` on every core, in contiguous runs (one per thread, at least
-/// [`MIN_ITEMS_PER_THREAD`] items each), the results concatenated in order. The outcome is the
+/// `min_per_thread` items each: below that one thread does them all), the results concatenated
+/// in order. The outcome is the
 /// same as one thread doing the whole range: the same values, and the error of the first run
 /// (in order) that fails. This thread does the first run while the others do theirs.
 pub(crate) fn in_runs<T: Send, E: Send>(
     count: usize,
+    min_per_thread: usize,
     work: impl Fn(std::ops::Range<usize>) -> Result<Vec<T>, E> + Sync,
 ) -> Result<Vec<T>, E> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(count / MIN_ITEMS_PER_THREAD)
+        .min(count / min_per_thread.max(1))
         .max(1);
     if threads == 1 {
         return work(0..count);
@@ -142,7 +144,7 @@ fn page_tables(
     columns: &[TableColumn<'_>],
 ) -> Result<Vec<table::PageTable>, PdfError> {
     let titles = table::Titles::new(columns);
-    in_runs(pdf.page_count(), |range| {
+    in_runs(pdf.page_count(), MIN_PAGES_PER_THREAD, |range| {
         let mut fonts = content::FontCache::default();
         let mut out = Vec::with_capacity(range.len());
         for i in range {

@@ -1043,18 +1043,18 @@ fn pages_read_in_parallel_give_what_a_serial_read_gives() {
 
 #[test]
 fn work_in_runs_keeps_the_order_and_reports_the_first_failure() {
-    let squares = in_runs(1000, |r| Ok::<_, usize>(r.map(|i| i * i).collect()));
+    let squares = in_runs(1000, 8, |r| Ok::<_, usize>(r.map(|i| i * i).collect()));
     assert_eq!(
         squares.unwrap(),
         (0..1000).map(|i| i * i).collect::<Vec<_>>()
     );
     // Items 130 and 980 fail (in different runs on several cores): 130, the first, is reported.
-    let failing = in_runs(1000, |r| {
+    let failing = in_runs(1000, 8, |r| {
         r.map(|i| if i == 130 || i == 980 { Err(i) } else { Ok(i) })
             .collect::<Result<Vec<_>, _>>()
     });
     assert_eq!(failing, Err(130));
-    assert_eq!(in_runs(0, |r| Ok::<_, ()>(r.collect())), Ok(vec![]));
+    assert_eq!(in_runs(0, 8, |r| Ok::<_, ()>(r.collect())), Ok(vec![]));
 }
 
 #[test]

@@ -111,7 +111,7 @@ pub(super) fn detect_vertical_align(bodies: &[PageBody], ncols: usize) -> Vertic
         VerticalAlign::Middle,
         VerticalAlign::Bottom,
     ];
-    let per_page = crate::pdf::in_runs(bodies.len(), |range| {
+    let per_page = crate::pdf::in_runs(bodies.len(), crate::pdf::MIN_PAGES_PER_THREAD, |range| {
         Ok::<_, std::convert::Infallible>(
             bodies[range]
                 .iter()
