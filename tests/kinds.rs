@@ -177,13 +177,14 @@ async fn order_lines_are_read_from_the_detail_pages_of_new_or_changed_orders_onl
     ok_result(&h.sync(SyncKind::Orders, "agent2", SyncMode::Full).await);
     assert_eq!(h.sim.stats().order_pages, pages);
 
-    // Three new orders and one cancelled: exactly their four detail pages are read.
+    // Three new orders and one cancelled: exactly their four detail pages are read (the first
+    // one twice: opened, then fetched to compare its HTML with what it shows).
     let cancelled = h.sim.cancel_orders("agent2", 1);
     let added = h.sim.add_orders("agent2", 3);
     assert_eq!((added.len(), cancelled.len()), (3, 1));
     let r = ok_result(&h.sync(SyncKind::Orders, "agent2", SyncMode::Delta).await);
     assert_eq!((counts(&r).0, counts(&r).1), (3, 1));
-    assert_eq!(h.sim.stats().order_pages, pages + 4);
+    assert_eq!(h.sim.stats().order_pages, pages + 5);
     assert_eq!(
         stored_lines(&db_of(&h, Kind::Orders, "agent2"), "agent2"),
         h.sim.order_lines_truth("agent2")
@@ -191,40 +192,154 @@ async fn order_lines_are_read_from_the_detail_pages_of_new_or_changed_orders_onl
     h.shutdown().await;
 }
 
-/// An agent's detail pages are read through several tabs at once, and never more at once than
-/// `erp.detail_pages_at_once`: every ERP answer takes 150 ms here, and the simulator counts the
-/// detail requests it is answering at the same time (their wait included).
+/// The detail pages read so far by this process: (fetched, rendered).
+fn detail_pages_read() -> (f64, f64) {
+    let scrape = scrape_metrics();
+    let how = |how| {
+        sample(
+            &scrape,
+            blackant::syncs::DETAIL_PAGES_TOTAL,
+            &[("how", how)],
+        )
+    };
+    (
+        how("fetched").unwrap_or(0.0),
+        how("rendered").unwrap_or(0.0),
+    )
+}
+
+/// An agent's detail pages are read several at once, never more at once than
+/// `erp.detail_pages_at_once`, each exactly once: fetched from one tab after the first one was
+/// opened (the default; that one is fetched once more, to compare) and opened in several tabs
+/// (`erp.render_detail_pages`). Every ERP answer takes 150 ms here, and the simulator counts
+/// the detail requests it is answering at the same time (their wait included).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detail_pages_are_read_concurrently_and_never_more_at_once_than_the_bound() {
+    for render in [false, true] {
+        let h = Harness::start_with(Options {
+            faults: archibald_sim::Faults {
+                latency: std::time::Duration::from_millis(150),
+                ..Default::default()
+            },
+            detail_pages_at_once: 3,
+            render_detail_pages: render,
+            agents: vec!["agent3".into()],
+            ..Options::default()
+        })
+        .await;
+        let before = detail_pages_read();
+        ok_result(&h.sync(SyncKind::Orders, "agent3", SyncMode::Full).await);
+        let after = detail_pages_read();
+        let want = h.sim.order_lines_truth("agent3");
+        let stats = h.sim.stats();
+        assert_eq!(
+            stats.order_pages,
+            want.len() as u64 + u64::from(!render),
+            "rendered {render}: each detail page once (the first twice when fetching)"
+        );
+        assert!(
+            (2..=3).contains(&stats.order_pages_peak),
+            "rendered {render}: detail pages at once: {} (bound 3, {} pages)",
+            stats.order_pages_peak,
+            want.len()
+        );
+        let (fetched, rendered) = (after.0 - before.0, after.1 - before.1);
+        let all = want.len() as f64;
+        if render {
+            assert_eq!(
+                (fetched, rendered),
+                (0.0, all),
+                "every page opened in a tab"
+            );
+        } else {
+            assert_eq!(
+                (fetched, rendered),
+                (all - 1.0, 1.0),
+                "the first page opened, every other one fetched"
+            );
+        }
+        assert_eq!(
+            stored_lines(&db_of(&h, Kind::Orders, "agent3"), "agent3"),
+            want,
+            "rendered {render}: the lines read in parallel equal the detail pages"
+        );
+        h.shutdown().await;
+    }
+}
+
+/// Where a page's HTML does not read as the page shows, the pages are opened in tabs, and the
+/// lines are still those the user sees: rows drawn by a script after load (the fetched HTML has
+/// none), text hidden by the page's style sheet (in the HTML, not on the page); and when the
+/// session expires in the middle of the sync, the fetched page that is the login form is
+/// opened instead, which logs in again, and fetching goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detail_pages_whose_html_reads_otherwise_than_shown_are_opened_in_tabs() {
     let h = Harness::start_with(Options {
-        faults: archibald_sim::Faults {
-            latency: std::time::Duration::from_millis(150),
-            ..Default::default()
-        },
-        detail_pages_at_once: 3,
-        agents: vec!["agent3".into()],
+        detail_pages_at_once: 2,
         ..Options::default()
     })
     .await;
-    ok_result(&h.sync(SyncKind::Orders, "agent3", SyncMode::Full).await);
-    let want = h.sim.order_lines_truth("agent3");
-    let stats = h.sim.stats();
-    assert_eq!(
-        stats.order_pages,
-        want.len() as u64,
-        "each detail page once"
-    );
-    assert!(
-        (2..=3).contains(&stats.order_pages_peak),
-        "detail pages at once: {} (bound 3, {} pages)",
-        stats.order_pages_peak,
-        want.len()
-    );
-    assert_eq!(
-        stored_lines(&db_of(&h, Kind::Orders, "agent3"), "agent3"),
-        want,
-        "the lines read in parallel equal the detail pages"
-    );
+    let cases = [
+        (
+            "agent3",
+            archibald_sim::Faults {
+                detail_lines_by_script: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "agent2",
+            archibald_sim::Faults {
+                detail_hidden_text: true,
+                ..Default::default()
+            },
+        ),
+        // agent1 has the most orders (~200): its session dies a few times among them.
+        (
+            "agent1",
+            archibald_sim::Faults {
+                session_expiry_after_requests: Some(60),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (agent, faults) in cases {
+        h.sim.set_faults(faults.clone());
+        let (pages, logins) = (h.sim.stats().order_pages, h.sim.stats().logins);
+        let before = detail_pages_read();
+        ok_result(&h.sync(SyncKind::Orders, agent, SyncMode::Full).await);
+        let (fetched, rendered) = {
+            let after = detail_pages_read();
+            (after.0 - before.0, after.1 - before.1)
+        };
+        let want = h.sim.order_lines_truth(agent);
+        let all = want.len() as f64;
+        assert_eq!(
+            stored_lines(&db_of(&h, Kind::Orders, agent), agent),
+            want,
+            "{faults:?}: the lines are those shown"
+        );
+        let requested = h.sim.stats().order_pages - pages;
+        if faults.detail_lines_by_script || faults.detail_hidden_text {
+            assert_eq!((fetched, rendered), (0.0, all), "every page opened");
+            assert_eq!(
+                requested,
+                want.len() as u64 + 1,
+                "each page once, the first fetched once more to compare"
+            );
+        } else {
+            let relogins = h.sim.stats().logins - logins;
+            assert!(
+                relogins >= 2,
+                "the session expired during the sync: {relogins} logins"
+            );
+            assert!(
+                rendered >= 2.0 && fetched >= all / 2.0 && fetched + rendered >= all,
+                "fetched {fetched}, rendered {rendered} of {all}: pages are fetched again \
+                 once a page opened in a tab logged in"
+            );
+        }
+    }
     h.shutdown().await;
 }
 

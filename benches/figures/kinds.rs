@@ -17,10 +17,19 @@ pub async fn six_kinds() {
         &["", "wall", "records inserted"],
     );
     // Each variant against a fresh simulator (its rendered exports are cached per data version).
-    for at_once in [1, blackant::erp::DETAIL_PAGES_AT_ONCE] {
+    let several = blackant::erp::DETAIL_PAGES_AT_ONCE;
+    for (at_once, render) in [(1, true), (several, true), (several, false)] {
         let sim = setup::simulator().await;
-        let (service, _data) =
-            setup::service_with(&sim, 2, |c| setup::set_detail_pages_at_once(c, at_once)).await;
+        let (service, _data) = setup::service_with(&sim, 2, |c| {
+            setup::set_detail_pages_at_once(c, at_once);
+            setup::set_render_detail_pages(c, render);
+        })
+        .await;
+        let how = if render {
+            "opened in tabs"
+        } else {
+            "fetched after the first"
+        };
         setup::browsers_launched(&service, 2).await;
         let runs = every_kind_of("agent1");
         let (first, records) = run_all(&service, &runs, Mode::Full).await;
@@ -28,8 +37,8 @@ pub async fn six_kinds() {
         table
             .row([
                 format!(
-                    "first sync, {at_once} detail page(s) at once (logins, 6 exports, ~200 order \
-                     detail pages)"
+                    "first sync, {at_once} detail page(s) at once, {how} (logins, 6 exports, ~200 \
+                     order detail pages)"
                 ),
                 ms(first),
                 records.to_string(),

@@ -9,8 +9,8 @@
 //! 3. `end_to_end`: one customer sync through the real service, split by stage.
 //! 4. `kinds`: all six kinds at once; 4a. a delta sync with nothing changed per kind beside its
 //!    export downloaded alone; 4b. pause latency with all six running.
-//! 5. `order_load`: twenty agents' order syncs at once, memory included, detail pages one at a
-//!    time and several at once.
+//! 5. `order_load`: twenty agents' order syncs at once, memory included, detail pages opened in
+//!    tabs (several at once) and fetched from their HTML.
 //! 6. `placement`: placing orders — the placer's overhead beyond the ERP's time, placements
 //!    per minute, PlaceOrder → `orders.db`.
 //! 7. `reads`: read RPCs under 50 concurrent clients, and auth's and metrics' cost on a status
@@ -22,7 +22,7 @@
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
 //! --placement-only | --reads-only | --parse-only | --upsert-only | --end-to-end-only |
-//! --kinds-only | --order-load AGENTS [--at-once K] | --dashboard | --grpc-load SECS |
+//! --kinds-only | --order-load AGENTS [--at-once K] [--render] | --dashboard | --grpc-load SECS |
 //! --capacity AGENTS [--recycle-after L] [--idle-tabs T] | --parse-file PDF [KIND] [TIMES]` (the last parses one file again and
 //! again with nothing else running, for a profiler: `perf record --call-graph dwarf`).
 
@@ -59,7 +59,8 @@ fn main() {
             .position(|a| a == "--at-once")
             .and_then(|i| args.get(i + 1)?.parse().ok())
             .unwrap_or(blackant::erp::DETAIL_PAGES_AT_ONCE);
-        return order_load::run(n, at_once);
+        let render = args.iter().any(|a| a == "--render");
+        return order_load::run(n, at_once, render);
     }
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 3 } else { 11 };

@@ -7,29 +7,30 @@ use archibald_sim::Role;
 use blackant::records::Kind;
 use blackant_actors::run::{Mode, Scope};
 
-/// Re-run this benchmark as a child doing only the order load: detail pages one at a time
-/// (before) and `erp.detail_pages_at_once` by default (after), each against a fresh simulator.
+/// Re-run this benchmark as a child doing only the order load, `erp.detail_pages_at_once` (by
+/// default) at a time: every detail page opened in a tab (before), then fetched from its HTML
+/// after the first (after, the default), each against a fresh simulator.
 pub fn in_child(agents: usize) {
-    for at_once in [1, blackant::erp::DETAIL_PAGES_AT_ONCE] {
-        setup::in_child(
-            &[
-                "--order-load",
-                &agents.to_string(),
-                "--at-once",
-                &at_once.to_string(),
-            ],
-            "the order load",
-        );
+    let at_once = blackant::erp::DETAIL_PAGES_AT_ONCE.to_string();
+    let agents = agents.to_string();
+    for render in [true, false] {
+        let mut args = vec!["--order-load", &agents, "--at-once", &at_once];
+        if render {
+            args.push("--render");
+        }
+        setup::in_child(&args, "the order load");
     }
 }
 
-/// `--order-load N --at-once K`: start `blackant sim` with enough agents, then N agents' order
-/// syncs at once, reading K detail pages at once per agent.
-pub fn run(agents: usize, at_once: usize) {
+/// `--order-load N --at-once K [--render]`: start `blackant sim` with enough agents, then N
+/// agents' order syncs at once, reading K detail pages at once per agent (each opened in a tab
+/// with `--render`).
+pub fn run(agents: usize, at_once: usize, render: bool) {
     let (mut sim, url, accounts) = setup::external_simulator(agents.div_ceil(3));
     setup::runtime().block_on(async {
         let (service, _data) = setup::service_at_with(&url, &accounts, 2, |c| {
-            setup::set_detail_pages_at_once(c, at_once)
+            setup::set_detail_pages_at_once(c, at_once);
+            setup::set_render_detail_pages(c, render);
         })
         .await;
         let (idle_rss, _) = rss_mib();
@@ -46,8 +47,13 @@ pub fn run(agents: usize, at_once: usize) {
         Table::new(
             format!(
                 "5. {} agents' order syncs at once, 2 browsers, {at_once} detail page(s) at once \
-                 per agent, simulator in its own process",
-                runs.len()
+                 per agent, {}, simulator in its own process",
+                runs.len(),
+                if render {
+                    "each opened in a tab"
+                } else {
+                    "fetched from their HTML after the first"
+                }
             ),
             &["", "wall", "RSS MiB", "peak MiB"],
         )

@@ -93,6 +93,14 @@ pub fn set_detail_pages_at_once(config: &mut ServiceConfig, n: usize) {
     }
 }
 
+/// Open every order detail page in a tab (`true`) or fetch their HTML after the first (the
+/// default, `false`).
+pub fn set_render_detail_pages(config: &mut ServiceConfig, render: bool) {
+    if let blackant::service::SourceConfig::Erp { erp, .. } = &mut config.source {
+        erp.render_detail_pages = render;
+    }
+}
+
 /// Keep `n` logged-in tabs between syncs (0: every sync opens its own).
 pub fn set_idle_tabs(config: &mut ServiceConfig, n: usize) {
     if let blackant::service::SourceConfig::Erp { erp, .. } = &mut config.source {

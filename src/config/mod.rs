@@ -84,6 +84,9 @@ pub struct ErpSection {
     /// Logged-in tabs kept open between syncs for their context's next sync (0, the default:
     /// none; see `config.example.toml` for how to size it).
     pub idle_tabs: usize,
+    /// Open every order detail page in a tab instead of reading the HTML of those whose lines
+    /// are in it without rendering them (default false; see `config.example.toml`).
+    pub render_detail_pages: bool,
     /// The service account used by catalogue syncs (password from `BLACKANT_ERP_SERVICE_PASSWORD`).
     pub service_user: Option<String>,
 }
@@ -96,6 +99,7 @@ impl Default for ErpSection {
             export_timeout_secs: 300,
             detail_pages_at_once: crate::erp::DETAIL_PAGES_AT_ONCE,
             idle_tabs: crate::erp::IDLE_TABS,
+            render_detail_pages: false,
             service_user: None,
         }
     }
@@ -559,6 +563,7 @@ impl Config {
         erp.export_timeout = Duration::from_secs(self.erp.export_timeout_secs);
         erp.detail_pages_at_once = self.erp.detail_pages_at_once;
         erp.idle_tabs = self.erp.idle_tabs;
+        erp.render_detail_pages = self.erp.render_detail_pages;
         erp
     }
 }

@@ -14,7 +14,7 @@ mod order_detail;
 mod order_form;
 mod session;
 
-pub use order_detail::LinesTable;
+pub use order_detail::{FetchedLines, LinesTable};
 pub use order_form::{FillError, SubmitFailure};
 pub use session::{Credentials, ErpTab};
 
@@ -34,6 +34,9 @@ pub struct ErpConfig {
     pub detail_pages_at_once: usize,
     /// Logged-in tabs kept open between syncs (a full shelf takes no more); 0 keeps none.
     pub idle_tabs: usize,
+    /// Open every order detail page in a tab, never reading its HTML without rendering it
+    /// (the `order_detail` module says how); off by default.
+    pub render_detail_pages: bool,
 }
 
 /// [`ErpConfig::detail_pages_at_once`] by default. Measured here (`make bench`): all six kinds
@@ -61,6 +64,7 @@ impl ErpConfig {
             export_timeout: Duration::from_secs(300),
             detail_pages_at_once: DETAIL_PAGES_AT_ONCE,
             idle_tabs: IDLE_TABS,
+            render_detail_pages: false,
         }
     }
 

@@ -18,7 +18,9 @@ mod source;
 
 pub use export_sync::{ExportPlan, ExportSync, sweep_exports};
 pub use order_form::{FilledOrder, PLACEMENT_PRIORITY};
-pub use source::{CredentialSource, ErpSource, ExportSource, SourceError, TABS_TOTAL};
+pub use source::{
+    CredentialSource, DETAIL_PAGES_TOTAL, ErpSource, ExportSource, SourceError, TABS_TOTAL,
+};
 
 use blackant_actors::db_writer::DbHandle;
 use blackant_actors::run::Scope;

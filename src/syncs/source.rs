@@ -7,7 +7,7 @@
 
 use super::breaker::{self, BreakerOpen, Breakers, login_key};
 use super::idle_tabs::IdleTabs;
-use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab, LinesTable};
+use crate::erp::{Credentials, ErpConfig, ErpError, ErpTab, FetchedLines};
 use crate::records::Kind;
 use crate::records::order_lines::{self, LinesError, OrderLine};
 use blackant_actors::browser_pool::{
@@ -84,6 +84,10 @@ const SERVICE_CONTEXT: &str = "@service";
 /// Counter: ERP tabs a sync got, by `how`: `opened` (a new tab) or `reused` (kept open since
 /// an earlier sync of the same context).
 pub const TABS_TOTAL: &str = "blackant_erp_tabs_total";
+
+/// Counter: order detail pages read, by `how`: `fetched` (read from its HTML without being
+/// rendered) or `rendered` (opened in a tab).
+pub const DETAIL_PAGES_TOTAL: &str = "blackant_erp_detail_pages_total";
 
 /// Exports from the real ERP: lease a browser context for the scope's account from the
 /// BrowserPool (found by name, so a restarted pool is picked up), log in if needed, press
@@ -237,10 +241,15 @@ impl ErpSource {
         Ok(bytes)
     }
 
-    /// Detail pages read through up to `detail_pages_at_once` tabs of the agent's context. The
-    /// first page is read alone, so a context that must log in does it once; then every tab
-    /// takes the next order not yet taken until none is left. The first error stops them all
-    /// (their tabs close), and a cancelled sync drops every tab at once.
+    /// Detail pages, at most `detail_pages_at_once` being read at any time. The first page
+    /// is opened alone in the context's tab, so a context that must log in does it once. Then,
+    /// unless `erp.render_detail_pages`, that page is fetched once more and read from its HTML:
+    /// if both readings agree, every other page is fetched by that tab and read from its HTML,
+    /// several at once, and only a page that is not plainly its order's lines is opened in a
+    /// tab of the worker's own. If they differ (a script draws the rows, a style sheet hides
+    /// text), or with `erp.render_detail_pages`, every page is opened, each worker in its own
+    /// tab. The first error stops them all (their tabs close); a cancelled sync drops every
+    /// tab at once.
     async fn order_lines_inner(
         &self,
         scope: &Scope,
@@ -252,30 +261,73 @@ impl ErpSource {
             let next = AtomicUsize::new(0);
             let take = || numbers.get(next.fetch_add(1, Ordering::Relaxed));
             let mut tables = Vec::with_capacity(numbers.len());
-            if let Some(number) = take() {
-                read_lines(&first, number, &mut tables).await?;
+            let mut fetching = !self.erp.render_detail_pages;
+            // Opened one by one until a page has lines to compare (an order gone since the
+            // export, or one without lines, tells nothing).
+            while let Some(number) = take() {
+                let shown = first.order_lines(number).await?;
+                metrics::counter!(DETAIL_PAGES_TOTAL, "how" => "rendered").increment(1);
+                let Some(shown) = shown else { continue };
+                let rows = !shown.rows.is_empty();
+                let more = next.load(Ordering::Relaxed) < numbers.len();
+                if fetching && rows && more {
+                    let fetched = first.order_lines_fetched(number).await?;
+                    if !matches!(&fetched, FetchedLines::Lines(t) if t.reads_like(&shown)) {
+                        tracing::info!(
+                            order = %number,
+                            "a detail page's HTML does not read as the page shows: every detail \
+                             page of this sync is opened in a tab"
+                        );
+                        fetching = false;
+                    }
+                }
+                tables.push((number.clone(), shown));
+                if rows || !fetching {
+                    break;
+                }
             }
-            // No more tabs than pages left after the first.
-            let left = numbers.len().saturating_sub(1);
-            let tabs = self.erp.detail_pages_at_once.clamp(1, left.max(1));
+            let left = numbers.len().saturating_sub(next.load(Ordering::Relaxed));
+            let workers = self.erp.detail_pages_at_once.clamp(1, left.max(1));
             let worker = |index: usize| {
                 let (first, lease, credentials, take) = (&first, &lease, &credentials, &take);
                 async move {
-                    let opened;
-                    let tab = if index == 0 {
-                        first
-                    } else {
-                        opened = self.open_tab(lease, credentials).await?;
-                        &opened
-                    };
+                    // While fetching, the first tab serves every worker's fetches and must not
+                    // navigate: a page to open goes to a tab of the worker's own.
+                    let mut own: Option<ErpTab> = None;
                     let mut read = Vec::new();
                     while let Some(number) = take() {
-                        read_lines(tab, number, &mut read).await?;
+                        if fetching {
+                            match first.order_lines_fetched(number).await? {
+                                FetchedLines::Lines(table) => {
+                                    metrics::counter!(DETAIL_PAGES_TOTAL, "how" => "fetched")
+                                        .increment(1);
+                                    read.push((number.clone(), table));
+                                    continue;
+                                }
+                                FetchedLines::Gone => {
+                                    metrics::counter!(DETAIL_PAGES_TOTAL, "how" => "fetched")
+                                        .increment(1);
+                                    continue;
+                                }
+                                FetchedLines::Render(why) => {
+                                    tracing::debug!(order = %number, %why, "detail page opened in a tab");
+                                }
+                            }
+                        }
+                        if own.is_none() && (fetching || index > 0) {
+                            own = Some(self.open_tab(lease, credentials).await?);
+                        }
+                        let tab = own.as_ref().unwrap_or(first);
+                        let lines = tab.order_lines(number).await?;
+                        metrics::counter!(DETAIL_PAGES_TOTAL, "how" => "rendered").increment(1);
+                        if let Some(lines) = lines {
+                            read.push((number.clone(), lines));
+                        }
                     }
                     Ok::<_, ErpError>(read)
                 }
             };
-            for read in futures::future::try_join_all((0..tabs).map(worker)).await? {
+            for read in futures::future::try_join_all((0..workers).map(worker)).await? {
                 tables.extend(read);
             }
             Ok((first, tables))
@@ -295,19 +347,6 @@ impl ErpSource {
             )
             .collect()
     }
-}
-
-/// Read order `number`'s lines table with `tab` into `tables` (nothing when the ERP no longer
-/// has the order).
-async fn read_lines(
-    tab: &ErpTab,
-    number: &str,
-    tables: &mut Vec<(String, LinesTable)>,
-) -> Result<(), ErpError> {
-    if let Some(table) = tab.order_lines(number).await? {
-        tables.push((number.to_string(), table));
-    }
-    Ok(())
 }
 
 impl ExportSource for ErpSource {

@@ -60,6 +60,8 @@ pub struct Options {
     pub detail_pages_at_once: usize,
     /// Logged-in tabs kept between syncs (the service's default unless set).
     pub idle_tabs: usize,
+    /// Open every detail page in a tab (`erp.render_detail_pages`; off unless set).
+    pub render_detail_pages: bool,
 }
 
 impl Default for Options {
@@ -91,6 +93,7 @@ impl Default for Options {
             },
             detail_pages_at_once: blackant::erp::DETAIL_PAGES_AT_ONCE,
             idle_tabs: blackant::erp::IDLE_TABS,
+            render_detail_pages: false,
         }
     }
 }
@@ -129,6 +132,7 @@ impl Harness {
         if let blackant::service::SourceConfig::Erp { erp, .. } = &mut config.source {
             erp.detail_pages_at_once = opts.detail_pages_at_once;
             erp.idle_tabs = opts.idle_tabs;
+            erp.render_detail_pages = opts.render_detail_pages;
         }
         let service = Service::start(config).await.expect("service starts");
         let service = Arc::new(service);
