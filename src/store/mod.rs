@@ -66,6 +66,17 @@ impl StoreError {
         let what = what.into();
         move |source| StoreError::Sql { what, source }
     }
+
+    /// [`Self::sql`] with the description written only if the call failed: for calls made
+    /// per row, where formatting it each time would cost more than the call.
+    pub(crate) fn sql_lazy(
+        what: impl FnOnce() -> String,
+    ) -> impl FnOnce(rusqlite::Error) -> StoreError {
+        move |source| StoreError::Sql {
+            what: what(),
+            source,
+        }
+    }
 }
 
 /// The time format stored in every `*_at` column: RFC 3339 UTC with milliseconds, which sorts

@@ -16,11 +16,11 @@ pub fn lines_hashes(conn: &Connection, user: &str) -> Result<HashMap<String, Str
     let what = || format!("reading which orders of {user} have their lines");
     let mut stmt = conn
         .prepare("SELECT order_number, lines_hash FROM orders WHERE user_id = ?1 AND lines_hash IS NOT NULL")
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     stmt.query_map([user], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(StoreError::sql(what()))?
+        .map_err(StoreError::sql_lazy(what))?
         .collect::<Result<_, _>>()
-        .map_err(StoreError::sql(what()))
+        .map_err(StoreError::sql_lazy(what))
 }
 
 /// Replace the lines of `user`'s order `number` and mark them as read for `order_hash`.
@@ -34,7 +34,7 @@ pub fn replace_lines(
     let what = || format!("writing the lines of order {number} of {user}");
     tx.prepare_cached("DELETE FROM order_lines WHERE user_id = ?1 AND order_number = ?2")
         .and_then(|mut s| s.execute(params![user, number]))
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     let cols: Vec<String> = LINE_COLUMNS
         .iter()
         .map(|c| format!("\"{}\"", c.field))
@@ -45,7 +45,9 @@ pub fn replace_lines(
         cols.join(", "),
         marks.join(", ")
     );
-    let mut insert = tx.prepare_cached(&sql).map_err(StoreError::sql(what()))?;
+    let mut insert = tx
+        .prepare_cached(&sql)
+        .map_err(StoreError::sql_lazy(what))?;
     for (i, line) in lines.iter().enumerate() {
         let mut p: Vec<SqlValue> = vec![
             SqlValue::Text(user.to_string()),
@@ -55,14 +57,14 @@ pub fn replace_lines(
         p.extend(line.values.iter().map(sql_value));
         insert
             .execute(rusqlite::params_from_iter(p))
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
     }
     let updated = tx
         .prepare_cached(
             "UPDATE orders SET lines_hash = ?3 WHERE user_id = ?1 AND order_number = ?2",
         )
         .and_then(|mut s| s.execute(params![user, number, order_hash]))
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     if updated != 1 {
         return Err(StoreError::Inconsistent(format!(
             "lines for order {number} of {user}, which is not in orders"

@@ -105,12 +105,12 @@ impl ProductIndex {
         let what = || "reading the catalogue for price matching".to_string();
         let mut stmt = conn
             .prepare("SELECT code, name FROM products WHERE deleted_at IS NULL")
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
         let rows: Vec<(String, Option<String>)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(StoreError::sql(what()))?
+            .map_err(StoreError::sql_lazy(what))?
             .collect::<Result<_, _>>()
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
         Ok(ProductIndex::new(
             rows.iter().map(|(c, n)| (c.as_str(), n.as_deref())),
         ))
@@ -158,7 +158,7 @@ pub fn rematch(conn: &Connection) -> Result<MatchCounts, StoreError> {
             "SELECT record_key, product_code, product_name, matched_code, match_method
              FROM prices WHERE deleted_at IS NULL",
         )
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     type Row = (
         String,
         Option<String>,
@@ -170,14 +170,14 @@ pub fn rematch(conn: &Connection) -> Result<MatchCounts, StoreError> {
         .query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
-        .map_err(StoreError::sql(what()))?
+        .map_err(StoreError::sql_lazy(what))?
         .collect::<Result<_, _>>()
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     let mut update = conn
         .prepare_cached(
             "UPDATE prices SET matched_code = ?2, match_method = ?3 WHERE record_key = ?1",
         )
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     let mut counts = MatchCounts::default();
     for (key, code, name, old_code, old_method) in &rows {
         let found = index.find(code.as_deref().unwrap_or(""), name.as_deref());
@@ -193,7 +193,7 @@ pub fn rematch(conn: &Connection) -> Result<MatchCounts, StoreError> {
         if new_code != old_code.as_deref() || new_method != old_method.as_deref() {
             update
                 .execute(params![key, new_code, new_method])
-                .map_err(StoreError::sql(what()))?;
+                .map_err(StoreError::sql_lazy(what))?;
             counts.changed += 1;
         }
     }

@@ -173,13 +173,13 @@ pub fn upsert_rows(
     let what = || format!("upserting into {}", spec.table);
     let mut select = tx
         .prepare_cached(&sql.select)
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     let mut insert = tx
         .prepare_cached(&sql.insert)
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     let mut update = tx
         .prepare_cached(&sql.update)
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     let mut counts = RowCounts::default();
     for row in rows {
         if row.values.len() != spec.fields.len() {
@@ -194,7 +194,7 @@ pub fn upsert_rows(
         let existing: Option<(String, bool)> = select
             .query_row(params![user, row.key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
         let statement = match existing {
             Some((hash, false)) if hash == row.hash => {
                 counts.unchanged += 1;
@@ -214,23 +214,25 @@ pub fn upsert_rows(
         // is bound, unused) on unscoped tables too.
         statement
             .raw_bind_parameter(1, user)
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
         statement
             .raw_bind_parameter(2, row.key.as_str())
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
         statement
             .raw_bind_parameter(3, row.hash.as_str())
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
         statement
             .raw_bind_parameter(4, now)
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
         let used = statement.parameter_count();
         for (i, value) in row.values.iter().enumerate().take(used.saturating_sub(4)) {
             statement
                 .raw_bind_parameter(i + 5, value)
-                .map_err(StoreError::sql(what()))?;
+                .map_err(StoreError::sql_lazy(what))?;
         }
-        statement.raw_execute().map_err(StoreError::sql(what()))?;
+        statement
+            .raw_execute()
+            .map_err(StoreError::sql_lazy(what))?;
     }
     Ok(counts)
 }
@@ -258,13 +260,13 @@ pub fn mark_missing_deleted(
             .prepare_cached(&format!(
                 "SELECT {key} FROM {t} WHERE {scope_where}\"deleted_at\" IS NULL"
             ))
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
         let keys = stmt
             .query_map(params![user], |r| r.get::<_, String>(0))
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
         let mut missing = Vec::new();
         for k in keys {
-            let k = k.map_err(StoreError::sql(what()))?;
+            let k = k.map_err(StoreError::sql_lazy(what))?;
             if !live_keys.contains(&k) {
                 missing.push(k);
             }
@@ -275,10 +277,10 @@ pub fn mark_missing_deleted(
         .prepare_cached(&format!(
             "UPDATE {t} SET \"deleted_at\" = ?3 WHERE {scope_where}{key} = ?2"
         ))
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     for k in &missing {
         mark.execute(params![user, k, now])
-            .map_err(StoreError::sql(what()))?;
+            .map_err(StoreError::sql_lazy(what))?;
     }
     Ok(missing.len() as u64)
 }
@@ -353,14 +355,14 @@ pub fn checkpoint_exports(db: &std::path::Path) -> Result<Vec<String>, StoreErro
         db,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(StoreError::sql(what()))?;
+    .map_err(StoreError::sql_lazy(what))?;
     let has_state: bool = conn
         .query_row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_state')",
             [],
             |r| r.get(0),
         )
-        .map_err(StoreError::sql(what()))?;
+        .map_err(StoreError::sql_lazy(what))?;
     if !has_state {
         return Ok(Vec::new());
     }
@@ -369,7 +371,7 @@ pub fn checkpoint_exports(db: &std::path::Path) -> Result<Vec<String>, StoreErro
             stmt.query_map([], |r| r.get(0))?
                 .collect::<Result<Vec<String>, _>>()
         })
-        .map_err(StoreError::sql(what()))
+        .map_err(StoreError::sql_lazy(what))
 }
 
 /// Read the state of one kind and scope (works on a read-only connection too).
