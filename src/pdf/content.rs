@@ -52,6 +52,34 @@ pub struct PageText {
     text: String,
 }
 
+impl TextSpan {
+    /// Whether `next`, drawn right after this span, continues its word: same baseline, size
+    /// and direction, its text right after this one's with no space between, starting at the
+    /// end of this span (within [`CONTINUES`] em either way, so a glyph drawn again over the
+    /// previous one — fake bold — never continues it) and ending past it.
+    pub(crate) fn continued_by(&self, next: &TextSpan) -> bool {
+        let tolerance = CONTINUES * self.size;
+        !next.space_before
+            && next.start == self.end
+            && next.orientation == self.orientation
+            && next.y == self.y
+            && next.size == self.size
+            && (next.x0 - self.x1).abs() <= tolerance
+            && next.x1 >= self.x1
+    }
+
+    /// Take `next` (see [`Self::continued_by`]) into this span.
+    pub(crate) fn extend(&mut self, next: &TextSpan) {
+        self.x1 = next.x1;
+        self.end = next.end;
+    }
+}
+
+/// How far (in em) a span may start from where the previous one ended and still continue it:
+/// glyph advances written by the producer and those computed from the font's widths differ by
+/// rounding (~0.0002 em in Chromium's reports), a fake-bold stroke is offset by far more.
+const CONTINUES: f32 = 0.005;
+
 impl PageText {
     /// The text of a span of this page.
     pub fn text(&self, span: &TextSpan) -> &str {

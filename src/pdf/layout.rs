@@ -75,7 +75,7 @@ impl Line {
 
 /// Groups a page's spans into lines, words and phrases, top line first.
 pub fn lines(page: &PageText) -> Vec<Line> {
-    let spans = &page.spans;
+    let spans = &runs(page);
     // Top to bottom, then left to right, then drawing order: one integer per span, so the sort
     // compares integers (a page of one-glyph spans is thousands of them).
     let mut keyed: Vec<(u64, u32)> = spans
@@ -106,8 +106,22 @@ pub fn lines(page: &PageText) -> Vec<Line> {
             }
         }
         members.sort_unstable_by(|&a, &b| spans[a].x0.total_cmp(&spans[b].x0).then(a.cmp(&b)));
-        out.push(build_line(page, &members));
+        out.push(build_line(page, spans, &members));
         i = j;
+    }
+    out
+}
+
+/// The page's spans with each one that continues the span drawn before it (see
+/// [`TextSpan::continued_by`]) joined to it: the word [`build_line`] would make of them, made
+/// before sorting (Chromium draws one glyph per span: this divides the spans to sort by ~10).
+fn runs(page: &PageText) -> Vec<TextSpan> {
+    let mut out: Vec<TextSpan> = Vec::with_capacity(page.spans.len());
+    for s in &page.spans {
+        match out.last_mut() {
+            Some(last) if last.continued_by(s) => last.extend(s),
+            _ => out.push(*s),
+        }
     }
     out
 }
@@ -118,8 +132,7 @@ fn ordered_bits(f: f32) -> u32 {
     if b >> 31 == 1 { !b } else { b | (1 << 31) }
 }
 
-fn build_line(page: &PageText, members: &[usize]) -> Line {
-    let spans = &page.spans;
+fn build_line(page: &PageText, spans: &[TextSpan], members: &[usize]) -> Line {
     let mut line = Line {
         y: spans[members[0]].y,
         size: members.iter().map(|&m| spans[m].size).fold(0.0, f32::max),

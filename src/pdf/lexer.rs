@@ -156,20 +156,30 @@ impl<'a> Ops<'a> {
             neg = src[self.pos] == b'-';
             self.pos += 1;
         }
-        let mut int: f64 = 0.0;
-        while self.pos < src.len() && src[self.pos].is_ascii_digit() {
-            int = int * 10.0 + f64::from(src[self.pos] - b'0');
-            self.pos += 1;
-        }
-        if self.pos < src.len() && src[self.pos] == b'.' {
-            self.pos += 1;
-            let mut scale = 0.1;
-            while self.pos < src.len() && src[self.pos].is_ascii_digit() {
-                int += f64::from(src[self.pos] - b'0') * scale;
-                scale *= 0.1;
-                self.pos += 1;
+        // All digits into one integer, divided once by the power of ten of the fraction's
+        // length (exact while the integer fits in 2^53); longer numbers the slow way.
+        let start = self.pos;
+        let mut digits: u64 = 0;
+        let mut count = 0u32;
+        let mut fraction: Option<u32> = None;
+        while self.pos < src.len() {
+            match src[self.pos] {
+                d @ b'0'..=b'9' => {
+                    digits = digits.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                    count += 1;
+                    if let Some(f) = fraction.as_mut() {
+                        *f += 1;
+                    }
+                }
+                b'.' if fraction.is_none() => fraction = Some(0),
+                _ => break,
             }
+            self.pos += 1;
         }
+        let int = match fraction.unwrap_or(0) {
+            f if count <= 15 && (f as usize) < POW10.len() => digits as f64 / POW10[f as usize],
+            _ => slow_number(&src[start..self.pos]),
+        };
         // Anything glued to the number (malformed) is skipped with it.
         while self.pos < src.len() && !is_ws(src[self.pos]) && !is_delim(src[self.pos]) {
             self.pos += 1;
@@ -321,6 +331,28 @@ impl<'a> Ops<'a> {
     }
 }
 
+/// 10^0 ..= 10^15, exact in `f64`.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A number's digits (an optional `.` among them) the slow way, for more than 15 digits.
+fn slow_number(digits: &[u8]) -> f64 {
+    let mut int: f64 = 0.0;
+    let mut scale: Option<f64> = None;
+    for &d in digits {
+        match (d, scale.as_mut()) {
+            (b'.', _) => scale = Some(0.1),
+            (d, None) => int = int * 10.0 + f64::from(d - b'0'),
+            (d, Some(s)) => {
+                int += f64::from(d - b'0') * *s;
+                *s *= 0.1;
+            }
+        }
+    }
+    int
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +378,41 @@ mod tests {
             out.push((String::from_utf8_lossy(op).into_owned(), operands));
         }
         out
+    }
+
+    proptest::proptest! {
+        /// Numbers read as Rust's correctly rounded parse reads them (up to 15 digits), and
+        /// longer ones close to it.
+        #[test]
+        fn numbers_read_as_rust_parses_them(
+            sign in proptest::option::of(proptest::sample::select(vec!["-", "+"])),
+            int in "[0-9]{0,12}",
+            frac in proptest::option::of("[0-9]{0,12}"),
+        ) {
+            if int.is_empty() && frac.is_none() {
+                return Ok(()); // no number at all
+            }
+            let text = format!("{}{int}{}", sign.unwrap_or(""), frac.as_ref().map(|f| format!(".{f}")).unwrap_or_default());
+            let src = format!("{text} Td");
+            let mut ops = Ops::new(src.as_bytes());
+            proptest::prop_assert_eq!(ops.next_op(), Some(&b"Td"[..]));
+            let Some(Operand::Num(read)) = ops.operands.first().copied() else {
+                return Err(proptest::test_runner::TestCaseError::fail("no number"));
+            };
+            let digits = int.len() + frac.as_ref().map_or(0, String::len);
+            let want: f64 = if int.is_empty() && frac.as_deref().unwrap_or("").is_empty() {
+                0.0
+            } else {
+                let unsigned = format!("0{int}.{}0", frac.as_deref().unwrap_or(""));
+                let v: f64 = unsigned.parse().unwrap();
+                if sign == Some("-") { -v } else { v }
+            };
+            if digits <= 15 {
+                proptest::prop_assert_eq!(read, want, "{}", text);
+            } else {
+                proptest::prop_assert!((read - want).abs() <= want.abs() * 1e-12, "{} {} {}", text, read, want);
+            }
+        }
     }
 
     #[test]
