@@ -205,7 +205,18 @@ async fn a_second_sync_reuses_the_first_ones_tab_and_logs_in_again_when_the_sess
     let sync = async || ok_result(&h.sync(SyncKind::Customers, "agent1", SyncMode::Full).await);
     sync().await;
     let logins = h.sim.stats().logins;
+    let lists = || h.sim.stats().grid_requests;
+    assert_eq!(
+        lists(),
+        1,
+        "the list view loaded once: the login sent the tab back to it, not loaded again"
+    );
     sync().await;
+    assert_eq!(
+        lists(),
+        1,
+        "the kept tab pressed the button of the list it shows"
+    );
     let after_two = tabs();
     assert_eq!(
         (after_two.0 - before.0, after_two.1 - before.1),
@@ -218,6 +229,11 @@ async fn a_second_sync_reuses_the_first_ones_tab_and_logs_in_again_when_the_sess
     let third = sync().await;
     assert_eq!(counts(&third), (0, 0, 5_700, 0));
     assert_eq!(h.sim.stats().logins, logins + 1, "logged in again");
+    assert_eq!(
+        lists(),
+        2,
+        "the list view loaded again, once, through the login"
+    );
     let after_three = tabs();
     assert_eq!(after_three.0, after_two.0, "no tab opened for it");
     assert_eq!(after_three.1, after_two.1 + 1.0);

@@ -114,7 +114,12 @@ impl ErpTab {
         if !landing.is_login() {
             return check_status(landing);
         }
-        self.login(&landing).await?;
+        let after = self.login(&landing).await?;
+        // The ERP sends a user back where the login interrupted them: that page, loaded with
+        // the new session, is what a second visit would load again.
+        if after.url == url {
+            return Ok(after);
+        }
         let landing = browser_ops::navigate(&self.page, &url, self.config.page_timeout).await?;
         if landing.is_login() {
             return Err(ErpError::SessionExpired {
@@ -124,8 +129,8 @@ impl ErpTab {
         check_status(landing)
     }
 
-    /// Fill and submit the login form the tab shows.
-    async fn login(&self, at: &Landing) -> Result<(), ErpError> {
+    /// Fill and submit the login form the tab shows; where the ERP sent the tab after it.
+    async fn login(&self, at: &Landing) -> Result<Landing, ErpError> {
         let check = check_status(at.clone())?;
         let doing = "logging in";
         let page = &self.page;
@@ -198,7 +203,7 @@ impl ErpTab {
             });
         }
         tracing::debug!(user = %self.credentials.username, "logged into Archibald");
-        Ok(())
+        Ok(after)
     }
 }
 
