@@ -39,11 +39,13 @@ pub struct ErpConfig {
     pub render_detail_pages: bool,
 }
 
-/// [`ErpConfig::detail_pages_at_once`] by default. Measured here (`make bench`): all six kinds
-/// of one agent's first sync 15.1 s one page at a time → 10.9 s four at once, twenty agents'
-/// first order syncs 151 → 100 s (2 browsers, CPU-bound on 2 cores). With the bound ignored,
-/// 24 tabs reached 6 requests at once (Chromium's limit of connections per host), so more than
-/// 6 likely buys nothing; the ERP sees at most this many detail requests per agent being synced.
+/// [`ErpConfig::detail_pages_at_once`] by default. Measured here (`make bench`, 2 browsers, 2
+/// cores), every page opened in a tab: all six kinds of one agent's first sync 15.1 s one page
+/// at a time → 10.9 s four at once, twenty agents' first order syncs 151 → 100 s; fetched from
+/// their HTML after the first (the default since): 11.6–12.4 s → 4.8–5.8 s and 99.5 → 27.3 s.
+/// With the bound ignored, 24 tabs reached 6 requests at once (Chromium's limit of connections
+/// per host), so more than 6 likely buys nothing; the ERP sees at most this many detail
+/// requests per agent being synced.
 pub const DETAIL_PAGES_AT_ONCE: usize = 4;
 
 /// [`ErpConfig::idle_tabs`] by default: none. Measured here (`make bench`, figures 3 and 10): a
