@@ -106,12 +106,12 @@ fn read_rendered_js() -> String {
     format!("(() => {{ {LINES_FNS} return blackantLines(document, c => c.innerText); }})()")
 }
 
-/// Fetch `path` with the tab's session and read its lines from the parsed HTML.
-fn read_fetched_js(path: &str) -> String {
+/// Fetch `url` with the tab's session and read its lines from the parsed HTML.
+fn read_fetched_js(url: &str) -> String {
     format!(
         r#"(async () => {{ {LINES_FNS}
   let r;
-  try {{ r = await fetch({path}, {{ credentials: 'same-origin', cache: 'no-store' }}); }}
+  try {{ r = await fetch({url}, {{ credentials: 'same-origin', cache: 'no-store' }}); }}
   catch (e) {{ return {{ outcome: 'render', why: 'fetch failed: ' + e }}; }}
   if (r.status === 404) return {{ outcome: 'gone' }};
   const html = await r.text();
@@ -124,7 +124,7 @@ fn read_fetched_js(path: &str) -> String {
   if (!table.rows.length) return {{ outcome: 'render', why: 'no lines in the HTML' }};
   return {{ outcome: 'lines', table }};
 }})()"#,
-        path = serde_json::Value::from(path),
+        url = serde_json::Value::from(url),
     )
 }
 
@@ -165,14 +165,16 @@ impl ErpTab {
     }
 
     /// The lines of order `number` from its page's HTML, fetched with this tab's session
-    /// without leaving the page the tab shows (which must be an ERP page: the path is
-    /// relative to it). Several calls may run at once on one tab.
+    /// without leaving the page the tab shows (which must be an ERP page, so that the request
+    /// is same-origin and carries the session). Several calls may run at once on one tab.
     pub async fn order_lines_fetched(&self, number: &str) -> Result<FetchedLines, ErpError> {
         let path = format!("/ordini/{}", path_segment(number));
         let doing = format!("fetching the detail page of order {number}");
         let timeout = self.config.page_timeout;
+        // The whole URL, as a visit opens it: the ERP may live under a path of its host.
+        let url = self.config.url(&path);
         let answer =
-            match tokio::time::timeout(timeout, self.page.evaluate(read_fetched_js(&path))).await {
+            match tokio::time::timeout(timeout, self.page.evaluate(read_fetched_js(&url))).await {
                 Err(_) => {
                     return Err(ErpError::Timeout {
                         doing,
@@ -182,7 +184,7 @@ impl ErpTab {
                 Ok(answer) => answer.map_err(ErpError::browser(doing))?,
             };
         let fetched: Fetched = answer.into_value().map_err(|e| ErpError::Layout {
-            url: self.config.url(&path),
+            url,
             what: format!("the fetched lines table could not be read: {e}"),
         })?;
         Ok(match fetched {
