@@ -161,24 +161,29 @@ impl<'a> Ops<'a> {
         let start = self.pos;
         let mut digits: u64 = 0;
         let mut count = 0u32;
-        let mut fraction: Option<u32> = None;
-        while self.pos < src.len() {
-            match src[self.pos] {
-                d @ b'0'..=b'9' => {
-                    digits = digits.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-                    count += 1;
-                    if let Some(f) = fraction.as_mut() {
-                        *f += 1;
-                    }
-                }
-                b'.' if fraction.is_none() => fraction = Some(0),
-                _ => break,
-            }
+        while self.pos < src.len() && src[self.pos].is_ascii_digit() {
+            digits = digits
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(src[self.pos] - b'0'));
+            count += 1;
             self.pos += 1;
         }
-        let int = match fraction.unwrap_or(0) {
-            f if count <= 15 && (f as usize) < POW10.len() => digits as f64 / POW10[f as usize],
-            _ => slow_number(&src[start..self.pos]),
+        let mut fraction = 0usize;
+        if self.pos < src.len() && src[self.pos] == b'.' {
+            self.pos += 1;
+            while self.pos < src.len() && src[self.pos].is_ascii_digit() {
+                digits = digits
+                    .wrapping_mul(10)
+                    .wrapping_add(u64::from(src[self.pos] - b'0'));
+                count += 1;
+                fraction += 1;
+                self.pos += 1;
+            }
+        }
+        let int = if count <= 15 {
+            digits as f64 / POW10[fraction]
+        } else {
+            slow_number(&src[start..self.pos])
         };
         // Anything glued to the number (malformed) is skipped with it.
         while self.pos < src.len() && !is_ws(src[self.pos]) && !is_delim(src[self.pos]) {
