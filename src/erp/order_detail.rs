@@ -194,3 +194,45 @@ impl ErpTab {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LinesTable;
+
+    fn table(headers: &[&str], rows: &[&[&str]]) -> LinesTable {
+        LinesTable {
+            headers: headers.iter().map(|s| s.to_string()).collect(),
+            rows: rows
+                .iter()
+                .map(|r| r.iter().map(|s| s.to_string()).collect())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn two_readings_agree_whitespace_aside_and_on_nothing_else() {
+        let shown = table(
+            &["Codice articolo", "Quantità"],
+            &[&["VB.1", "Vite testa piana\n4x40"], &["VB.2", "3"]],
+        );
+        let plain = table(
+            &[" Codice  articolo ", "Quantità"],
+            &[&["VB.1", "Vite testa piana 4x40 "], &["VB.2", "\n3\n"]],
+        );
+        assert!(shown.reads_like(&plain));
+        // Text the page hides, a missing row, a missing cell: not the same reading.
+        let hidden = table(
+            &["Codice articolo", "Quantità"],
+            &[&["VB.1", "Vite testa piana 4x40~sort"], &["VB.2", "3"]],
+        );
+        assert!(!shown.reads_like(&hidden));
+        let fewer_rows = table(&["Codice articolo", "Quantità"], &[&["VB.1", "Vite"]]);
+        assert!(!shown.reads_like(&fewer_rows));
+        let fewer_cells = table(
+            &["Codice articolo", "Quantità"],
+            &[&["VB.1"], &["VB.2", "3"]],
+        );
+        assert!(!shown.reads_like(&fewer_cells));
+        assert!(!shown.reads_like(&table(&["Codice articolo"], &[])));
+    }
+}
