@@ -190,11 +190,7 @@ async fn a_killed_customer_sync_is_restarted_and_resumes_from_its_checkpoint() {
 /// sync opens its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sync_reuses_the_first_ones_tab_and_logs_in_again_when_the_session_expired() {
-    let tabs = || {
-        let scrape = scrape_metrics();
-        let how = |how| sample(&scrape, blackant::syncs::TABS_TOTAL, &[("how", how)]);
-        (how("opened").unwrap_or(0.0), how("reused").unwrap_or(0.0))
-    };
+    let tabs = || counted_by_how(blackant::syncs::TABS_TOTAL, ["opened", "reused"]);
     let before = tabs();
     let h = Harness::start_with(Options {
         agents: vec!["agent1".into()],

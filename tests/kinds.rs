@@ -194,18 +194,7 @@ async fn order_lines_are_read_from_the_detail_pages_of_new_or_changed_orders_onl
 
 /// The detail pages read so far by this process: (fetched, rendered).
 fn detail_pages_read() -> (f64, f64) {
-    let scrape = scrape_metrics();
-    let how = |how| {
-        sample(
-            &scrape,
-            blackant::syncs::DETAIL_PAGES_TOTAL,
-            &[("how", how)],
-        )
-    };
-    (
-        how("fetched").unwrap_or(0.0),
-        how("rendered").unwrap_or(0.0),
-    )
+    counted_by_how(blackant::syncs::DETAIL_PAGES_TOTAL, ["fetched", "rendered"])
 }
 
 /// An agent's detail pages are read several at once, never more at once than

@@ -556,6 +556,14 @@ pub fn sample(
 
 /// The process's metrics now, as `/metrics` would render them (the recorder is installed on
 /// first use: call this before the service starts so that nothing goes unrecorded).
+/// Counter `name` for two values of its `how` label (0 for one never counted), as this process
+/// counted them so far.
+pub fn counted_by_how(name: &str, hows: [&str; 2]) -> (f64, f64) {
+    let scrape = scrape_metrics();
+    let how = |how| sample(&scrape, name, &[("how", how)]).unwrap_or(0.0);
+    (how(hows[0]), how(hows[1]))
+}
+
 pub fn scrape_metrics() -> prometheus_parse::Scrape {
     let text = blackant::http::prometheus()
         .expect("the Prometheus recorder installs")
