@@ -259,3 +259,22 @@ async fn a_second_sync_reuses_the_first_ones_tab_and_logs_in_again_when_the_sess
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_button_below_the_first_screen_is_scrolled_to_and_pressed() {
+    let h = Harness::start().await;
+    h.sim.set_faults(Faults {
+        toolbar_below_fold: true,
+        ..Faults::default()
+    });
+    let done = ok_result(&h.sync(SyncKind::Customers, "agent2", SyncMode::Full).await);
+    let truth2 = truth(&h.sim, ReportKind::Customers, Some("agent2"));
+    assert_eq!(counts(&done), (truth2.len() as u64, 0, 0, 0));
+    assert_equals_truth(
+        "below the fold",
+        Kind::Customers,
+        truth2,
+        db_rows(&h, "agent2"),
+    );
+    h.shutdown().await;
+}

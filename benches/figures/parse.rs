@@ -126,6 +126,7 @@ pub fn run(big_path: &Path, reps: usize) {
 /// Parses `path` as a `kind` report `times` times and prints the median: nothing else runs,
 /// so a profiler attached to this process sees the parser alone.
 pub fn repeat(path: &Path, kind: Kind, times: usize) {
+    crate::setup::logs();
     let bytes = std::fs::read(path).expect("read pdf");
     let median = time_n(times, || {
         parse_export(kind, &bytes).map(|p| p.record_count())

@@ -14,17 +14,21 @@ use std::time::{Duration, Instant};
 
 /// The multi-threaded runtime every figure runs on.
 pub fn runtime() -> tokio::runtime::Runtime {
-    // Logs only when asked (`RUST_LOG=blackant::erp=debug`), on stderr: the tables stay clean.
+    logs();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Logs only when asked (`RUST_LOG=blackant::erp=debug`), on stderr: the tables stay clean.
+pub fn logs() {
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_writer(std::io::stderr)
             .try_init();
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 /// A simulator with the default data set and no faults.

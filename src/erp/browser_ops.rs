@@ -10,6 +10,7 @@ use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
 use chromiumoxide::cdp::browser_protocol::page::{EventFrameStoppedLoading, EventLoadEventFired};
 use chromiumoxide::cdp::browser_protocol::target::CreateTargetParams;
+use chromiumoxide::layout::Point;
 use chromiumoxide::{Browser, Element, Page};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -165,36 +166,66 @@ pub(crate) async fn find_by_label(
     label: &str,
     doing: &str,
 ) -> Result<Option<Element>, ErpError> {
-    let marker = "data-blackant-target";
+    if point_of_label(page, selector, label, doing)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    page.find_element(format!("[{LABEL_MARKER}]"))
+        .await
+        .map(Some)
+        .map_err(ErpError::browser(doing))
+}
+
+/// Attribute [`point_of_label`] sets on the element it found (and removes from any other).
+const LABEL_MARKER: &str = "data-blackant-target";
+
+/// Like [`find_by_label`], in one call to the page: the element is also scrolled into view
+/// (when it is not wholly in it) and the centre of its box, in the viewport's CSS pixels, is
+/// returned: where [`press`] clicks. Element handles cost five more calls and a frame.
+pub(crate) async fn point_of_label(
+    page: &Page,
+    selector: &str,
+    label: &str,
+    doing: &str,
+) -> Result<Option<Point>, ErpError> {
     let js = format!(
         r#"(() => {{
   const norm = s => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
   const want = norm({label});
-  document.querySelectorAll('[{marker}]').forEach(e => e.removeAttribute('{marker}'));
+  document.querySelectorAll('[{LABEL_MARKER}]').forEach(e => e.removeAttribute('{LABEL_MARKER}'));
   for (const e of document.querySelectorAll({selector})) {{
-    const r = e.getBoundingClientRect();
+    let r = e.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     if ([e.innerText, e.value, e.title, e.getAttribute('aria-label')].some(t => norm(t) === want)) {{
-      e.setAttribute('{marker}', '1');
-      return true;
+      e.setAttribute('{LABEL_MARKER}', '1');
+      if (r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight) {{
+        e.scrollIntoView({{ block: 'center', inline: 'center', behavior: 'instant' }});
+        r = e.getBoundingClientRect();
+      }}
+      return {{ x: r.left + r.width / 2, y: r.top + r.height / 2 }};
     }}
   }}
-  return false;
+  return null;
 }})()"#,
         label = serde_json::Value::from(label),
         selector = serde_json::Value::from(selector),
     );
-    let found: bool = page
+    let found: Option<[f64; 2]> = page
         .evaluate(js)
         .await
         .map_err(ErpError::browser(doing))?
-        .into_value()
-        .unwrap_or(false);
-    if !found {
-        return Ok(None);
-    }
-    page.find_element(format!("[{marker}]"))
-        .await
-        .map(Some)
-        .map_err(ErpError::browser(doing))
+        .into_value::<Option<serde_json::Map<String, serde_json::Value>>>()
+        .ok()
+        .flatten()
+        .and_then(|p| Some([p.get("x")?.as_f64()?, p.get("y")?.as_f64()?]));
+    Ok(found.map(|[x, y]| Point { x, y }))
+}
+
+/// A left click at `point` (viewport CSS pixels) as a mouse gives it: moved there, pressed,
+/// released — trusted input events, as a user's.
+pub(crate) async fn press(page: &Page, point: Point, doing: &str) -> Result<(), ErpError> {
+    page.click(point).await.map_err(ErpError::browser(doing))?;
+    Ok(())
 }

@@ -58,7 +58,7 @@ impl ErpTab {
         let doing = format!("exporting {path}");
         let started = Instant::now();
         let ms = || started.elapsed().as_millis() as u64;
-        let button = browser_ops::find_by_label(&self.page, CLICKABLE, EXPORT_LABEL, &doing)
+        let button = browser_ops::point_of_label(&self.page, CLICKABLE, EXPORT_LABEL, &doing)
             .await?
             .ok_or_else(|| ErpError::Layout {
                 url: self.config.url(path),
@@ -105,10 +105,7 @@ impl ErpTab {
             .await
             .map_err(ErpError::browser(doing.as_str()))?;
 
-        button
-            .click()
-            .await
-            .map_err(ErpError::browser(doing.as_str()))?;
+        browser_ops::press(&self.page, button, &doing).await?;
         tracing::debug!(path, ms = ms(), "export: button clicked");
 
         let timeout = self.config.export_timeout;

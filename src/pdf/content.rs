@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
-use memchr::memmem::Finder;
 
 use super::PdfError;
 use super::font::{BAD, Font, SPACE, WORD_SPACE};
@@ -247,7 +246,9 @@ impl PdfText {
         if !head.windows(5).any(|w| w == b"%PDF-") {
             return Err(PdfError::NotPdf);
         }
-        let bytes = without_structure_tree(bytes);
+        let started = std::time::Instant::now();
+        let bytes = super::untag::without_structure_tree(bytes);
+        let stripped = started.elapsed();
         let doc = lopdf::Document::load_mem(&bytes).map_err(|e| match e {
             lopdf::Error::InvalidPassword | lopdf::Error::Decryption(_) => PdfError::Encrypted,
             other => PdfError::Malformed(other.to_string()),
@@ -259,6 +260,12 @@ impl PdfText {
         if pages.is_empty() {
             return Err(PdfError::NoPages);
         }
+        tracing::trace!(
+            structure_tree_ms = stripped.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            copied = matches!(bytes, std::borrow::Cow::Owned(_)),
+            "PDF loaded"
+        );
         Ok(PdfText {
             doc,
             pages,
@@ -414,151 +421,6 @@ fn inflate_plain(stream: &lopdf::Stream, out: &mut Vec<u8>, limit: usize) -> Inf
         return Inflated::TooLarge;
     }
     Inflated::Done
-}
-
-/// Tagged PDFs (Chromium always tags) carry one `/StructElem` object per table cell: 170,000
-/// objects for a 450-page report, whose parsing and freeing by lopdf cost more than the whole
-/// text extraction. Text extraction never needs them, so before loading, in a copy of the file,
-/// each uncompressed `/StructElem` dictionary object (no stream) is overwritten with `null`
-/// padded by spaces (byte offsets stay valid) and its entry in a classic cross-reference table
-/// is marked free, so lopdf does not even read it. Files without such objects are not copied.
-fn without_structure_tree(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    const PAT: &[u8] = b"/StructElem";
-    let (elem, endobj, stream) = (
-        Finder::new(PAT),
-        Finder::new(b"endobj"),
-        Finder::new(b"stream"),
-    );
-    let mut out: Option<Vec<u8>> = None;
-    let mut freed: Vec<u32> = Vec::new();
-    let mut pos = 0;
-    while let Some(i) = find(out.as_deref().unwrap_or(bytes), &elem, pos) {
-        let buf = out.as_deref().unwrap_or(bytes);
-        pos = i + PAT.len();
-        let Some((number, body)) = object_header_before(buf, i) else {
-            continue;
-        };
-        let Some(end) = find(buf, &endobj, i) else {
-            continue;
-        };
-        if find(&buf[..end], &stream, i).is_some() {
-            continue;
-        }
-        let buf = out.get_or_insert_with(|| bytes.to_vec());
-        buf[body] = b' ';
-        buf[body + 1..body + 5].copy_from_slice(b"null");
-        buf[body + 5..end].fill(b' ');
-        freed.push(number);
-        pos = end;
-    }
-    match out {
-        Some(mut v) => {
-            freed.sort_unstable();
-            free_xref_entries(&mut v, &freed);
-            std::borrow::Cow::Owned(v)
-        }
-        None => std::borrow::Cow::Borrowed(bytes),
-    }
-}
-
-/// For `/StructElem` at `i`, checks that it directly follows `N G obj <</Type` and returns N
-/// and the offset right after `obj`.
-fn object_header_before(buf: &[u8], i: usize) -> Option<(u32, usize)> {
-    let mut j = i;
-    let back_ws = |j: &mut usize| {
-        while *j > 0 && buf[*j - 1].is_ascii_whitespace() {
-            *j -= 1;
-        }
-    };
-    back_ws(&mut j);
-    j = j.checked_sub(5).filter(|&k| &buf[k..k + 5] == b"/Type")?;
-    back_ws(&mut j);
-    j = j.checked_sub(2).filter(|&k| &buf[k..k + 2] == b"<<")?;
-    let body = j;
-    back_ws(&mut j);
-    j = j.checked_sub(3).filter(|&k| &buf[k..k + 3] == b"obj")?;
-    let body = body.min(j + 3);
-    back_ws(&mut j);
-    while j > 0 && buf[j - 1].is_ascii_digit() {
-        j -= 1; // generation
-    }
-    back_ws(&mut j);
-    let num_end = j;
-    while j > 0 && buf[j - 1].is_ascii_digit() {
-        j -= 1;
-    }
-    let number = std::str::from_utf8(&buf[j..num_end]).ok()?.parse().ok()?;
-    Some((number, j + (body - j)))
-}
-
-/// Marks the `freed` objects (sorted) as free in every classic `xref` table of the file.
-fn free_xref_entries(buf: &mut [u8], freed: &[u32]) {
-    let mut pos = 0;
-    let xref = Finder::new(b"xref");
-    while let Some(x) = find(buf, &xref, pos) {
-        pos = x + 4;
-        if x > 0 && !buf[x - 1].is_ascii_whitespace()
-            || buf.get(x + 4).is_none_or(|b| !b.is_ascii_whitespace())
-        {
-            continue;
-        }
-        let mut p = x + 4;
-        // Subsections: "start count" then `count` entries of 20 bytes.
-        loop {
-            while p < buf.len() && buf[p].is_ascii_whitespace() {
-                p += 1;
-            }
-            let Some((start, q)) = read_uint(buf, p) else {
-                break;
-            };
-            let q = skip_spaces(buf, q);
-            let Some((count, q)) = read_uint(buf, q) else {
-                break;
-            };
-            let mut e = q;
-            while e < buf.len() && buf[e].is_ascii_whitespace() {
-                e += 1;
-            }
-            for k in 0..count {
-                let entry = e + k as usize * 20;
-                let Some(kind) = buf.get(entry + 17) else {
-                    return;
-                };
-                if !matches!(kind, b'n' | b'f') || buf[entry + 10] != b' ' {
-                    return; // not the layout we expect: leave the table alone
-                }
-                if *kind == b'n' && freed.binary_search(&(start + k)).is_ok() {
-                    buf[entry + 17] = b'f';
-                }
-            }
-            p = e + count as usize * 20;
-        }
-        pos = p.max(pos);
-    }
-}
-
-fn skip_spaces(buf: &[u8], mut p: usize) -> usize {
-    while p < buf.len() && buf[p] == b' ' {
-        p += 1;
-    }
-    p
-}
-
-fn read_uint(buf: &[u8], p: usize) -> Option<(u32, usize)> {
-    let mut q = p;
-    let mut v: u32 = 0;
-    while q < buf.len() && buf[q].is_ascii_digit() {
-        v = v.checked_mul(10)?.checked_add(u32::from(buf[q] - b'0'))?;
-        q += 1;
-    }
-    (q > p).then_some((v, q))
-}
-
-/// Position of `pat` in `hay` at or after `from` (memchr's SIMD substring search, each
-/// pattern's searcher built once: a PDF is full of `/`, so a scan for the first byte then a
-/// compare was most of a tagged file's load).
-fn find(hay: &[u8], pat: &Finder<'_>, from: usize) -> Option<usize> {
-    pat.find(hay.get(from..)?).map(|p| p + from)
 }
 
 /// The attribute `key` of a page, inherited through `/Parent` when absent.

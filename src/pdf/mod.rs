@@ -17,7 +17,8 @@
 //!
 //! It must NOT interpret cell values (dates, amounts, booleans) nor know the six report kinds:
 //! that is `crate::records`, which hands this module its column titles and alignments.
-//! lopdf parses the file structure; its `extract_text` is not used because it drops positions.
+//! lopdf parses the file structure (after [`untag`] took a tagged file's structure tree out of
+//! its way); its `extract_text` is not used because it drops positions.
 
 mod cmap;
 pub mod content;
@@ -29,6 +30,7 @@ mod lexer;
 pub mod table;
 #[cfg(test)]
 pub(crate) mod tests;
+mod untag;
 
 pub use content::{PageText, PdfText, TextSpan};
 pub use layout::{Line, Phrase, Word};

@@ -1,0 +1,529 @@
+//! The file's structure tree taken out before lopdf loads it (a tagged file's per-cell objects).
+//!
+//! Tagged PDFs (Chromium always tags) carry one `/StructElem` object per table cell: 170,000
+//! objects for a 450-page report, whose parsing and freeing by lopdf cost more than the whole
+//! text extraction. Text extraction never needs them, so before loading, in a copy of the file,
+//! each uncompressed `/StructElem` dictionary object (no stream) is overwritten with `null`
+//! padded by spaces (byte offsets stay valid) and lopdf is told not to read it: the file's only
+//! classic cross-reference table is rewritten without their entries (lopdf then reads ~1,500
+//! entries instead of ~180,000), or, when the file has several tables (incremental updates) or
+//! one laid out otherwise, their entries are marked free. Files without such objects are not
+//! copied. The search and the copy run on every core (a 30 MB report).
+//!
+//! It owns only this byte-level surgery; it must NOT interpret pages, fonts or text, and must
+//! leave a file it does not recognise exactly as it was.
+
+use memchr::memmem::Finder;
+use std::borrow::Cow;
+
+/// The file as lopdf should read it: without its structure elements, or itself when it has none.
+pub(super) fn without_structure_tree(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let blanks = blanks(bytes);
+    if blanks.is_empty() {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = copy_blanked(bytes, &blanks);
+    let mut freed: Vec<u32> = blanks.iter().map(|b| b.number).collect();
+    freed.sort_unstable();
+    if !compact_xref(&mut out, &freed) {
+        free_xref_entries(&mut out, &freed);
+    }
+    Cow::Owned(out)
+}
+
+/// One object to blank: its number, where its body starts (right after `obj`) and where its
+/// `endobj` starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Blank {
+    number: u32,
+    body: usize,
+    end: usize,
+}
+
+/// Bytes each thread searches or copies at least (below that one thread does it all).
+const CHUNK: usize = 1 << 20;
+const MIN_CHUNKS_PER_THREAD: usize = 4;
+
+/// Every `/StructElem` dictionary object of `bytes`, in file order; chunks searched on every
+/// core (a hit belongs to the chunk its pattern starts in; its object may run past it).
+fn blanks(bytes: &[u8]) -> Vec<Blank> {
+    const PAT: &[u8] = b"/StructElem";
+    let (elem, endobj, stream) = (
+        Finder::new(PAT),
+        Finder::new(b"endobj"),
+        Finder::new(b"stream"),
+    );
+    let found: Result<Vec<Blank>, std::convert::Infallible> = super::in_runs(
+        bytes.len().div_ceil(CHUNK),
+        MIN_CHUNKS_PER_THREAD,
+        |chunks| {
+            let (from, to) = (chunks.start * CHUNK, (chunks.end * CHUNK).min(bytes.len()));
+            let mut out = Vec::new();
+            // A pattern starting before `to` is this chunk's, wherever it ends.
+            let hay = &bytes[..(to + PAT.len() - 1).min(bytes.len())];
+            let mut pos = from;
+            while let Some(i) = find(hay, &elem, pos) {
+                pos = i + PAT.len();
+                let Some((number, body)) = object_header_before(bytes, i) else {
+                    continue;
+                };
+                let Some(end) = find(bytes, &endobj, i) else {
+                    continue;
+                };
+                if find(&bytes[..end], &stream, i).is_some() {
+                    continue;
+                }
+                out.push(Blank { number, body, end });
+                pos = end;
+            }
+            Ok(out)
+        },
+    );
+    let mut found = match found {
+        Ok(found) => found,
+        Err(never) => match never {},
+    };
+    // A chunk may start inside an object the previous chunk blanks: one search from the start
+    // would have skipped to that object's end.
+    let mut last_end = 0;
+    found.retain(|b| {
+        let keep = b.body >= last_end;
+        if keep {
+            last_end = b.end;
+        }
+        keep
+    });
+    found
+}
+
+/// `bytes` with each blank's body overwritten (` null` then spaces up to its `endobj`), copied
+/// and overwritten on every core, each thread its own part of the output.
+fn copy_blanked(bytes: &[u8], blanks: &[Blank]) -> Vec<u8> {
+    let mut out = vec![0u8; bytes.len()];
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(bytes.len() / (CHUNK * MIN_CHUNKS_PER_THREAD))
+        .max(1);
+    let per = bytes.len().div_ceil(threads).max(1);
+    let part = |at: usize, chunk: &mut [u8]| {
+        let to = at + chunk.len();
+        chunk.copy_from_slice(&bytes[at..to]);
+        let first = blanks.partition_point(|b| b.end <= at);
+        for b in blanks[first..].iter().take_while(|b| b.body < to) {
+            let (s, e) = (b.body.max(at), b.end.min(to));
+            chunk[s - at..e - at].fill(b' ');
+            for (k, c) in b"null".iter().enumerate() {
+                let p = b.body + 1 + k;
+                if (s..e).contains(&p) {
+                    chunk[p - at] = *c;
+                }
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let mut parts = out.chunks_mut(per).enumerate();
+        let first = parts.next();
+        for (i, chunk) in parts {
+            s.spawn(move || part(i * per, chunk));
+        }
+        if let Some((_, chunk)) = first {
+            part(0, chunk);
+        }
+    });
+    out
+}
+
+/// For `/StructElem` at `i`, checks that it directly follows `N G obj <</Type` and returns N
+/// and the offset right after `obj`.
+fn object_header_before(buf: &[u8], i: usize) -> Option<(u32, usize)> {
+    let mut j = i;
+    let back_ws = |j: &mut usize| {
+        while *j > 0 && buf[*j - 1].is_ascii_whitespace() {
+            *j -= 1;
+        }
+    };
+    back_ws(&mut j);
+    j = j.checked_sub(5).filter(|&k| &buf[k..k + 5] == b"/Type")?;
+    back_ws(&mut j);
+    j = j.checked_sub(2).filter(|&k| &buf[k..k + 2] == b"<<")?;
+    let body = j;
+    back_ws(&mut j);
+    j = j.checked_sub(3).filter(|&k| &buf[k..k + 3] == b"obj")?;
+    let body = body.min(j + 3);
+    back_ws(&mut j);
+    while j > 0 && buf[j - 1].is_ascii_digit() {
+        j -= 1; // generation
+    }
+    back_ws(&mut j);
+    let num_end = j;
+    while j > 0 && buf[j - 1].is_ascii_digit() {
+        j -= 1;
+    }
+    let number = std::str::from_utf8(&buf[j..num_end]).ok()?.parse().ok()?;
+    Some((number, j + (body - j)))
+}
+
+/// One classic cross-reference section: its subsections' entries, each `(object number, offset
+/// of its 20-byte line)`, and where the section ends.
+struct XrefSection {
+    entries: Vec<(u32, usize)>,
+    end: usize,
+}
+
+/// The classic cross-reference section starting at `x` (at its `xref` keyword), if every entry
+/// is a 20-byte line `oooooooooo ggggg n|f` + two end-of-line bytes.
+fn xref_section(buf: &[u8], x: usize) -> Option<XrefSection> {
+    if !buf.get(x..)?.starts_with(b"xref") || !buf.get(x + 4)?.is_ascii_whitespace() {
+        return None;
+    }
+    let mut entries = Vec::new();
+    let mut p = x + 4;
+    loop {
+        while p < buf.len() && buf[p].is_ascii_whitespace() {
+            p += 1;
+        }
+        let Some((start, q)) = read_uint(buf, p) else {
+            return Some(XrefSection { entries, end: p });
+        };
+        let Some((count, q)) = read_uint(buf, skip_spaces(buf, q)) else {
+            return Some(XrefSection { entries, end: p });
+        };
+        let mut e = q;
+        while e < buf.len() && buf[e].is_ascii_whitespace() {
+            e += 1;
+        }
+        for k in 0..count {
+            let entry = e.checked_add(usize::try_from(k).ok()?.checked_mul(20)?)?;
+            let line = buf.get(entry..entry + 20)?;
+            let well_formed = line[..10].iter().all(u8::is_ascii_digit)
+                && line[10] == b' '
+                && line[11..16].iter().all(u8::is_ascii_digit)
+                && line[16] == b' '
+                && matches!(line[17], b'n' | b'f')
+                && matches!(&line[18..], b" \n" | b" \r" | b"\r\n");
+            if !well_formed {
+                return None;
+            }
+            entries.push((start.checked_add(k)?, entry));
+        }
+        p = e + count as usize * 20;
+    }
+}
+
+/// Rewrites the file's only cross-reference table without the `freed` objects' entries (nor
+/// free ones), as subsections of consecutive numbers padded with spaces to its old length.
+/// `false`, the file untouched, unless the table at `startxref` is classic, laid out as the
+/// standard says, the only one (its trailer has no `/Prev` nor `/XRefStm`), and the shorter.
+fn compact_xref(buf: &mut [u8], freed: &[u32]) -> bool {
+    let Some(x) = last_startxref(buf) else {
+        return false;
+    };
+    let Some(section) = xref_section(buf, x) else {
+        return false;
+    };
+    let tail = &buf[section.end..];
+    let Some(trailer_end) = Finder::new(b"startxref").find(tail) else {
+        return false;
+    };
+    let trailer = &tail[..trailer_end];
+    if !trailer.starts_with(b"trailer")
+        || Finder::new(b"/Prev").find(trailer).is_some()
+        || Finder::new(b"/XRefStm").find(trailer).is_some()
+    {
+        return false;
+    }
+    let kept: Vec<(u32, usize)> = section
+        .entries
+        .iter()
+        .copied()
+        .filter(|&(n, at)| buf[at + 17] == b'n' && freed.binary_search(&n).is_err())
+        .collect();
+    let mut table = Vec::with_capacity(kept.len() * 20 + 64);
+    table.extend_from_slice(b"xref\n");
+    let mut run_start = 0;
+    while run_start < kept.len() {
+        let mut run_end = run_start + 1;
+        while run_end < kept.len() && kept[run_end].0 == kept[run_end - 1].0 + 1 {
+            run_end += 1;
+        }
+        table.extend_from_slice(
+            format!("{} {}\n", kept[run_start].0, run_end - run_start).as_bytes(),
+        );
+        for &(_, at) in &kept[run_start..run_end] {
+            table.extend_from_slice(&buf[at..at + 20]);
+        }
+        run_start = run_end;
+    }
+    if table.len() > section.end - x {
+        return false;
+    }
+    buf[x..x + table.len()].copy_from_slice(&table);
+    buf[x + table.len()..section.end].fill(b' ');
+    true
+}
+
+/// Where the last `startxref` of the file (in its last 2 KiB) says the cross-reference data is.
+fn last_startxref(buf: &[u8]) -> Option<usize> {
+    let from = buf.len().saturating_sub(2048);
+    let at = from + memchr::memmem::rfind(&buf[from..], b"startxref")? + b"startxref".len();
+    let mut p = at;
+    while p < buf.len() && buf[p].is_ascii_whitespace() {
+        p += 1;
+    }
+    let (offset, _) = read_uint(buf, p)?;
+    usize::try_from(offset).ok()
+}
+
+/// Marks the `freed` objects (sorted) as free in every classic `xref` table of the file.
+fn free_xref_entries(buf: &mut [u8], freed: &[u32]) {
+    let mut pos = 0;
+    let xref = Finder::new(b"xref");
+    while let Some(x) = find(buf, &xref, pos) {
+        pos = x + 4;
+        if x > 0 && !buf[x - 1].is_ascii_whitespace()
+            || buf.get(x + 4).is_none_or(|b| !b.is_ascii_whitespace())
+        {
+            continue;
+        }
+        let mut p = x + 4;
+        // Subsections: "start count" then `count` entries of 20 bytes.
+        loop {
+            while p < buf.len() && buf[p].is_ascii_whitespace() {
+                p += 1;
+            }
+            let Some((start, q)) = read_uint(buf, p) else {
+                break;
+            };
+            let q = skip_spaces(buf, q);
+            let Some((count, q)) = read_uint(buf, q) else {
+                break;
+            };
+            let mut e = q;
+            while e < buf.len() && buf[e].is_ascii_whitespace() {
+                e += 1;
+            }
+            for k in 0..count {
+                let entry = e + k as usize * 20;
+                let Some(kind) = buf.get(entry + 17) else {
+                    return;
+                };
+                if !matches!(kind, b'n' | b'f') || buf[entry + 10] != b' ' {
+                    return; // not the layout we expect: leave the table alone
+                }
+                if *kind == b'n' && freed.binary_search(&(start + k)).is_ok() {
+                    buf[entry + 17] = b'f';
+                }
+            }
+            p = e + count as usize * 20;
+        }
+        pos = p.max(pos);
+    }
+}
+
+fn skip_spaces(buf: &[u8], mut p: usize) -> usize {
+    while p < buf.len() && buf[p] == b' ' {
+        p += 1;
+    }
+    p
+}
+
+fn read_uint(buf: &[u8], p: usize) -> Option<(u32, usize)> {
+    let mut q = p;
+    let mut v: u32 = 0;
+    while q < buf.len() && buf[q].is_ascii_digit() {
+        v = v.checked_mul(10)?.checked_add(u32::from(buf[q] - b'0'))?;
+        q += 1;
+    }
+    (q > p).then_some((v, q))
+}
+
+/// Position of `pat` in `hay` at or after `from` (memchr's SIMD substring search, each
+/// pattern's searcher built once: a PDF is full of `/`, so a scan for the first byte then a
+/// compare was most of a tagged file's load).
+fn find(hay: &[u8], pat: &Finder<'_>, from: usize) -> Option<usize> {
+    pat.find(hay.get(from..)?).map(|p| p + from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-page PDF whose structure tree has `elems` `/StructElem` objects (numbered from 6,
+    /// each `pad` bytes of padding long), with a classic cross-reference table; `update` appends
+    /// an incremental update (a second table, `/Prev` to the first) that rewrites the page.
+    fn tagged_pdf(elems: u32, pad: usize, update: bool) -> Vec<u8> {
+        let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+        let mut offsets: Vec<(u32, usize)> = Vec::new();
+        let mut obj = |out: &mut Vec<u8>, n: u32, body: &[u8]| {
+            offsets.push((n, out.len()));
+            out.extend_from_slice(format!("{n} 0 obj\n").as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\nendobj\n");
+        };
+        let content = b"BT /F1 12 Tf 72 720 Td (Codice) Tj ET";
+        obj(
+            &mut out,
+            1,
+            b"<</Type /Catalog /Pages 2 0 R /StructTreeRoot 5 0 R>>",
+        );
+        obj(&mut out, 2, b"<</Type /Pages /Kids [3 0 R] /Count 1>>");
+        obj(
+            &mut out,
+            3,
+            b"<</Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R>>",
+        );
+        let stream = format!(
+            "<</Length {}>>\nstream\n{}\nendstream",
+            content.len(),
+            String::from_utf8_lossy(content)
+        );
+        obj(&mut out, 4, stream.as_bytes());
+        obj(&mut out, 5, b"<</Type /StructTreeRoot /K [6 0 R]>>");
+        for n in 6..6 + elems {
+            let body = format!(
+                "<</Type /StructElem\n/S /TD\n/P 5 0 R\n/K {}{}>>",
+                n - 6,
+                " ".repeat(pad)
+            );
+            obj(&mut out, n, body.as_bytes());
+        }
+        let size = 6 + elems;
+        let xref_at = out.len();
+        out.extend_from_slice(format!("xref\n0 {size}\n0000000000 65535 f \n").as_bytes());
+        let mut sorted = offsets.clone();
+        sorted.sort();
+        for (_, at) in &sorted {
+            out.extend_from_slice(format!("{at:010} 00000 n \n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!("trailer\n<</Size {size} /Root 1 0 R>>\nstartxref\n{xref_at}\n%%EOF\n")
+                .as_bytes(),
+        );
+        if update {
+            let page_at = out.len();
+            out.extend_from_slice(
+                b"3 0 obj\n<</Type /Page /Parent 2 0 R /MediaBox [0 0 600 800] /Contents 4 0 R>>\nendobj\n",
+            );
+            let second = out.len();
+            out.extend_from_slice(
+                format!(
+                    "xref\n3 1\n{page_at:010} 00000 n \ntrailer\n<</Size {size} /Root 1 0 R /Prev {xref_at}>>\nstartxref\n{second}\n%%EOF\n"
+                )
+                .as_bytes(),
+            );
+        }
+        out
+    }
+
+    /// What one search from the start blanks: the reference the chunked search must equal.
+    fn serial_blanks(bytes: &[u8]) -> Vec<Blank> {
+        let (elem, endobj, stream) = (
+            Finder::new(b"/StructElem"),
+            Finder::new(b"endobj"),
+            Finder::new(b"stream"),
+        );
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Some(i) = find(bytes, &elem, pos) {
+            pos = i + 11;
+            let Some((number, body)) = object_header_before(bytes, i) else {
+                continue;
+            };
+            let Some(end) = find(bytes, &endobj, i) else {
+                continue;
+            };
+            if find(&bytes[..end], &stream, i).is_some() {
+                continue;
+            }
+            out.push(Blank { number, body, end });
+            pos = end;
+        }
+        out
+    }
+
+    fn load(bytes: &[u8]) -> lopdf::Document {
+        lopdf::Document::load_mem(bytes).expect("lopdf loads the stripped file")
+    }
+
+    #[test]
+    fn a_single_table_is_rewritten_without_the_structure_elements() {
+        let pdf = tagged_pdf(50, 0, false);
+        let stripped = without_structure_tree(&pdf);
+        assert_eq!(stripped.len(), pdf.len(), "byte offsets stay valid");
+        let text = String::from_utf8_lossy(&stripped);
+        assert!(!text.contains("/StructElem"));
+        assert!(
+            text.contains("xref\n0 6\n") || text.contains("xref\n1 5\n"),
+            "the table lists objects 1-5 only: {}",
+            &text[text.find("xref").unwrap_or(0)..]
+        );
+        let doc = load(&stripped);
+        assert_eq!(doc.get_pages().len(), 1);
+        assert!(
+            doc.get_object((4, 0)).is_ok(),
+            "the content stream is still there"
+        );
+        for n in 6..56 {
+            assert!(doc.get_object((n, 0)).is_err(), "object {n} is not read");
+        }
+        assert_eq!(
+            doc.get_object((1, 0)).ok(),
+            load(&pdf).get_object((1, 0)).ok(),
+            "untouched objects read as before"
+        );
+    }
+
+    #[test]
+    fn several_tables_keep_their_layout_and_mark_the_entries_free() {
+        let pdf = tagged_pdf(20, 0, true);
+        let stripped = without_structure_tree(&pdf);
+        assert_eq!(stripped.len(), pdf.len());
+        let text = String::from_utf8_lossy(&stripped);
+        assert!(
+            text.contains("xref\n0 26\n"),
+            "the first table keeps its layout"
+        );
+        assert_eq!(text.matches(" 00000 f \n").count(), 20);
+        let doc = load(&stripped);
+        let page = doc.get_dictionary((3, 0)).expect("page");
+        let media: Vec<f32> = page
+            .get(b"MediaBox")
+            .and_then(lopdf::Object::as_array)
+            .expect("media box")
+            .iter()
+            .filter_map(|o| o.as_float().ok())
+            .collect();
+        assert_eq!(
+            media,
+            vec![0.0, 0.0, 600.0, 800.0],
+            "the update's page is read"
+        );
+        assert!(doc.get_object((6, 0)).is_err());
+    }
+
+    #[test]
+    fn a_file_without_structure_elements_is_not_copied() {
+        let pdf = tagged_pdf(0, 0, false);
+        assert!(matches!(without_structure_tree(&pdf), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn chunks_and_threads_blank_what_one_pass_would() {
+        // ~9 MiB: several chunks per thread, objects across chunk and thread boundaries.
+        let pdf = tagged_pdf(60_000, 77, false);
+        assert!(pdf.len() > 2 * CHUNK * MIN_CHUNKS_PER_THREAD);
+        let found = blanks(&pdf);
+        assert_eq!(found, serial_blanks(&pdf));
+        assert_eq!(found.len(), 60_000);
+        let mut want = pdf.clone();
+        for b in &found {
+            want[b.body] = b' ';
+            want[b.body + 1..b.body + 5].copy_from_slice(b"null");
+            want[b.body + 5..b.end].fill(b' ');
+        }
+        assert!(copy_blanked(&pdf, &found) == want);
+        let doc = load(&without_structure_tree(&pdf));
+        assert_eq!(doc.get_pages().len(), 1);
+        assert_eq!(doc.objects.len(), 5);
+    }
+}
