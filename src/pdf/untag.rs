@@ -47,36 +47,12 @@ const MIN_CHUNKS_PER_THREAD: usize = 4;
 /// Every `/StructElem` dictionary object of `bytes`, in file order; chunks searched on every
 /// core (a hit belongs to the chunk its pattern starts in; its object may run past it).
 fn blanks(bytes: &[u8]) -> Vec<Blank> {
-    const PAT: &[u8] = b"/StructElem";
-    let (elem, endobj, stream) = (
-        Finder::new(PAT),
-        Finder::new(b"endobj"),
-        Finder::new(b"stream"),
-    );
     let found: Result<Vec<Blank>, std::convert::Infallible> = super::in_runs(
         bytes.len().div_ceil(CHUNK),
         MIN_CHUNKS_PER_THREAD,
         |chunks| {
             let (from, to) = (chunks.start * CHUNK, (chunks.end * CHUNK).min(bytes.len()));
-            let mut out = Vec::new();
-            // A pattern starting before `to` is this chunk's, wherever it ends.
-            let hay = &bytes[..(to + PAT.len() - 1).min(bytes.len())];
-            let mut pos = from;
-            while let Some(i) = find(hay, &elem, pos) {
-                pos = i + PAT.len();
-                let Some((number, body)) = object_header_before(bytes, i) else {
-                    continue;
-                };
-                let Some(end) = find(bytes, &endobj, i) else {
-                    continue;
-                };
-                if find(&bytes[..end], &stream, i).is_some() {
-                    continue;
-                }
-                out.push(Blank { number, body, end });
-                pos = end;
-            }
-            Ok(out)
+            Ok(blanks_from(bytes, from, to))
         },
     );
     let mut found = match found {
@@ -94,6 +70,37 @@ fn blanks(bytes: &[u8]) -> Vec<Blank> {
         keep
     });
     found
+}
+
+const PAT: &[u8] = b"/StructElem";
+
+/// The `/StructElem` dictionary objects whose pattern starts in `from..to`, in file order, each
+/// search going on after the object it found (their objects may run past `to`).
+fn blanks_from(bytes: &[u8], from: usize, to: usize) -> Vec<Blank> {
+    let (elem, endobj, stream) = (
+        Finder::new(PAT),
+        Finder::new(b"endobj"),
+        Finder::new(b"stream"),
+    );
+    // A pattern starting before `to` is this range's, wherever it ends.
+    let hay = &bytes[..(to + PAT.len() - 1).min(bytes.len())];
+    let mut out = Vec::new();
+    let mut pos = from;
+    while let Some(i) = find(hay, &elem, pos) {
+        pos = i + PAT.len();
+        let Some((number, body)) = object_header_before(bytes, i) else {
+            continue;
+        };
+        let Some(end) = find(bytes, &endobj, i) else {
+            continue;
+        };
+        if find(&bytes[..end], &stream, i).is_some() {
+            continue;
+        }
+        out.push(Blank { number, body, end });
+        pos = end;
+    }
+    out
 }
 
 /// `bytes` with each blank's body overwritten (` null` then spaces up to its `endobj`), copied
@@ -417,28 +424,7 @@ mod tests {
 
     /// What one search from the start blanks: the reference the chunked search must equal.
     fn serial_blanks(bytes: &[u8]) -> Vec<Blank> {
-        let (elem, endobj, stream) = (
-            Finder::new(b"/StructElem"),
-            Finder::new(b"endobj"),
-            Finder::new(b"stream"),
-        );
-        let mut out = Vec::new();
-        let mut pos = 0;
-        while let Some(i) = find(bytes, &elem, pos) {
-            pos = i + 11;
-            let Some((number, body)) = object_header_before(bytes, i) else {
-                continue;
-            };
-            let Some(end) = find(bytes, &endobj, i) else {
-                continue;
-            };
-            if find(&bytes[..end], &stream, i).is_some() {
-                continue;
-            }
-            out.push(Blank { number, body, end });
-            pos = end;
-        }
-        out
+        blanks_from(bytes, 0, bytes.len())
     }
 
     fn load(bytes: &[u8]) -> lopdf::Document {
