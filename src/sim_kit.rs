@@ -10,7 +10,6 @@ use crate::erp::{Credentials, ErpConfig};
 use crate::service::{OrderSettings, ServiceConfig, SourceConfig, Tuning};
 use crate::store::DataDir;
 use archibald_sim::{Account, Faults, Role, SimConfig, SimError, SimHandle, Simulator};
-use blackant_actors::browser_pool::ChromiumConfig;
 use blackant_actors::run::Scope;
 use std::time::Duration;
 
@@ -62,7 +61,7 @@ pub fn service_config(
         data,
         source: SourceConfig::Erp {
             erp,
-            chromium: ChromiumConfig::default(),
+            chromium: Box::default(),
             browsers,
             launch_at_start: true,
             recycle_after_leases: blackant_actors::browser_pool::RECYCLE_AFTER_LEASES,

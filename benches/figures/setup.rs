@@ -123,6 +123,13 @@ pub fn set_recycle_after(config: &mut ServiceConfig, leases: u32) {
     }
 }
 
+/// Start each browser of a warm pool with a spare context and a blank tab (`true`, the default).
+pub fn set_spare_context(config: &mut ServiceConfig, spare: bool) {
+    if let blackant::service::SourceConfig::Erp { chromium, .. } = &mut config.source {
+        chromium.spare_context = spare;
+    }
+}
+
 /// Launch the browsers when the service starts (`true`) or when first needed.
 pub fn set_launch_at_start(config: &mut ServiceConfig, at_start: bool) {
     if let blackant::service::SourceConfig::Erp {

@@ -238,10 +238,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let source = SourceConfig::Erp {
         erp: config.erp_config(&config.erp.base_url),
-        chromium: ChromiumConfig {
+        chromium: Box::new(ChromiumConfig {
             executable: config.browsers.chromium.clone(),
+            spare_context: config.browsers.spare_context,
             ..Default::default()
-        },
+        }),
         browsers: config.browsers.size,
         launch_at_start: config.browsers.launch_at_start,
         recycle_after_leases: config.browsers.recycle_after_leases,

@@ -114,6 +114,9 @@ pub struct BrowsersSection {
     pub chromium: Option<PathBuf>,
     /// Launch every browser when the service starts (false: when first needed).
     pub launch_at_start: bool,
+    /// With `launch_at_start`: each browser starts with a spare context and a blank tab, so
+    /// the first agent it serves does not wait for Chromium to start a renderer.
+    pub spare_context: bool,
     /// A browser that has served this many leases is closed and replaced (0: never).
     pub recycle_after_leases: u32,
 }
@@ -124,6 +127,7 @@ impl Default for BrowsersSection {
             size: 2,
             chromium: None,
             launch_at_start: true,
+            spare_context: true,
             recycle_after_leases: blackant_actors::browser_pool::RECYCLE_AFTER_LEASES,
         }
     }

@@ -6,12 +6,13 @@
 //! clicking; type non-ASCII with `Input.insertText`). Knows nothing of Archibald's pages.
 
 use super::ErpError;
+use blackant_actors::browser_pool::ChromiumBrowser;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
 use chromiumoxide::cdp::browser_protocol::page::{EventFrameStoppedLoading, EventLoadEventFired};
 use chromiumoxide::cdp::browser_protocol::target::CreateTargetParams;
 use chromiumoxide::layout::Point;
-use chromiumoxide::{Browser, Element, Page};
+use chromiumoxide::{Element, Page};
 use futures::StreamExt;
 use serde::Deserialize;
 use std::time::Duration;
@@ -44,11 +45,15 @@ const LANDING_JS: &str = r#"(() => {
   };
 })()"#;
 
-/// A new tab in the given browser context (the agent's cookies live there).
+/// A new tab in the given browser context (the agent's cookies live there): the blank tab the
+/// context came with when the pool had it ready, else a new one.
 pub(crate) async fn open_tab(
-    browser: &Browser,
+    browser: &ChromiumBrowser,
     context: &BrowserContextId,
 ) -> Result<Page, ErpError> {
+    if let Some(page) = browser.take_blank_tab(context) {
+        return Ok(page);
+    }
     let params = CreateTargetParams::builder()
         .url("about:blank")
         .browser_context_id(context.clone())
@@ -58,6 +63,7 @@ pub(crate) async fn open_tab(
             what,
         })?;
     browser
+        .browser()
         .new_page(params)
         .await
         .map_err(ErpError::browser("opening a tab"))

@@ -68,7 +68,7 @@ impl ErpTab {
         credentials: &Credentials,
     ) -> Result<ErpTab, ErpError> {
         let opening = std::time::Instant::now();
-        let page = browser_ops::open_tab(browser.browser(), context).await?;
+        let page = browser_ops::open_tab(&browser, context).await?;
         tracing::debug!(ms = opening.elapsed().as_millis() as u64, "tab opened");
         Ok(ErpTab {
             browser,

@@ -22,7 +22,8 @@ pub enum SourceConfig {
     /// The ERP at `erp.base_url`, through a BrowserPool of `browsers` Chromium processes.
     Erp {
         erp: ErpConfig,
-        chromium: ChromiumConfig,
+        /// Boxed: the largest setting, and the other variant is one pointer.
+        chromium: Box<ChromiumConfig>,
         browsers: usize,
         /// Launch the browsers when the service starts rather than when first needed.
         launch_at_start: bool,

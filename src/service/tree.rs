@@ -328,7 +328,7 @@ fn source_children(
         ),
     };
     // Profiles live in the data folder, and what a killed previous life left there goes.
-    let mut chromium = chromium.clone();
+    let mut chromium = chromium.as_ref().clone();
     let profiles = chromium
         .temp_root
         .get_or_insert_with(|| config.data.browsers_dir())

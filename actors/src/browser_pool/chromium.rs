@@ -19,7 +19,8 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chromiumoxide::cdp::browser_protocol::browser::{BrowserContextId, CloseParams};
@@ -68,6 +69,10 @@ pub struct ChromiumConfig {
     pub close_timeout: Duration,
     /// Parent of the per-browser user-data-dirs (default: the system temp dir).
     pub temp_root: Option<PathBuf>,
+    /// Give each browser a warm pool launches at start a spare context with a blank tab (its
+    /// renderer started), taken by the first agent it serves: that agent's first tab does not
+    /// wait for Chromium to start a renderer.
+    pub spare_context: bool,
 }
 
 impl Default for ChromiumConfig {
@@ -79,6 +84,7 @@ impl Default for ChromiumConfig {
             request_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             temp_root: None,
+            spare_context: true,
         }
     }
 }
@@ -167,8 +173,18 @@ pub struct ChromiumBrowser {
     gone: watch::Receiver<Option<String>>,
     cleaned: watch::Receiver<bool>,
     kill: Arc<Notify>,
+    /// A context no one uses yet, with a blank tab (its renderer already started): the next
+    /// [`Launcher::new_context`] takes it. Made by [`Launcher::prepare`] at start.
+    spare: Mutex<Option<(BrowserContextId, Page)>>,
+    /// The blank tabs of spare contexts given out, until [`ChromiumBrowser::take_blank_tab`].
+    blank_tabs: Mutex<Vec<(BrowserContextId, Page)>>,
+    preparing: AtomicBool,
     _handler: AbortOnDropHandle<()>,
     _process: AbortOnDropHandle<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl std::fmt::Debug for ChromiumBrowser {
@@ -218,6 +234,34 @@ impl ChromiumBrowser {
     /// Whether the process or its DevTools connection is gone.
     pub fn is_gone(&self) -> bool {
         self.gone.borrow().is_some()
+    }
+
+    /// The blank tab that came with `context` when it was a spare (a warm pool's), once:
+    /// its renderer is already running, so it is ready sooner than a new tab.
+    pub fn take_blank_tab(&self, context: &BrowserContextId) -> Option<Page> {
+        let mut tabs = lock(&self.blank_tabs);
+        let at = tabs.iter().position(|(id, _)| id == context)?;
+        debug!(pid = self.pid, "blank tab of a spare context taken");
+        Some(tabs.swap_remove(at).1)
+    }
+
+    /// A new context with a blank tab in it.
+    async fn new_spare(&self) -> Result<(BrowserContextId, Page), String> {
+        let id = self
+            .browser
+            .create_browser_context(CreateBrowserContextParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let params = CreateTargetParams::builder()
+            .url("about:blank")
+            .browser_context_id(id.clone())
+            .build()?;
+        let page = self
+            .browser
+            .new_page(params)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((id, page))
     }
 
     /// Open a page at `url` inside `context` (so it sees only that user's cookies).
@@ -383,6 +427,9 @@ impl Launcher for ChromiumLauncher {
                 gone,
                 cleaned,
                 kill,
+                spare: Mutex::new(None),
+                blank_tabs: Mutex::new(Vec::new()),
+                preparing: AtomicBool::new(false),
                 _handler: AbortOnDropHandle::new(handler_task),
                 _process: AbortOnDropHandle::new(process_task),
             },
@@ -395,6 +442,14 @@ impl Launcher for ChromiumLauncher {
         browser: &ChromiumBrowser,
         user: &str,
     ) -> Result<ChromiumContext, BrowserError> {
+        let spare = lock(&browser.spare).take();
+        if let Some((id, tab)) = spare {
+            lock(&browser.blank_tabs).push((id.clone(), tab));
+            return Ok(ChromiumContext {
+                id,
+                user: user.to_string(),
+            });
+        }
         let id = browser
             .browser
             .create_browser_context(CreateBrowserContextParams::default())
@@ -407,6 +462,25 @@ impl Launcher for ChromiumLauncher {
             id,
             user: user.to_string(),
         })
+    }
+
+    /// Make a spare context with a blank tab: Chromium starts a renderer process for a new
+    /// context's first tab (~150–300 ms here), which the browser's first agent then does not
+    /// wait for.
+    async fn prepare(&self, browser: &ChromiumBrowser) {
+        if !self.config.spare_context
+            || browser.is_gone()
+            || lock(&browser.spare).is_some()
+            || browser.preparing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        match browser.new_spare().await {
+            Ok(spare) => *lock(&browser.spare) = Some(spare),
+            // Nothing lost: the next context is then created when asked for.
+            Err(reason) => debug!(pid = browser.pid, %reason, "no spare context"),
+        }
+        browser.preparing.store(false, Ordering::Release);
     }
 
     async fn close(&self, browser: Arc<ChromiumBrowser>) {

@@ -115,6 +115,14 @@ pub trait Launcher: Send + Sync + 'static {
         user: &str,
     ) -> impl Future<Output = Result<Self::Context, BrowserError>> + Send;
 
+    /// Get a browser launched at start ready for its first [`Self::new_context`], before it
+    /// counts as launched (a warm pool's launches only: no one is waiting for them). Default:
+    /// nothing to do.
+    fn prepare(&self, browser: &Self::Browser) -> impl Future<Output = ()> + Send {
+        let _ = browser;
+        async {}
+    }
+
     /// Close the browser and wait (bounded) for it to be gone. Must work while a lease
     /// still holds a reference (it only needs `&Self::Browser`).
     fn close(&self, browser: Arc<Self::Browser>) -> impl Future<Output = ()> + Send;

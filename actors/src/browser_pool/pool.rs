@@ -9,7 +9,9 @@
 //!                                                      │ user has a context: Leased at once
 //! ```
 //! A warm pool launches every slot's browser at start, with no one waiting (a launch that
-//! fails then leaves the slot empty, launched again when a caller needs it).
+//! fails then leaves the slot empty, launched again when a caller needs it) and lets the
+//! launcher get each ready for its first context before it counts as launched
+//! ([`Launcher::prepare`]: Chromium makes a spare context with a blank tab).
 //! Launching a browser and creating a context run in spawned tasks that report back, so the
 //! mailbox stays responsive (status, releases, new waiters). Every slot has a generation,
 //! bumped when it gets a new browser, so news about a retired browser is ignored.
@@ -66,7 +68,8 @@ pub struct BrowserPoolArguments<L: Launcher> {
     /// service stayed at 106 MiB); a new browser costs a launch and one login per agent.
     pub recycle_after: u32,
     /// Launch every browser at start instead of when first needed: the first sync after a
-    /// start then does not wait for Chromium (~0.5–1 s a browser here).
+    /// start then does not wait for Chromium (~0.5–1 s a browser here); each is readied for
+    /// its first context ([`Launcher::prepare`]) before it counts as launched.
     pub warm: bool,
 }
 
@@ -473,8 +476,13 @@ fn start_launch<L: Launcher>(
     let generation = slot.generation;
     let launcher = state.launcher.clone();
     let me = myself.clone();
+    // A launch at start, with no one waiting, also readies the browser for its first context.
+    let ready = waiter.is_none();
     let task = tokio::spawn(async move {
         let result = launcher.launch().await;
+        if ready && let Ok(launched) = &result {
+            launcher.prepare(&launched.browser).await;
+        }
         let _ = me.send_message(internal(Internal::Launched {
             slot: index,
             generation,

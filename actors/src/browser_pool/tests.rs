@@ -13,6 +13,7 @@ use super::*;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seen {
     Launched(u32),
+    Prepared(u32),
     Context(u32, String),
     Closed(u32),
 }
@@ -45,6 +46,8 @@ struct FakeLauncher {
     tx: Mutex<Option<mpsc::UnboundedSender<Seen>>>,
     /// When set, each launch waits for a permit.
     launch_gate: Option<Semaphore>,
+    /// When set, each [`Launcher::prepare`] waits for a permit.
+    prepare_gate: Option<Semaphore>,
     fail_next_launch: Mutex<Option<String>>,
     /// The pool's `recycle_after` (0: never).
     recycle_after: u32,
@@ -105,6 +108,13 @@ impl Launcher for FakeLauncher {
             user: user.to_string(),
             serial,
         })
+    }
+
+    async fn prepare(&self, browser: &FakeBrowser) {
+        if let Some(gate) = &self.prepare_gate {
+            gate.acquire().await.unwrap().forget();
+        }
+        self.note(Seen::Prepared(browser.id));
     }
 
     async fn close(&self, browser: Arc<FakeBrowser>) {
@@ -343,6 +353,7 @@ async fn a_warm_pool_launches_its_browsers_at_start() {
     while launched.len() < 2 {
         match fx.seen.recv().await.unwrap() {
             Seen::Launched(id) => launched.insert(id),
+            Seen::Prepared(_) => continue,
             other => panic!("nothing but launches before the first lease: {other:?}"),
         };
     }
@@ -354,6 +365,46 @@ async fn a_warm_pool_launches_its_browsers_at_start() {
         "no launch on demand"
     );
     assert_eq!(fx.status().await.busy, 2);
+}
+
+/// A browser launched at start is readied for its first context before it counts as
+/// launched; one launched for a waiter is not (the waiter would wait for it).
+#[tokio::test]
+async fn a_browser_launched_at_start_is_readied_before_it_counts_as_launched() {
+    let mut fx = pool(
+        1,
+        FakeLauncher {
+            warm: true,
+            prepare_gate: Some(Semaphore::new(0)),
+            ..Default::default()
+        },
+    )
+    .await;
+    fx.until(Seen::Launched(1)).await;
+    assert_eq!(
+        fx.status().await.launched,
+        0,
+        "not launched while being readied"
+    );
+    fx.launcher.prepare_gate.as_ref().unwrap().add_permits(1);
+    fx.until(Seen::Prepared(1)).await;
+    let lease = fx.lease("u1").await;
+    assert_eq!(lease.context().browser, 1);
+    assert_eq!(fx.launcher.launches.load(Ordering::SeqCst), 1);
+
+    let mut cold = pool(1, FakeLauncher::default()).await;
+    let lease = cold.lease("u1").await;
+    drop(lease);
+    cold.until(Seen::Context(1, "u1".into())).await;
+    assert!(
+        !cold
+            .launcher
+            .seen
+            .lock()
+            .unwrap()
+            .contains(&Seen::Prepared(1)),
+        "a launch on demand is not readied"
+    );
 }
 
 /// A warm launch that fails leaves the slot empty: the first caller launches it again.
@@ -598,8 +649,14 @@ async fn cookie(lease: &Lease<ChromiumLauncher>, url: &str, script: &str) -> Str
     value
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_chromium_isolates_users_keeps_their_sessions_and_shuts_down_cleanly() {
+/// A one-browser pool of real Chromium, its profiles under the returned folder.
+async fn real_pool(
+    warm: bool,
+) -> (
+    ActorRef<BrowserPoolMessage<ChromiumLauncher>>,
+    tokio::task::JoinHandle<()>,
+    tempfile::TempDir,
+) {
     let exe = resolve_executable(None)
         .expect("this test needs Chromium: `make test` installs it (scripts/ensure-deps.sh)");
     let root = tempfile::tempdir().unwrap();
@@ -616,11 +673,17 @@ async fn real_chromium_isolates_users_keeps_their_sessions_and_shuts_down_cleanl
             launcher,
             health: crate::health::Health::new(),
             recycle_after: 0,
-            warm: false,
+            warm,
         },
     )
     .await
     .unwrap();
+    (pool, pool_task, root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_chromium_isolates_users_keeps_their_sessions_and_shuts_down_cleanly() {
+    let (pool, pool_task, root) = real_pool(false).await;
     let handle = BrowserPoolHandle::new(pool.clone());
     let (addr, server) = serve_page().await;
     let url = format!("http://{addr}/login");
@@ -695,5 +758,53 @@ async fn real_chromium_isolates_users_keeps_their_sessions_and_shuts_down_cleanl
         },
     )
     .await;
+    server.abort();
+}
+
+/// A warm pool's browser starts with a spare context: the first agent gets it, with a blank tab
+/// that lives in that agent's context (its cookies are the agent's), handed out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_chromium_gives_its_spare_context_and_blank_tab_to_the_first_agent_only() {
+    let (pool, pool_task, _root) = real_pool(true).await;
+    let handle = BrowserPoolHandle::new(pool.clone());
+    let (addr, server) = serve_page().await;
+    let url = format!("http://{addr}/login");
+
+    let lease = handle.lease("agent1", 3).await.unwrap();
+    let browser = lease.browser();
+    let tab = browser
+        .take_blank_tab(lease.context().id())
+        .expect("the spare context came with its blank tab");
+    assert!(
+        browser.take_blank_tab(lease.context().id()).is_none(),
+        "once"
+    );
+    tab.goto(url.as_str()).await.expect("the blank tab loads");
+    tab.evaluate("document.cookie = 'session=agent1; path=/'")
+        .await
+        .expect("script runs");
+    assert_eq!(
+        cookie(&lease, &url, "document.cookie").await,
+        "session=agent1",
+        "the blank tab is in agent1's context"
+    );
+    tab.close().await.expect("tab closes");
+    drop(lease);
+
+    let lease = handle.lease("agent2", 3).await.unwrap();
+    assert!(
+        lease
+            .browser()
+            .take_blank_tab(lease.context().id())
+            .is_none(),
+        "one spare per browser"
+    );
+    assert_eq!(cookie(&lease, &url, "document.cookie").await, "");
+    drop(lease);
+
+    pool.stop_and_wait(None, Some(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    pool_task.await.unwrap();
     server.abort();
 }
