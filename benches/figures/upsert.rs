@@ -85,11 +85,13 @@ pub fn run(parsed: &ParsedExport, tmp: &Path, reps: usize) {
     // What the first load leaves in the WAL is copied back later (a checkpoint at 10,000
     // pages, or one run when the file is closed): its cost, paid off the sync's path.
     let mut checkpoint = Vec::new();
+    let mut frames = 0;
     for i in 0..reps {
         let mut conn = fresh_db(40 * reps + i);
         apply(&mut conn, &pages);
         let t = Instant::now();
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        frames = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
             .expect("checkpoint");
         checkpoint.push(t.elapsed());
     }
@@ -133,7 +135,8 @@ pub fn run(parsed: &ParsedExport, tmp: &Path, reps: usize) {
             ms(median(single))
         ))
         .note(format!(
-            "after: the checkpoint of what a first load left in the WAL, run later: {}",
+            "after: the checkpoint of what a first load left in the WAL ({frames} pages written by {} commits), run later: {}",
+            pages.len(),
             ms(median(checkpoint))
         ))
         .note(format!(
