@@ -19,7 +19,6 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -178,7 +177,6 @@ pub struct ChromiumBrowser {
     spare: Mutex<Option<(BrowserContextId, Page)>>,
     /// The blank tabs of spare contexts given out, until [`ChromiumBrowser::take_blank_tab`].
     blank_tabs: Mutex<Vec<(BrowserContextId, Page)>>,
-    preparing: AtomicBool,
     _handler: AbortOnDropHandle<()>,
     _process: AbortOnDropHandle<()>,
 }
@@ -429,7 +427,6 @@ impl Launcher for ChromiumLauncher {
                 kill,
                 spare: Mutex::new(None),
                 blank_tabs: Mutex::new(Vec::new()),
-                preparing: AtomicBool::new(false),
                 _handler: AbortOnDropHandle::new(handler_task),
                 _process: AbortOnDropHandle::new(process_task),
             },
@@ -468,19 +465,14 @@ impl Launcher for ChromiumLauncher {
     /// context's first tab (~150–300 ms here), which the browser's first agent then does not
     /// wait for.
     async fn prepare(&self, browser: &ChromiumBrowser) {
-        if !self.config.spare_context
-            || browser.is_gone()
-            || lock(&browser.spare).is_some()
-            || browser.preparing.swap(true, Ordering::AcqRel)
-        {
+        if !self.config.spare_context || browser.is_gone() || lock(&browser.spare).is_some() {
             return;
         }
         match browser.new_spare().await {
             Ok(spare) => *lock(&browser.spare) = Some(spare),
-            // Nothing lost: the next context is then created when asked for.
+            // Nothing lost: the first context is then created when asked for.
             Err(reason) => debug!(pid = browser.pid, %reason, "no spare context"),
         }
-        browser.preparing.store(false, Ordering::Release);
     }
 
     async fn close(&self, browser: Arc<ChromiumBrowser>) {
