@@ -1,6 +1,7 @@
 //! `sync.db`'s run history and freshness: open a run when it is accepted, close it with its
 //! outcome and counts, list runs that never closed (the service died), and answer "how old is
-//! this kind's data for this agent".
+//! this kind's data for this agent". The history keeps the newest [`RUNS_KEPT_PER_SCOPE`]
+//! ended runs of each kind and scope: a run that ends drops the oldest beyond that.
 //!
 //! Plain SQL over a connection or transaction; the sync.db DbWriter is the only writer, the
 //! gRPC read paths use read-only connections.
@@ -45,6 +46,25 @@ pub enum RunEnd {
     },
 }
 
+/// Ended runs (completed, failed, skipped) kept per kind and scope; older ones are deleted as
+/// new ones end. An orders run every 10 minutes keeps ~7 days per agent, 100 agents' four
+/// per-agent kinds at most 400,000 rows. Open runs and the run a freshness row names are
+/// never deleted.
+pub const RUNS_KEPT_PER_SCOPE: i64 = 1_000;
+
+/// Delete the ended runs of `kind` and `scope` older than the newest [`RUNS_KEPT_PER_SCOPE`].
+fn prune_history(tx: &Transaction<'_>, kind: &str, scope: &str) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "DELETE FROM runs WHERE kind = ?1 AND scope = ?2 AND state != 'open'
+           AND id <= (SELECT id FROM runs WHERE kind = ?1 AND scope = ?2 AND state != 'open'
+                      ORDER BY id DESC LIMIT 1 OFFSET ?3)
+           AND id NOT IN (SELECT last_run_id FROM freshness WHERE kind = ?1 AND scope = ?2)",
+    )
+    .and_then(|mut stmt| stmt.execute(params![kind, scope, RUNS_KEPT_PER_SCOPE]))
+    .map_err(StoreError::sql(format!("pruning the {kind} run history")))?;
+    Ok(())
+}
+
 /// Accept a run: it is `open` until `close_run`.
 pub fn open_run(
     tx: &Transaction<'_>,
@@ -77,10 +97,11 @@ pub fn record_skip(
         params![kind, scope, trigger, now, reason],
     )
     .map_err(StoreError::sql(format!("recording a skipped {kind} run")))?;
-    Ok(())
+    prune_history(tx, kind, scope)
 }
 
-/// Close a run; a completed run also refreshes the kind's freshness for its scope.
+/// Close a run; a completed run also refreshes the kind's freshness for its scope. The
+/// history of its kind and scope is then pruned to [`RUNS_KEPT_PER_SCOPE`].
 pub fn close_run(
     tx: &Transaction<'_>,
     run_id: i64,
@@ -124,9 +145,16 @@ pub fn close_run(
                  last_run_id = excluded.last_run_id",
             params![run_id, now],
         )
-        .map_err(StoreError::sql(what))?;
+        .map_err(StoreError::sql(what.clone()))?;
     }
-    Ok(())
+    let (kind, scope): (String, String) = tx
+        .query_row(
+            "SELECT kind, scope FROM runs WHERE id = ?1",
+            params![run_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(StoreError::sql(what))?;
+    prune_history(tx, &kind, &scope)
 }
 
 /// Runs of `kind` accepted but never closed (the service stopped while they ran).
@@ -360,19 +388,24 @@ mod tests {
 
     use schema::memory_sync_db as db;
 
+    /// A completed run that saw one unchanged record and `inserted` new ones.
+    fn completed(inserted: u64, unchanged_export: bool) -> RunEnd {
+        RunEnd::Completed {
+            inserted,
+            updated: 0,
+            unchanged: 1,
+            deleted: 0,
+            unchanged_export,
+        }
+    }
+
     #[test]
     fn metrics_count_runs_failures_joins_and_percentiles() {
         let mut conn = db();
         let tx = conn.transaction().unwrap();
         // A skipped run is history, not a run: no metric counts it.
         record_skip(&tx, "orders", "a1", "stale", "no longer due").unwrap();
-        let done = |u| RunEnd::Completed {
-            inserted: 0,
-            updated: 0,
-            unchanged: 1,
-            deleted: 0,
-            unchanged_export: u,
-        };
+        let done = |u| completed(0, u);
         // 100 completed orders runs of 1..=100 ms, two failed, one still open.
         for ms in 1..=100 {
             let id = open_run(&tx, "orders", "a1", "delta", "scheduled").unwrap();
@@ -411,6 +444,55 @@ mod tests {
     }
 
     #[test]
+    fn the_history_keeps_the_newest_ended_runs_of_each_scope_the_open_and_the_fresh_one() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let done = completed(0, true);
+        let failed = RunEnd::Failed {
+            error: "HTTP 500".into(),
+            permanent: false,
+        };
+        // The oldest run is the last success (freshness names it) and one stays open.
+        let fresh = open_run(&tx, "orders", "a1", "delta", "scheduled").unwrap();
+        close_run(&tx, fresh, &done, 5).unwrap();
+        let open = open_run(&tx, "orders", "a1", "delta", "scheduled").unwrap();
+        let other = open_run(&tx, "orders", "a2", "delta", "scheduled").unwrap();
+        close_run(&tx, other, &failed, 5).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..RUNS_KEPT_PER_SCOPE + 10 {
+            if i % 100 == 0 {
+                record_skip(&tx, "orders", "a1", "stale", "no longer due").unwrap();
+            } else {
+                let id = open_run(&tx, "orders", "a1", "delta", "scheduled").unwrap();
+                close_run(&tx, id, &failed, 5).unwrap();
+                ids.push(id);
+            }
+        }
+        tx.commit().unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            count("SELECT count(*) FROM runs WHERE scope = 'a1' AND state != 'open'"),
+            RUNS_KEPT_PER_SCOPE + 1,
+            "the newest ended runs, plus the one freshness names"
+        );
+        assert_eq!(
+            count("SELECT max(id) FROM runs WHERE scope = 'a1'"),
+            *ids.last().unwrap()
+        );
+        assert!(
+            run(&conn, fresh).unwrap().is_some(),
+            "the last success stays"
+        );
+        assert!(run(&conn, open).unwrap().is_some(), "an open run stays");
+        assert!(
+            run(&conn, other).unwrap().is_some(),
+            "another scope is its own"
+        );
+        assert!(run(&conn, ids[0]).unwrap().is_none(), "the oldest went");
+        assert!(last_success(&conn, "orders", "a1").unwrap().is_some());
+    }
+
+    #[test]
     fn runs_open_close_and_freshness() {
         let mut conn = db();
         let tx = conn.transaction().unwrap();
@@ -428,13 +510,7 @@ mod tests {
         assert_eq!(last_success(&conn, "customers", "agent1").unwrap(), None);
 
         let tx = conn.transaction().unwrap();
-        let done = RunEnd::Completed {
-            inserted: 3,
-            updated: 0,
-            unchanged: 1,
-            deleted: 0,
-            unchanged_export: false,
-        };
+        let done = completed(3, false);
         close_run(&tx, a, &done, 120).unwrap();
         close_run(
             &tx,
