@@ -1,9 +1,9 @@
 //! Figure 1: PDF parsing, our reader vs `pdftotext -layout` (poppler) on the SAME files — the
 //! simulator's 5,700-customer export (≈300 pages), the 6,000-record reports of other producers
-//! that `scripts/big-reports.sh` writes into `target/bench-pdfs` (Chromium's print-to-PDF,
-//! ReportLab, fpdf2; skipped when absent), and every committed fixture. A file that comes with
-//! its `.expected.jsonl` must parse to exactly those records, or the figure stops: a fast wrong
-//! parse is not a figure.
+//! that `scripts/big-reports.sh` writes into `target/bench-pdfs` (Chromium's print-to-PDF, also
+//! written again by qpdf, ReportLab, fpdf2; skipped when absent), and every committed fixture.
+//! A file that comes with its `.expected.jsonl` must parse to exactly those records, or the
+//! figure stops: a fast wrong parse is not a figure.
 
 use crate::table::{Table, ms, time_n};
 use blackant::records::{Kind, ParsedExport, parse_export};

@@ -3,7 +3,8 @@
 //! Tagged PDFs (Chromium always tags) carry one `/StructElem` object per table cell: 170,000
 //! objects for a 450-page report, whose parsing and freeing by lopdf cost more than the whole
 //! text extraction. Text extraction never needs them, so before loading, in a copy of the file,
-//! each uncompressed `/StructElem` dictionary object (no stream) is overwritten with `null`
+//! each uncompressed `/StructElem` dictionary object (no stream; its keys in any order, as
+//! Chromium writes them or as qpdf and other optimisers sort them) is overwritten with `null`
 //! padded by spaces (byte offsets stay valid) and lopdf is told not to read it: the file's only
 //! classic cross-reference table is rewritten without their entries (lopdf then reads ~1,500
 //! entries instead of ~180,000), or, when the file has several tables (incremental updates) or
@@ -140,34 +141,107 @@ fn copy_blanked(bytes: &[u8], blanks: &[Blank]) -> Vec<u8> {
     out
 }
 
-/// For `/StructElem` at `i`, checks that it directly follows `N G obj <</Type` and returns N
-/// and the offset right after `obj`.
+/// For `/StructElem` at `i`: when it is the `/Type` of an uncompressed object's own dictionary
+/// (`N G obj << … /Type /StructElem`, the keys in any order, as Chromium writes them or as an
+/// optimiser that sorts keys does), its number N and the offset right after `obj`. Anything
+/// else, a nested dictionary or text that only looks like one included, is not recognised.
 fn object_header_before(buf: &[u8], i: usize) -> Option<(u32, usize)> {
-    let mut j = i;
     let back_ws = |j: &mut usize| {
         while *j > 0 && buf[*j - 1].is_ascii_whitespace() {
             *j -= 1;
         }
     };
+    let mut j = i;
     back_ws(&mut j);
-    j = j.checked_sub(5).filter(|&k| &buf[k..k + 5] == b"/Type")?;
-    back_ws(&mut j);
-    j = j.checked_sub(2).filter(|&k| &buf[k..k + 2] == b"<<")?;
-    let body = j;
-    back_ws(&mut j);
-    j = j.checked_sub(3).filter(|&k| &buf[k..k + 3] == b"obj")?;
-    let body = body.min(j + 3);
-    back_ws(&mut j);
-    while j > 0 && buf[j - 1].is_ascii_digit() {
-        j -= 1; // generation
+    j.checked_sub(5).filter(|&k| &buf[k..k + 5] == b"/Type")?;
+    // The nearest `obj` before: this object's header, unless it is the previous `endobj`
+    // (then the match is outside any object) or text inside this one (not recognised).
+    let obj = memchr::memmem::rfind(&buf[..j], b"obj")?;
+    if obj >= 3 && &buf[obj - 3..obj] == b"end" {
+        return None;
     }
-    back_ws(&mut j);
-    let num_end = j;
-    while j > 0 && buf[j - 1].is_ascii_digit() {
-        j -= 1;
+    let body = obj + 3;
+    let mut k = obj;
+    back_ws(&mut k);
+    let generation_end = k;
+    while k > 0 && buf[k - 1].is_ascii_digit() {
+        k -= 1; // generation
     }
-    let number = std::str::from_utf8(&buf[j..num_end]).ok()?.parse().ok()?;
-    Some((number, j + (body - j)))
+    if k == generation_end || k == 0 || !buf[k - 1].is_ascii_whitespace() {
+        return None;
+    }
+    back_ws(&mut k);
+    let num_end = k;
+    while k > 0 && buf[k - 1].is_ascii_digit() {
+        k -= 1;
+    }
+    if k > 0 && !buf[k - 1].is_ascii_whitespace() {
+        return None;
+    }
+    let number = std::str::from_utf8(&buf[k..num_end]).ok()?.parse().ok()?;
+    (dict_depth(&buf[body..j.checked_sub(5)?]) == Some(1)).then_some((number, body))
+}
+
+/// How many dictionaries are open at the end of `body` (an object's bytes right after `obj`),
+/// which must start with `<<`; strings, hex strings and comments skipped. `None` when the body
+/// is not a dictionary or holds something else than dictionary syntax (`stream`, `endobj`).
+fn dict_depth(body: &[u8]) -> Option<u32> {
+    let start = body.iter().position(|c| !c.is_ascii_whitespace())?;
+    if !body[start..].starts_with(b"<<") {
+        return None;
+    }
+    let (mut depth, mut k) = (0u32, start);
+    while k < body.len() {
+        match body[k] {
+            b'<' if body.get(k + 1) == Some(&b'<') => {
+                depth += 1;
+                k += 2;
+            }
+            b'>' if body.get(k + 1) == Some(&b'>') => {
+                depth = depth.checked_sub(1)?;
+                k += 2;
+                if depth == 0 {
+                    return None; // the object's dictionary closed before the match
+                }
+            }
+            b'<' => k += body[k..].iter().position(|&c| c == b'>')? + 1,
+            b'(' => k = after_literal_string(body, k)?,
+            b'%' => {
+                k += body[k..]
+                    .iter()
+                    .position(|&c| c == b'\r' || c == b'\n')
+                    .unwrap_or(body.len() - k);
+            }
+            b'e' if body[k..].starts_with(b"endobj") => return None,
+            b's' if body[k..].starts_with(b"stream") => return None,
+            _ => k += 1,
+        }
+    }
+    Some(depth)
+}
+
+/// The offset right after the literal string starting at `body[open]` (`(`), its nested
+/// parentheses and backslash escapes followed; `None` when it does not end in `body`.
+fn after_literal_string(body: &[u8], open: usize) -> Option<usize> {
+    let (mut nest, mut k) = (0u32, open);
+    while k < body.len() {
+        match body[k] {
+            b'\\' => k += 2,
+            b'(' => {
+                nest += 1;
+                k += 1;
+            }
+            b')' => {
+                nest -= 1;
+                k += 1;
+                if nest == 0 {
+                    return Some(k);
+                }
+            }
+            _ => k += 1,
+        }
+    }
+    None
 }
 
 /// One classic cross-reference section: its subsections' entries, each `(object number, offset
@@ -359,6 +433,12 @@ mod tests {
     /// each `pad` bytes of padding long), with a classic cross-reference table; `update` appends
     /// an incremental update (a second table, `/Prev` to the first) that rewrites the page.
     fn tagged_pdf(elems: u32, pad: usize, update: bool) -> Vec<u8> {
+        tagged_pdf_keys(elems, pad, update, false)
+    }
+
+    /// [`tagged_pdf`], the structure elements' keys sorted (`/Type` last) when `sorted`, as
+    /// qpdf and pikepdf write them.
+    fn tagged_pdf_keys(elems: u32, pad: usize, update: bool, sorted: bool) -> Vec<u8> {
         let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
         let mut offsets: Vec<(u32, usize)> = Vec::new();
         let mut obj = |out: &mut Vec<u8>, n: u32, body: &[u8]| {
@@ -387,11 +467,19 @@ mod tests {
         obj(&mut out, 4, stream.as_bytes());
         obj(&mut out, 5, b"<</Type /StructTreeRoot /K [6 0 R]>>");
         for n in 6..6 + elems {
-            let body = format!(
-                "<</Type /StructElem\n/S /TD\n/P 5 0 R\n/K {}{}>>",
-                n - 6,
-                " ".repeat(pad)
-            );
+            let body = if sorted {
+                format!(
+                    "<< /K {} /P 5 0 R /S /TD /T (a \\) << x) /Type /StructElem{} >>",
+                    n - 6,
+                    " ".repeat(pad)
+                )
+            } else {
+                format!(
+                    "<</Type /StructElem\n/S /TD\n/P 5 0 R\n/K {}{}>>",
+                    n - 6,
+                    " ".repeat(pad)
+                )
+            };
             obj(&mut out, n, body.as_bytes());
         }
         let size = 6 + elems;
@@ -457,6 +545,70 @@ mod tests {
             load(&pdf).get_object((1, 0)).ok(),
             "untouched objects read as before"
         );
+    }
+
+    #[test]
+    fn structure_elements_with_sorted_keys_are_taken_out_too() {
+        let pdf = tagged_pdf_keys(50, 0, false, true);
+        let stripped = without_structure_tree(&pdf);
+        assert_eq!(stripped.len(), pdf.len());
+        assert!(!String::from_utf8_lossy(&stripped).contains("/StructElem"));
+        let doc = load(&stripped);
+        assert_eq!(doc.get_pages().len(), 1);
+        for n in 6..56 {
+            assert!(doc.get_object((n, 0)).is_err(), "object {n} is not read");
+        }
+    }
+
+    #[test]
+    fn only_an_objects_own_structure_element_dictionary_is_recognised() {
+        let found = |body: &str| {
+            let bytes = format!("%PDF-1.7\n{body}\n");
+            serial_blanks(bytes.as_bytes())
+                .iter()
+                .map(|b| b.number)
+                .collect::<Vec<_>>()
+        };
+        let cases: [(&str, &[u32], &str); 7] = [
+            (
+                "12 0 obj\n<< /K [ 7 0 R ] /P 3 0 R /S /TD /Type /StructElem >>\nendobj",
+                &[12],
+                "keys sorted",
+            ),
+            (
+                "13 0 obj\n<< /Type /Annot /A << /Type /StructElem >> >>\nendobj",
+                &[],
+                "a nested dictionary",
+            ),
+            (
+                "14 0 obj\n<< /S /TD >> /Type /StructElem\nendobj",
+                &[],
+                "after the dictionary closed",
+            ),
+            (
+                "15 0 obj\nnull\nendobj\ntrailer << /Type /StructElem >>",
+                &[],
+                "outside any object",
+            ),
+            (
+                "16 0 obj\n<< /Length 3 /Type /StructElem >>\nstream\nabc\nendstream\nendobj",
+                &[],
+                "a stream",
+            ),
+            (
+                "17 0 obj\n<< /T (not obj) /Type /StructElem >>\nendobj",
+                &[],
+                "`obj` in a string: left alone",
+            ),
+            (
+                "18 0 obj\n<< /ID <0A1B> /Alt (x >> \\) <<) /Type /StructElem >>\nendobj",
+                &[18],
+                "strings skipped",
+            ),
+        ];
+        for (body, want, why) in cases {
+            assert_eq!(found(body), want, "{why}");
+        }
     }
 
     #[test]
