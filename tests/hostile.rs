@@ -139,3 +139,18 @@ fn absurd_counts_and_lengths_are_not_believed() {
     ]);
     assert!(refused(&bytes).contains("no page has the table header"));
 }
+
+/// Structure-element look-alikes by the hundred thousand (nested, so not the object's own)
+/// do not make the look for the structure tree scan the file once per look-alike.
+#[test]
+fn structure_element_look_alikes_are_looked_at_once() {
+    let nested = "<< /Type /StructElem /S /TD >> ".repeat(100_000);
+    let bytes = pdf(&[
+        CATALOG.to_vec(),
+        PAGES.to_vec(),
+        page(""),
+        stream(b"BT ET", ""),
+        format!("<< /K [ {nested}] >>").into_bytes(),
+    ]);
+    assert!(refused(&bytes).contains("no page has the table header"));
+}

@@ -88,18 +88,20 @@ fn blanks_from(bytes: &[u8], from: usize, to: usize) -> Vec<Blank> {
     let mut out = Vec::new();
     let mut pos = from;
     while let Some(i) = find(hay, &elem, pos) {
-        pos = i + PAT.len();
-        let Some((number, body)) = object_header_before(bytes, i) else {
-            continue;
-        };
+        // Whatever the verdict, the search goes on after this object: each part of the file is
+        // then looked at a bounded number of times, however many matches a hostile file holds
+        // (a match the object does not own rules out the others in it too).
         let Some(end) = find(bytes, &endobj, i) else {
+            break;
+        };
+        pos = end;
+        let Some((number, body)) = object_header_before(bytes, i) else {
             continue;
         };
         if find(&bytes[..end], &stream, i).is_some() {
             continue;
         }
         out.push(Blank { number, body, end });
-        pos = end;
     }
     out
 }
