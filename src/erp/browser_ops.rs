@@ -218,15 +218,20 @@ pub(crate) async fn point_of_label(
         label = serde_json::Value::from(label),
         selector = serde_json::Value::from(selector),
     );
-    let found: Option<[f64; 2]> = page
+    /// What the script answers for a found element.
+    #[derive(Deserialize)]
+    struct Centre {
+        x: f64,
+        y: f64,
+    }
+    let found = page
         .evaluate(js)
         .await
         .map_err(ErpError::browser(doing))?
-        .into_value::<Option<serde_json::Map<String, serde_json::Value>>>()
+        .into_value::<Option<Centre>>()
         .ok()
-        .flatten()
-        .and_then(|p| Some([p.get("x")?.as_f64()?, p.get("y")?.as_f64()?]));
-    Ok(found.map(|[x, y]| Point { x, y }))
+        .flatten();
+    Ok(found.map(|Centre { x, y }| Point { x, y }))
 }
 
 /// A left click at `point` (viewport CSS pixels) as a mouse gives it: moved there, pressed,
