@@ -155,10 +155,10 @@ fn object_header_before(buf: &[u8], i: usize) -> Option<(u32, usize)> {
     };
     let mut j = i;
     back_ws(&mut j);
-    j.checked_sub(5).filter(|&k| &buf[k..k + 5] == b"/Type")?;
+    let type_at = j.checked_sub(5).filter(|&k| &buf[k..k + 5] == b"/Type")?;
     // The nearest `obj` before: this object's header, unless it is the previous `endobj`
     // (then the match is outside any object) or text inside this one (not recognised).
-    let obj = memchr::memmem::rfind(&buf[..j], b"obj")?;
+    let obj = memchr::memmem::rfind(&buf[..type_at], b"obj")?;
     if obj >= 3 && &buf[obj - 3..obj] == b"end" {
         return None;
     }
@@ -181,7 +181,7 @@ fn object_header_before(buf: &[u8], i: usize) -> Option<(u32, usize)> {
         return None;
     }
     let number = std::str::from_utf8(&buf[k..num_end]).ok()?.parse().ok()?;
-    (dict_depth(&buf[body..j.checked_sub(5)?]) == Some(1)).then_some((number, body))
+    (dict_depth(&buf[body..type_at]) == Some(1)).then_some((number, body))
 }
 
 /// How many dictionaries are open at the end of `body` (an object's bytes right after `obj`),
