@@ -175,8 +175,9 @@ pub struct ChromiumBrowser {
     /// A context no one uses yet, with a blank tab (its renderer already started): the next
     /// [`Launcher::new_context`] takes it. Made by [`Launcher::prepare`] at start.
     spare: Mutex<Option<(BrowserContextId, Page)>>,
-    /// The blank tabs of spare contexts given out, until [`ChromiumBrowser::take_blank_tab`].
-    blank_tabs: Mutex<Vec<(BrowserContextId, Page)>>,
+    /// The spare's blank tab once its context is given out, until
+    /// [`ChromiumBrowser::take_blank_tab`] (there is one spare per browser).
+    blank_tab: Mutex<Option<(BrowserContextId, Page)>>,
     _handler: AbortOnDropHandle<()>,
     _process: AbortOnDropHandle<()>,
 }
@@ -237,10 +238,12 @@ impl ChromiumBrowser {
     /// The blank tab that came with `context` when it was a spare (a warm pool's), once:
     /// its renderer is already running, so it is ready sooner than a new tab.
     pub fn take_blank_tab(&self, context: &BrowserContextId) -> Option<Page> {
-        let mut tabs = lock(&self.blank_tabs);
-        let at = tabs.iter().position(|(id, _)| id == context)?;
+        let mut tab = lock(&self.blank_tab);
+        if tab.as_ref()?.0 != *context {
+            return None;
+        }
         debug!(pid = self.pid, "blank tab of a spare context taken");
-        Some(tabs.swap_remove(at).1)
+        tab.take().map(|(_, page)| page)
     }
 
     /// A new context with a blank tab in it.
@@ -426,7 +429,7 @@ impl Launcher for ChromiumLauncher {
                 cleaned,
                 kill,
                 spare: Mutex::new(None),
-                blank_tabs: Mutex::new(Vec::new()),
+                blank_tab: Mutex::new(None),
                 _handler: AbortOnDropHandle::new(handler_task),
                 _process: AbortOnDropHandle::new(process_task),
             },
@@ -441,7 +444,7 @@ impl Launcher for ChromiumLauncher {
     ) -> Result<ChromiumContext, BrowserError> {
         let spare = lock(&browser.spare).take();
         if let Some((id, tab)) = spare {
-            lock(&browser.blank_tabs).push((id.clone(), tab));
+            *lock(&browser.blank_tab) = Some((id.clone(), tab));
             return Ok(ChromiumContext {
                 id,
                 user: user.to_string(),
