@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use crate::records::Kind;
+use blackant_actors::run::Counts;
 
 /// The SQLite files that hold record tables (DESIGN.md, "Data layout"). `sync.db` holds no
 /// records and is not one of them.
@@ -90,8 +91,8 @@ pub struct KindSpec {
     /// A run waits while this kind has a run in progress on the same scope (a price sync
     /// waits for a running product sync).
     pub waits_for: Option<Kind>,
-    /// Kinds requested for the same scope after each completed run of this one (an agent's
-    /// DDT and invoices after its orders).
+    /// Kinds requested for the same scope after a completed run of this one that changed
+    /// something (an agent's DDT and invoices after its orders): see [`Self::follow_ups`].
     pub followed_by: &'static [Kind],
     /// An agent's login (data older than 2 h) and reconnect (older than the interval) sync it.
     pub on_session: bool,
@@ -113,6 +114,20 @@ impl KindSpec {
     /// The default stagger.
     pub fn stagger(&self) -> Duration {
         Duration::from_secs(self.stagger_minutes * 60)
+    }
+
+    /// The kinds to request for the same scope after a run of this kind completed with
+    /// `counts`: [`Self::followed_by`] when the run inserted, updated or deleted records, none
+    /// when it changed nothing. An unchanged order sync brings nothing new for DDT and invoices
+    /// to follow; their own schedule (every 45 and 30 min) covers what changes there alone,
+    /// which a follow-up after every 10-minute order sync would make moot at three exports per
+    /// agent instead of one.
+    pub fn follow_ups(&self, counts: &Counts) -> &'static [Kind] {
+        if counts.inserted + counts.updated + counts.deleted == 0 {
+            NONE
+        } else {
+            self.followed_by
+        }
     }
 }
 

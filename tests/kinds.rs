@@ -102,8 +102,8 @@ async fn every_kind_equals_the_erp_per_agent_and_an_unchanged_resync_writes_noth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn orphan_documents_are_matched_once_their_orders_arrive_and_ddt_and_invoices_follow_orders()
-{
+async fn orphan_documents_are_matched_once_their_orders_arrive_and_ddt_and_invoices_follow_changed_orders()
+ {
     let h = Harness::start().await;
     let orphans = |view: &str| -> i64 {
         let conn = rusqlite::Connection::open(db_of(&h, Kind::Orders, "agent3")).unwrap();
@@ -154,6 +154,38 @@ async fn orphan_documents_are_matched_once_their_orders_arrive_and_ddt_and_invoi
     }
     ended.sort();
     assert_eq!(ended, ["ddt", "invoices"]);
+
+    // An order sync that changes nothing is followed by nothing (DDT and invoices keep their
+    // own schedule); the next one that brings a new order is followed again. The reactor
+    // handles events in bus order, so a follow-up of the unchanged run would be queued before
+    // the changed run's end.
+    let mut events = h.service.subscribe();
+    let unchanged = ok_result(&h.sync(SyncKind::Orders, "agent3", SyncMode::Delta).await);
+    assert_eq!(counts(&unchanged), (0, 0, 0, 0));
+    h.sim.add_orders("agent3", 1);
+    let changed = ok_result(&h.sync(SyncKind::Orders, "agent3", SyncMode::Delta).await);
+    assert_eq!(counts(&changed).0, 1, "the new order");
+    let mut ended_orders = 0;
+    let mut queued = Vec::new();
+    while queued.len() < 2 {
+        let e = wait_event(&mut events, |e| e.scope == Scope::Agent("agent3".into())).await;
+        if e.kind == "orders" && e.body.is_terminal() {
+            ended_orders += 1;
+        }
+        if let EventBody::Queued {
+            trigger: Trigger::FollowUp,
+        } = e.body
+        {
+            assert_eq!(
+                ended_orders, 2,
+                "{} was queued as a follow-up of the unchanged order sync",
+                e.kind
+            );
+            queued.push(e.kind.clone());
+        }
+    }
+    queued.sort();
+    assert_eq!(queued, ["ddt", "invoices"]);
     h.shutdown().await;
 }
 

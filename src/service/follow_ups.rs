@@ -1,5 +1,6 @@
 //! The follow-up reactors: after each completed run, what the kind table says follows it —
-//! the agent's DDT and invoice syncs after its order sync (`followed_by`), the download of
+//! the agent's DDT and invoice syncs after an order sync that changed something
+//! (`followed_by`; their own timers cover the rest), the download of
 //! product images after a product sync (`fetches_images`); after each placed order, the
 //! agent's order sync until `orders.db` holds the new order (the ERP shows it after its
 //! indexing lag); and, once a day, ended placements older than the retention pruned.
@@ -58,9 +59,9 @@ async fn follow(
     directory: &Directory,
     data: &DataDir,
 ) {
-    if !matches!(event.body, EventBody::Completed { .. }) {
+    let EventBody::Completed { counts, .. } = &event.body else {
         return;
-    }
+    };
     let Some(kind) = Kind::from_name(&event.kind) else {
         return;
     };
@@ -68,7 +69,7 @@ async fn follow(
     if spec.fetches_images {
         enqueue_images(directory, data).await;
     }
-    for follow in spec.followed_by {
+    for follow in spec.follow_ups(counts) {
         let Some((_, handle)) = syncs.iter().find(|(k, _)| k == follow) else {
             continue;
         };
