@@ -224,32 +224,142 @@ pub async fn run_all_counts(
     (t.elapsed(), total)
 }
 
+/// Request every `(kind, scope)` at once and wait until all have ended AND the syncs that
+/// follow them (an agent's DDT and invoices after its orders changed, `KindSpec::follow_ups`): the
+/// wall time, the requested runs' counts and the follow-up runs' counts. Nothing else may run
+/// those follow-up kinds meanwhile (a request that joins a running run publishes no
+/// `Queued`, so it could not be told apart).
+pub async fn run_all_with_follow_ups(
+    service: &Service,
+    runs: &[(Kind, Scope)],
+    mode: Mode,
+) -> (
+    Duration,
+    blackant_actors::run::Counts,
+    blackant_actors::run::Counts,
+) {
+    let mut events = service.subscribe();
+    let t = Instant::now();
+    let mut pending = HashSet::new();
+    let mut first = i64::MAX;
+    for (kind, scope) in runs {
+        let ack = service
+            .request_sync(*kind, scope.clone(), mode, Trigger::Manual)
+            .await
+            .expect("request");
+        first = first.min(ack.run_id.0);
+        pending.insert(ack.run_id);
+    }
+    let mut total = blackant_actors::run::Counts::default();
+    let mut follow_total = blackant_actors::run::Counts::default();
+    // (kind, scope) of the follow-ups still awaited, and the follow-up runs seen queued.
+    let mut expected: HashSet<(String, String)> = HashSet::new();
+    let mut followers: std::collections::HashMap<RunId, (String, String)> = Default::default();
+    const QUIET: Duration = Duration::from_secs(300);
+    while !pending.is_empty() || !expected.is_empty() {
+        let e = match tokio::time::timeout(QUIET, events.recv()).await {
+            Err(_) => panic!(
+                "nothing happened for {QUIET:?}; still awaited: {} runs, follow-ups {expected:?}",
+                pending.len()
+            ),
+            Ok(Ok(e)) => e,
+            Ok(Err(EventError::Lagged { .. })) => {
+                settle_from_history(service, &mut pending, &mut total).await;
+                settle_follow_ups_from_history(service, first, &mut expected, &mut follow_total)
+                    .await;
+                continue;
+            }
+            Ok(Err(e)) => panic!("events: {e}"),
+        };
+        let key = (e.kind.clone(), e.scope.to_string());
+        match &e.body {
+            EventBody::Queued {
+                trigger: Trigger::FollowUp,
+            } if expected.contains(&key) => {
+                followers.insert(e.run_id, key);
+            }
+            body if body.is_terminal() && pending.remove(&e.run_id) => match body {
+                EventBody::Completed { counts, .. } => {
+                    total += *counts;
+                    if let Some(kind) = Kind::from_name(&e.kind) {
+                        for follow in kind.spec().follow_ups(counts) {
+                            expected.insert((follow.name().to_string(), e.scope.to_string()));
+                        }
+                    }
+                }
+                other => panic!("{} {} failed: {other:?}", e.kind, e.scope),
+            },
+            body if body.is_terminal() && followers.contains_key(&e.run_id) => match body {
+                EventBody::Completed { counts, .. } => {
+                    follow_total += *counts;
+                    if let Some(key) = followers.remove(&e.run_id) {
+                        expected.remove(&key);
+                    }
+                }
+                other => panic!("follow-up {} {} failed: {other:?}", e.kind, e.scope),
+            },
+            _ => {}
+        }
+    }
+    (t.elapsed(), total, follow_total)
+}
+
+/// Take the follow-ups of `expected` whose run (requested after run `first`) has ended out of
+/// it, from the run history.
+async fn settle_follow_ups_from_history(
+    service: &Service,
+    first: i64,
+    expected: &mut HashSet<(String, String)>,
+    total: &mut blackant_actors::run::Counts,
+) {
+    for run in ended_runs(service, expected.len()).await {
+        if run.id >= first
+            && run.trigger == Trigger::FollowUp.as_str()
+            && expected.remove(&(run.kind.clone(), run.scope.clone()))
+        {
+            add_stored_counts(total, &run);
+        }
+    }
+}
+
 /// Take the runs of `pending` that have ended out of it, from the run history.
 async fn settle_from_history(
     service: &Service,
     pending: &mut HashSet<RunId>,
     total: &mut blackant_actors::run::Counts,
 ) {
-    let limit = u32::try_from(pending.len() * 4 + 100).unwrap_or(u32::MAX);
+    for run in ended_runs(service, pending.len()).await {
+        if pending.remove(&RunId(run.id)) {
+            add_stored_counts(total, &run);
+        }
+    }
+}
+
+/// The latest runs of the history that have ended, enough of them for `awaited` runs.
+async fn ended_runs(service: &Service, awaited: usize) -> Vec<blackant::store::ledger::RunRow> {
+    let limit = u32::try_from(awaited * 4 + 100).unwrap_or(u32::MAX);
     let runs = service
         .recent_runs(RunFilter::default(), limit)
         .await
         .expect("run history");
-    for run in runs {
-        if run.state == "open" || !pending.remove(&RunId(run.id)) {
-            continue;
-        }
-        assert_eq!(
-            run.state, "completed",
-            "{} {} ended {}: {:?}",
-            run.kind, run.scope, run.state, run.error
-        );
-        let n = |v: Option<i64>| u64::try_from(v.unwrap_or(0)).unwrap_or(0);
-        total.inserted += n(run.inserted);
-        total.updated += n(run.updated);
-        total.unchanged += n(run.unchanged);
-        total.deleted += n(run.deleted);
-    }
+    runs.into_iter().filter(|run| run.state != "open").collect()
+}
+
+/// A stored run's counts added to `total`; it must have completed.
+fn add_stored_counts(
+    total: &mut blackant_actors::run::Counts,
+    run: &blackant::store::ledger::RunRow,
+) {
+    assert_eq!(
+        run.state, "completed",
+        "{} {} ({}) ended {}: {:?}",
+        run.kind, run.scope, run.trigger, run.state, run.error
+    );
+    let n = |v: Option<i64>| u64::try_from(v.unwrap_or(0)).unwrap_or(0);
+    total.inserted += n(run.inserted);
+    total.updated += n(run.updated);
+    total.unchanged += n(run.unchanged);
+    total.deleted += n(run.deleted);
 }
 
 /// Every kind once: per-agent kinds for `agent`, catalogue kinds for the catalogue.

@@ -122,10 +122,9 @@ pub fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// The memory of this process's descendants (the Chromium processes of the service's
-/// browsers and their helpers), in MiB: the sum of their PSS, so pages they share are counted
-/// once, from /proc.
-pub fn descendants_pss_mib() -> f64 {
+/// This process's descendants (the Chromium processes of the service's browsers and their
+/// helpers), from /proc.
+fn descendants() -> Vec<u32> {
     use blackant_actors::browser_pool::{parent_of, process_ids};
     let me = std::process::id();
     let parent_of: std::collections::HashMap<u32, u32> = process_ids()
@@ -144,7 +143,16 @@ pub fn descendants_pss_mib() -> f64 {
     };
     parent_of
         .keys()
-        .filter(|&&pid| pid != me && descends(pid))
+        .copied()
+        .filter(|&pid| pid != me && descends(pid))
+        .collect()
+}
+
+/// The memory of this process's descendants, in MiB: the sum of their PSS, so pages they share
+/// are counted once, from /proc.
+pub fn descendants_pss_mib() -> f64 {
+    descendants()
+        .into_iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
         .filter_map(|rollup| {
             rollup
@@ -155,4 +163,36 @@ pub fn descendants_pss_mib() -> f64 {
         })
         .sum::<f64>()
         / 1024.0
+}
+
+/// CPU seconds `pid` has used (user and system, from `/proc/{pid}/stat`; 100 ticks a second,
+/// as on every Linux here): its own, and with `reaped` also those of the children it reaped.
+pub fn cpu_seconds(pid: u32, reaped: bool) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // "pid (comm) state ppid ...": utime, stime, cutime, cstime are fields 14-17.
+    let Some((_, after)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    after
+        .split_whitespace()
+        .skip(11)
+        .take(if reaped { 4 } else { 2 })
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum::<f64>()
+        / 100.0
+}
+
+/// CPU seconds of this process's descendants, past and present: each live one's own and those
+/// of the children it reaped (a renderer that exited counts in its reaper), and those this
+/// process reaped itself (a browser replaced).
+pub fn descendants_cpu_seconds() -> f64 {
+    let me = std::process::id();
+    descendants()
+        .into_iter()
+        .map(|pid| cpu_seconds(pid, true))
+        .sum::<f64>()
+        + cpu_seconds(me, true)
+        - cpu_seconds(me, false)
 }
