@@ -1,7 +1,8 @@
 //! The ERP's circuit breaker against the simulator: consecutive HTTP 500s open it, a run then
 //! fails saying so, later calls fail at once without reaching the ERP, and status shows it;
 //! after the cool-down one probe goes through and, when it succeeds, closes it. (The same
-//! transitions on a paused clock: `syncs::breaker` unit tests.)
+//! transitions on a paused clock: `syncs::breaker` unit tests.) An ERP that does not answer at
+//! all fails a run with the network's error, after its retries.
 
 use crate::util::*;
 use archibald_sim::Faults;
@@ -121,5 +122,33 @@ async fn after_the_cool_down_one_probe_closes_the_breaker_and_the_run_completes(
         pb::BreakerState::Closed as i32,
         "the successful probe closed the breaker"
     );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erp_that_does_not_answer_fails_the_run_with_the_network_error_after_its_retries() {
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let h = Harness::start_with(Options {
+        erp_url: Some(format!("http://127.0.0.1:{port}")),
+        ..Options::default()
+    })
+    .await;
+    let r = h
+        .sync(SyncKind::Customers, "agent1", SyncMode::Full)
+        .await
+        .result
+        .expect("result");
+    assert!(!r.ok);
+    assert!(
+        r.error.contains("ERR_CONNECTION_REFUSED") && r.error.contains(&format!(":{port}/clienti")),
+        "the error names the network failure and the page: {}",
+        r.error
+    );
+    assert!(!r.permanent, "a network failure is transient: {}", r.error);
+    assert_eq!(h.sim.stats().requests, 0);
     h.shutdown().await;
 }

@@ -248,8 +248,16 @@ async fn a_second_sync_reuses_the_first_ones_tab_and_logs_in_again_when_the_sess
     })
     .await;
     let start = tabs();
-    for _ in 0..2 {
+    for round in 0..2 {
+        let (lists, logins) = (h.sim.stats().grid_requests, h.sim.stats().logins);
         ok_result(&h.sync(SyncKind::Customers, "agent1", SyncMode::Full).await);
+        // Each new tab opens at the list view: loaded once, through the login the first time.
+        assert_eq!(h.sim.stats().grid_requests, lists + 1, "sync {round}");
+        assert_eq!(
+            h.sim.stats().logins,
+            logins + u64::from(round == 0),
+            "sync {round}"
+        );
     }
     let end = tabs();
     assert_eq!(

@@ -46,27 +46,37 @@ const LANDING_JS: &str = r#"(() => {
 })()"#;
 
 /// A new tab in the given browser context (the agent's cookies live there): the blank tab the
-/// context came with when the pool had it ready, else a new one.
+/// context came with when the pool had it ready, else a new one — opened at `url` when given
+/// (one load instead of a blank page and then a navigation: Chromium starts the tab's renderer
+/// for the ERP's site at once), waiting at most `timeout` for that load. True when the tab is
+/// at `url`, false when it is blank.
 pub(crate) async fn open_tab(
     browser: &ChromiumBrowser,
     context: &BrowserContextId,
-) -> Result<Page, ErpError> {
+    url: Option<&str>,
+    timeout: Duration,
+) -> Result<(Page, bool), ErpError> {
     if let Some(page) = browser.take_blank_tab(context) {
-        return Ok(page);
+        return Ok((page, false));
     }
+    let target = url.unwrap_or("about:blank");
     let params = CreateTargetParams::builder()
-        .url("about:blank")
+        .url(target)
         .browser_context_id(context.clone())
         .build()
         .map_err(|what| ErpError::Layout {
-            url: "about:blank".into(),
+            url: target.into(),
             what,
         })?;
-    browser
-        .browser()
-        .new_page(params)
-        .await
-        .map_err(ErpError::browser("opening a tab"))
+    let doing = format!("opening a tab at {target}");
+    match tokio::time::timeout(timeout, browser.browser().new_page(params)).await {
+        Err(_) => Err(ErpError::Timeout {
+            doing,
+            after: timeout,
+        }),
+        Ok(Err(source)) => Err(ErpError::Browser { doing, source }),
+        Ok(Ok(page)) => Ok((page, url.is_some())),
+    }
 }
 
 /// Where the tab is now.

@@ -54,22 +54,34 @@ pub struct ErpTab {
     /// starts and when an export navigates away): a kept tab on a list view presses its button
     /// without loading the view again.
     showing: std::sync::Mutex<Option<String>>,
+    /// The path the tab was opened at, until the first visit takes its landing (where the ERP
+    /// sent the tab: the page, or the login form).
+    opened_at: std::sync::Mutex<Option<String>>,
 }
 
 const ERROR_SELECTORS: &str =
     ".validation-summary-errors, .field-validation-error, .error, .errore, .alert, [role=alert]";
 
 impl ErpTab {
-    /// Open a tab in `context` (leased by the caller for this account).
+    /// Open a tab in `context` (leased by the caller for this account), at the ERP page `at`
+    /// when given (the first [`Self::visit`] of that path then loads nothing again).
     pub async fn open(
         browser: Arc<ChromiumBrowser>,
         context: &BrowserContextId,
         config: &ErpConfig,
         credentials: &Credentials,
+        at: Option<&str>,
     ) -> Result<ErpTab, ErpError> {
         let opening = std::time::Instant::now();
-        let page = browser_ops::open_tab(&browser, context).await?;
-        tracing::debug!(ms = opening.elapsed().as_millis() as u64, "tab opened");
+        let url = at.map(|path| config.url(path));
+        let (page, arrived) =
+            browser_ops::open_tab(&browser, context, url.as_deref(), config.page_timeout).await?;
+        tracing::debug!(
+            ms = opening.elapsed().as_millis() as u64,
+            at,
+            arrived,
+            "tab opened"
+        );
         Ok(ErpTab {
             browser,
             context: context.clone(),
@@ -77,6 +89,7 @@ impl ErpTab {
             config: config.clone(),
             credentials: credentials.clone(),
             showing: std::sync::Mutex::new(None),
+            opened_at: std::sync::Mutex::new(at.filter(|_| arrived).map(str::to_string)),
         })
     }
 
@@ -110,7 +123,10 @@ impl ErpTab {
 
     async fn visit_inner(&self, path: &str) -> Result<Landing, ErpError> {
         let url = self.config.url(path);
-        let landing = browser_ops::navigate(&self.page, &url, self.config.page_timeout).await?;
+        let landing = match self.arrival(path).await? {
+            Some(landing) => landing,
+            None => browser_ops::navigate(&self.page, &url, self.config.page_timeout).await?,
+        };
         if !landing.is_login() {
             return check_status(landing);
         }
@@ -127,6 +143,22 @@ impl ErpTab {
             });
         }
         check_status(landing)
+    }
+
+    /// Where the tab landed when it was opened at `path` and not used since (taken once). A
+    /// load that got no HTTP answer (an error page: the ERP unreachable) gives `None`, so the
+    /// visit navigates and reports the error as any navigation does.
+    async fn arrival(&self, path: &str) -> Result<Option<Landing>, ErpError> {
+        let opened_at = self
+            .opened_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if opened_at.as_deref() != Some(path) {
+            return Ok(None);
+        }
+        let landing = browser_ops::landing(&self.page).await?;
+        Ok((landing.status != 0).then_some(landing))
     }
 
     /// Fill and submit the login form the tab shows; where the ERP sent the tab after it.

@@ -56,7 +56,7 @@ impl OrderForm for ErpSource {
     ) -> BoxFuture<'a, Result<FilledOrder, FormError>> {
         async move {
             let (mut lease, credentials) = self.lease_agent(agent).await?;
-            let opened = self.open_tab(&lease, &credentials).await;
+            let opened = self.open_tab(&lease, &credentials, None).await;
             let tab = self
                 .settle(&mut lease, &credentials, opened)
                 .map_err(form_error)?;
@@ -108,7 +108,7 @@ impl OrderForm for ErpSource {
         async move {
             let (mut lease, credentials) = self.lease_agent(agent).await?;
             let found = async {
-                let tab = self.open_tab(&lease, &credentials).await?;
+                let tab = self.open_tab(&lease, &credentials, None).await?;
                 tab.find_orders(reference).await
             }
             .await;

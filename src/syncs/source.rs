@@ -193,28 +193,32 @@ impl ErpSource {
         Ok(result?)
     }
 
-    /// A tab in the leased context, logged in (when needed) as `credentials`.
+    /// A new tab in the leased context for `credentials` (it logs in when a visit needs it),
+    /// opened at the ERP page `at` when given.
     pub(super) async fn open_tab(
         &self,
         lease: &Lease<ChromiumLauncher>,
         credentials: &Credentials,
+        at: Option<&str>,
     ) -> Result<ErpTab, ErpError> {
         ErpTab::open(
             lease.browser().clone(),
             lease.context().id(),
             &self.erp,
             credentials,
+            at,
         )
         .await
     }
 
     /// A tab in the leased context for `credentials`: one kept open since an earlier sync of
-    /// this context if there is one, else a new one. Shelve it again (`self.idle.keep`) when
+    /// this context if there is one, else a new one (opened at `at` when given). Shelve it again (`self.idle.keep`) when
     /// the work went well; a failed call's tab is dropped instead, and closes.
     async fn tab_for(
         &self,
         lease: &Lease<ChromiumLauncher>,
         credentials: &Credentials,
+        at: Option<&str>,
     ) -> Result<ErpTab, ErpError> {
         if let Some(tab) = self
             .idle
@@ -223,7 +227,7 @@ impl ErpSource {
             metrics::counter!(TABS_TOTAL, "how" => "reused").increment(1);
             return Ok(tab);
         }
-        let tab = self.open_tab(lease, credentials).await?;
+        let tab = self.open_tab(lease, credentials, at).await?;
         metrics::counter!(TABS_TOTAL, "how" => "opened").increment(1);
         Ok(tab)
     }
@@ -231,8 +235,9 @@ impl ErpSource {
     async fn export_inner(&self, kind: Kind, scope: &Scope) -> Result<Vec<u8>, SourceError> {
         let (mut lease, credentials) = self.lease(kind, scope).await?;
         let result = async {
-            let tab = self.tab_for(&lease, &credentials).await?;
-            let bytes = tab.export_pdf(kind.spec().list_page).await?;
+            let list = kind.spec().list_page;
+            let tab = self.tab_for(&lease, &credentials, Some(list)).await?;
+            let bytes = tab.export_pdf(list).await?;
             Ok((tab, bytes))
         }
         .await;
@@ -257,7 +262,7 @@ impl ErpSource {
     ) -> Result<HashMap<String, Vec<OrderLine>>, SourceError> {
         let (mut lease, credentials) = self.lease(Kind::Orders, scope).await?;
         let result = async {
-            let first = self.tab_for(&lease, &credentials).await?;
+            let first = self.tab_for(&lease, &credentials, None).await?;
             let next = AtomicUsize::new(0);
             let take = || numbers.get(next.fetch_add(1, Ordering::Relaxed));
             let mut tables = Vec::with_capacity(numbers.len());
@@ -315,7 +320,7 @@ impl ErpSource {
                             }
                         }
                         if own.is_none() && (fetching || index > 0) {
-                            own = Some(self.open_tab(lease, credentials).await?);
+                            own = Some(self.open_tab(lease, credentials, None).await?);
                         }
                         let tab = own.as_ref().unwrap_or(first);
                         let lines = tab.order_lines(number).await?;

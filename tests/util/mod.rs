@@ -62,6 +62,8 @@ pub struct Options {
     pub idle_tabs: usize,
     /// Open every detail page in a tab (`erp.render_detail_pages`; off unless set).
     pub render_detail_pages: bool,
+    /// Point the service at this ERP address instead of the simulator's (one that is down).
+    pub erp_url: Option<String>,
 }
 
 impl Default for Options {
@@ -94,6 +96,7 @@ impl Default for Options {
             detail_pages_at_once: blackant::erp::DETAIL_PAGES_AT_ONCE,
             idle_tabs: blackant::erp::IDLE_TABS,
             render_detail_pages: false,
+            erp_url: None,
         }
     }
 }
@@ -133,6 +136,9 @@ impl Harness {
             erp.detail_pages_at_once = opts.detail_pages_at_once;
             erp.idle_tabs = opts.idle_tabs;
             erp.render_detail_pages = opts.render_detail_pages;
+            if let Some(url) = opts.erp_url {
+                erp.base_url = url;
+            }
         }
         let service = Service::start(config).await.expect("service starts");
         let service = Arc::new(service);
