@@ -32,12 +32,7 @@ async fn three_consecutive_http_500s_open_the_breaker_and_no_call_reaches_the_er
     let h = Harness::start_with(opts).await;
 
     // Attempts 1-3 get HTTP 500 and open the breaker; attempt 4 is refused by it.
-    let r = h
-        .sync(SyncKind::Customers, "agent1", SyncMode::Full)
-        .await
-        .result
-        .expect("result");
-    assert!(!r.ok);
+    let r = failed_result(&h.sync(SyncKind::Customers, "agent1", SyncMode::Full).await);
     assert!(
         r.error.contains("circuit breaker erp is open"),
         "{}",
@@ -52,12 +47,8 @@ async fn three_consecutive_http_500s_open_the_breaker_and_no_call_reaches_the_er
 
     // Another agent's sync fails at once: not one request reaches the ERP.
     let before = h.sim.stats().requests;
-    let r = h
-        .sync(SyncKind::Customers, "agent2", SyncMode::Full)
-        .await
-        .result
-        .expect("result");
-    assert!(!r.ok && r.error.contains("circuit breaker"), "{}", r.error);
+    let r = failed_result(&h.sync(SyncKind::Customers, "agent2", SyncMode::Full).await);
+    assert!(r.error.contains("circuit breaker"), "{}", r.error);
     assert_eq!(
         h.sim.stats().requests,
         before,
@@ -90,12 +81,8 @@ async fn after_the_cool_down_one_probe_closes_the_breaker_and_the_run_completes(
     };
     let h = Harness::start_with(opts).await;
     let mut events = h.service.subscribe();
-    let r = h
-        .sync(SyncKind::Customers, "agent3", SyncMode::Full)
-        .await
-        .result
-        .expect("result");
-    assert!(r.ok, "the probe's run completes: {}", r.error);
+    // The probe's run completes.
+    ok_result(&h.sync(SyncKind::Customers, "agent3", SyncMode::Full).await);
 
     // The run's events, buffered on the subscription up to its end.
     let mut retries = Vec::new();
@@ -137,12 +124,7 @@ async fn an_erp_that_does_not_answer_fails_the_run_with_the_network_error_after_
         ..Options::default()
     })
     .await;
-    let r = h
-        .sync(SyncKind::Customers, "agent1", SyncMode::Full)
-        .await
-        .result
-        .expect("result");
-    assert!(!r.ok);
+    let r = failed_result(&h.sync(SyncKind::Customers, "agent1", SyncMode::Full).await);
     assert!(
         r.error.contains("ERR_CONNECTION_REFUSED") && r.error.contains(&format!(":{port}/clienti")),
         "the error names the network failure and the page: {}",

@@ -265,6 +265,16 @@ pub async fn connect(addr: std::net::SocketAddr) -> SyncServiceClient<Channel> {
     SyncServiceClient::new(channel(addr).await)
 }
 
+/// The result of a run that must have failed.
+pub fn failed_result(resp: &pb::RequestSyncResponse) -> pb::RunResult {
+    let r = resp
+        .result
+        .clone()
+        .expect("a waited request carries the result");
+    assert!(!r.ok, "the run succeeded");
+    r
+}
+
 /// The result of a run that must have succeeded.
 pub fn ok_result(resp: &pb::RequestSyncResponse) -> pb::RunResult {
     let r = resp
