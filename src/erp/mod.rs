@@ -50,10 +50,14 @@ pub const DETAIL_PAGES_AT_ONCE: usize = 4;
 
 /// [`ErpConfig::idle_tabs`] by default: none. Measured here (`make bench`, figures 3 and 10): a
 /// kept tab makes its context's next customer sync ~2× faster (no tab to open, no list view to
-/// load), and with a place for every agent 100 agents' unchanged order syncs ran 2.7× faster
-/// (steady state 30.5 s against 83.6 s), at ~57 MiB of Chromium memory per kept tab; but with 8
-/// places for 100 agents the same syncs ran 20–50 % slower than with none (cause not found).
-/// So tabs are kept only when the operator sizes the shelf for the agents and the memory.
+/// load). With 40 agents and 4 browsers, an agent's browser time per 10-minute interval (its
+/// unchanged order sync, DDT and invoices on their own schedule) was 1.4–1.6 s with none kept,
+/// 1.28 s with 8 places and 0.60 s with a place for each; but each kept tab is a renderer of
+/// ~70 MiB that uses ~0.5 % of a core while idle, and the first round after start cost more
+/// with tabs kept (1.32 against 0.79 Chromium CPU-s per agent). (An earlier figure had a
+/// partial shelf slower than none: it ended its rounds while DDT and invoice syncs were still
+/// running into the next one.) So tabs are kept only when the operator sizes the shelf for the
+/// agents and the memory.
 pub const IDLE_TABS: usize = 0;
 
 impl ErpConfig {
