@@ -17,8 +17,9 @@
 //!    call.
 //! 8. `dashboard`: the dashboard's weight, event → page latency, RSS with 20 pages open.
 //! 9. `grpc_load`: 200 concurrent gRPC clients on status, EnsureFresh and reads for 60 s.
-//! 10. `capacity`: 100 and 500 agents' unchanged order syncs with 4 browsers: browser-seconds
-//!     per agent, agents per machine at a 10-minute interval.
+//! 10. `capacity`: 100 and 500 agents' unchanged order syncs, then DDT and invoice syncs, with 4
+//!     browsers: browser-seconds and CPU per agent, browser time per agent and agents per
+//!     machine at a 10-minute interval.
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
 //! --placement-only | --reads-only | --parse-only | --upsert-only | --end-to-end-only |
