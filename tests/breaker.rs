@@ -2,7 +2,8 @@
 //! fails saying so, later calls fail at once without reaching the ERP, and status shows it;
 //! after the cool-down one probe goes through and, when it succeeds, closes it. (The same
 //! transitions on a paused clock: `syncs::breaker` unit tests.) An ERP that does not answer at
-//! all fails a run with the network's error, after its retries.
+//! all fails a run with the network's error, and one too slow with a timeout, after their
+//! retries.
 
 use crate::util::*;
 use archibald_sim::Faults;
@@ -132,5 +133,28 @@ async fn an_erp_that_does_not_answer_fails_the_run_with_the_network_error_after_
     );
     assert!(!r.permanent, "a network failure is transient: {}", r.error);
     assert_eq!(h.sim.stats().requests, 0);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erp_slower_than_the_page_timeout_fails_the_run_with_a_timeout_after_its_retries() {
+    let h = Harness::start_with(Options {
+        faults: Faults {
+            latency: Duration::from_secs(2),
+            ..Faults::default()
+        },
+        page_timeout: Some(Duration::from_millis(500)),
+        ..Options::default()
+    })
+    .await;
+    let r = failed_result(&h.sync(SyncKind::Customers, "agent1", SyncMode::Full).await);
+    assert!(
+        r.error
+            .contains("timed out after 500ms while opening a tab at")
+            && r.error.ends_with("/clienti"),
+        "the error names the wait and the page: {}",
+        r.error
+    );
+    assert!(!r.permanent, "a timeout is transient: {}", r.error);
     h.shutdown().await;
 }

@@ -15,6 +15,7 @@ use chromiumoxide::layout::Point;
 use chromiumoxide::{Element, Page};
 use futures::StreamExt;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where a navigation ended: the page's path and the HTTP status of its document.
@@ -47,11 +48,11 @@ const LANDING_JS: &str = r#"(() => {
 
 /// A new tab in the given browser context (the agent's cookies live there): the blank tab the
 /// context came with when the pool had it ready, else a new one — opened at `url` when given
-/// (one load instead of a blank page and then a navigation: Chromium starts the tab's renderer
-/// for the ERP's site at once), waiting at most `timeout` for that load. True when the tab is
-/// at `url`, false when it is blank.
+/// (one load instead of a blank page and then a navigation), waiting at most `timeout` for that
+/// load. True when the tab is at `url`, false when it is blank. A tab whose load outlives the
+/// wait is closed when it ends: it is not left open in the context.
 pub(crate) async fn open_tab(
-    browser: &ChromiumBrowser,
+    browser: &Arc<ChromiumBrowser>,
     context: &BrowserContextId,
     url: Option<&str>,
     timeout: Duration,
@@ -69,13 +70,28 @@ pub(crate) async fn open_tab(
             what,
         })?;
     let doing = format!("opening a tab at {target}");
-    match tokio::time::timeout(timeout, browser.browser().new_page(params)).await {
-        Err(_) => Err(ErpError::Timeout {
-            doing,
-            after: timeout,
+    let mut opening = tokio::spawn({
+        let browser = browser.clone();
+        async move { browser.browser().new_page(params).await }
+    });
+    match tokio::time::timeout(timeout, &mut opening).await {
+        Err(_) => {
+            tokio::spawn(async move {
+                if let Ok(Ok(page)) = opening.await {
+                    let _ = page.close().await;
+                }
+            });
+            Err(ErpError::Timeout {
+                doing,
+                after: timeout,
+            })
+        }
+        Ok(Err(join)) => Err(ErpError::Layout {
+            url: target.into(),
+            what: format!("the tab's opening task ended: {join}"),
         }),
-        Ok(Err(source)) => Err(ErpError::Browser { doing, source }),
-        Ok(Ok(page)) => Ok((page, url.is_some())),
+        Ok(Ok(Err(source))) => Err(ErpError::Browser { doing, source }),
+        Ok(Ok(Ok(page))) => Ok((page, url.is_some())),
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Options {
     pub render_detail_pages: bool,
     /// Point the service at this ERP address instead of the simulator's (one that is down).
     pub erp_url: Option<String>,
+    /// Longest wait for one ERP page (the service's test default unless set).
+    pub page_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -97,6 +99,7 @@ impl Default for Options {
             idle_tabs: blackant::erp::IDLE_TABS,
             render_detail_pages: false,
             erp_url: None,
+            page_timeout: None,
         }
     }
 }
@@ -138,6 +141,9 @@ impl Harness {
             erp.render_detail_pages = opts.render_detail_pages;
             if let Some(url) = opts.erp_url {
                 erp.base_url = url;
+            }
+            if let Some(timeout) = opts.page_timeout {
+                erp.page_timeout = timeout;
             }
         }
         let service = Service::start(config).await.expect("service starts");
