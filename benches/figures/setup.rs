@@ -225,10 +225,10 @@ pub async fn run_all_counts(
 }
 
 /// Request every `(kind, scope)` at once and wait until all have ended AND the syncs that
-/// follow them (an agent's DDT and invoices after its orders changed, `KindSpec::follow_ups`): the
-/// wall time, the requested runs' counts and the follow-up runs' counts. Nothing else may run
-/// those follow-up kinds meanwhile (a request that joins a running run publishes no
-/// `Queued`, so it could not be told apart).
+/// follow them (an agent's DDT and invoices after its orders changed, `KindSpec::follow_ups`):
+/// the wall time, the requested runs' counts and the follow-up runs' counts. A follow-up is
+/// known by its kind and scope (and a run id after the requested ones'): nothing else may run
+/// those kinds for those scopes meanwhile.
 pub async fn run_all_with_follow_ups(
     service: &Service,
     runs: &[(Kind, Scope)],
@@ -252,9 +252,20 @@ pub async fn run_all_with_follow_ups(
     }
     let mut total = blackant_actors::run::Counts::default();
     let mut follow_total = blackant_actors::run::Counts::default();
-    // (kind, scope) of the follow-ups still awaited, and the follow-up runs seen queued.
+    // (kind, scope as the run history stores it) of the follow-ups still awaited.
     let mut expected: HashSet<(String, String)> = HashSet::new();
-    let mut followers: std::collections::HashMap<RunId, (String, String)> = Default::default();
+    fn expect(
+        expected: &mut HashSet<(String, String)>,
+        kind: &str,
+        scope: &str,
+        counts: &blackant_actors::run::Counts,
+    ) {
+        if let Some(kind) = Kind::from_name(kind) {
+            for follow in kind.spec().follow_ups(counts) {
+                expected.insert((follow.name().to_string(), scope.to_string()));
+            }
+        }
+    }
     const QUIET: Duration = Duration::from_secs(300);
     while !pending.is_empty() || !expected.is_empty() {
         let e = match tokio::time::timeout(QUIET, events.recv()).await {
@@ -264,62 +275,36 @@ pub async fn run_all_with_follow_ups(
             ),
             Ok(Ok(e)) => e,
             Ok(Err(EventError::Lagged { .. })) => {
-                settle_from_history(service, &mut pending, &mut total).await;
-                settle_follow_ups_from_history(service, first, &mut expected, &mut follow_total)
-                    .await;
+                for run in ended_runs(service, pending.len() + expected.len()).await {
+                    let key = (run.kind.clone(), run.scope.clone());
+                    if pending.remove(&RunId(run.id)) {
+                        let counts = add_stored_counts(&mut total, &run);
+                        expect(&mut expected, &run.kind, &run.scope, &counts);
+                    } else if run.id >= first && expected.remove(&key) {
+                        add_stored_counts(&mut follow_total, &run);
+                    }
+                }
                 continue;
             }
             Ok(Err(e)) => panic!("events: {e}"),
         };
-        let key = (e.kind.clone(), e.scope.to_string());
-        match &e.body {
-            EventBody::Queued {
-                trigger: Trigger::FollowUp,
-            } if expected.contains(&key) => {
-                followers.insert(e.run_id, key);
-            }
-            body if body.is_terminal() && pending.remove(&e.run_id) => match body {
-                EventBody::Completed { counts, .. } => {
-                    total += *counts;
-                    if let Some(kind) = Kind::from_name(&e.kind) {
-                        for follow in kind.spec().follow_ups(counts) {
-                            expected.insert((follow.name().to_string(), e.scope.to_string()));
-                        }
-                    }
-                }
-                other => panic!("{} {} failed: {other:?}", e.kind, e.scope),
-            },
-            body if body.is_terminal() && followers.contains_key(&e.run_id) => match body {
-                EventBody::Completed { counts, .. } => {
-                    follow_total += *counts;
-                    if let Some(key) = followers.remove(&e.run_id) {
-                        expected.remove(&key);
-                    }
-                }
-                other => panic!("follow-up {} {} failed: {other:?}", e.kind, e.scope),
-            },
-            _ => {}
+        if !e.body.is_terminal() {
+            continue;
+        }
+        // As the run history stores it, so both ways of settling agree.
+        let scope = blackant::store::scope_text(&e.scope).to_string();
+        let counts = match &e.body {
+            EventBody::Completed { counts, .. } => *counts,
+            other => panic!("{} {scope} failed: {other:?}", e.kind),
+        };
+        if pending.remove(&e.run_id) {
+            total += counts;
+            expect(&mut expected, &e.kind, &scope, &counts);
+        } else if e.run_id.0 >= first && expected.remove(&(e.kind.clone(), scope)) {
+            follow_total += counts;
         }
     }
     (t.elapsed(), total, follow_total)
-}
-
-/// Take the follow-ups of `expected` whose run (requested after run `first`) has ended out of
-/// it, from the run history.
-async fn settle_follow_ups_from_history(
-    service: &Service,
-    first: i64,
-    expected: &mut HashSet<(String, String)>,
-    total: &mut blackant_actors::run::Counts,
-) {
-    for run in ended_runs(service, expected.len()).await {
-        if run.id >= first
-            && run.trigger == Trigger::FollowUp.as_str()
-            && expected.remove(&(run.kind.clone(), run.scope.clone()))
-        {
-            add_stored_counts(total, &run);
-        }
-    }
 }
 
 /// Take the runs of `pending` that have ended out of it, from the run history.
@@ -345,21 +330,25 @@ async fn ended_runs(service: &Service, awaited: usize) -> Vec<blackant::store::l
     runs.into_iter().filter(|run| run.state != "open").collect()
 }
 
-/// A stored run's counts added to `total`; it must have completed.
+/// A stored run's counts added to `total` (and returned); it must have completed.
 fn add_stored_counts(
     total: &mut blackant_actors::run::Counts,
     run: &blackant::store::ledger::RunRow,
-) {
+) -> blackant_actors::run::Counts {
     assert_eq!(
         run.state, "completed",
         "{} {} ({}) ended {}: {:?}",
         run.kind, run.scope, run.trigger, run.state, run.error
     );
     let n = |v: Option<i64>| u64::try_from(v.unwrap_or(0)).unwrap_or(0);
-    total.inserted += n(run.inserted);
-    total.updated += n(run.updated);
-    total.unchanged += n(run.unchanged);
-    total.deleted += n(run.deleted);
+    let counts = blackant_actors::run::Counts {
+        inserted: n(run.inserted),
+        updated: n(run.updated),
+        unchanged: n(run.unchanged),
+        deleted: n(run.deleted),
+    };
+    *total += counts;
+    counts
 }
 
 /// Every kind once: per-agent kinds for `agent`, catalogue kinds for the catalogue.
