@@ -70,14 +70,15 @@ pub(crate) async fn open_tab(
             what,
         })?;
     let doing = format!("opening a tab at {target}");
-    let mut opening = tokio::spawn({
+    let mut opening = Box::pin({
         let browser = browser.clone();
         async move { browser.browser().new_page(params).await }
     });
     match tokio::time::timeout(timeout, &mut opening).await {
         Err(_) => {
+            // The opening goes on in the background, only to close the tab it gives.
             tokio::spawn(async move {
-                if let Ok(Ok(page)) = opening.await {
+                if let Ok(page) = opening.await {
                     let _ = page.close().await;
                 }
             });
@@ -86,12 +87,8 @@ pub(crate) async fn open_tab(
                 after: timeout,
             })
         }
-        Ok(Err(join)) => Err(ErpError::Layout {
-            url: target.into(),
-            what: format!("the tab's opening task ended: {join}"),
-        }),
-        Ok(Ok(Err(source))) => Err(ErpError::Browser { doing, source }),
-        Ok(Ok(Ok(page))) => Ok((page, url.is_some())),
+        Ok(Err(source)) => Err(ErpError::Browser { doing, source }),
+        Ok(Ok(page)) => Ok((page, url.is_some())),
     }
 }
 

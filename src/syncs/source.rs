@@ -212,8 +212,9 @@ impl ErpSource {
     }
 
     /// A tab in the leased context for `credentials`: one kept open since an earlier sync of
-    /// this context if there is one, else a new one (opened at `at` when given). Shelve it again (`self.idle.keep`) when
-    /// the work went well; a failed call's tab is dropped instead, and closes.
+    /// this context if there is one, else a new one (opened at `at` when given). Shelve it
+    /// again (`self.idle.keep`) when the work went well; a failed call's tab is dropped
+    /// instead, and closes.
     async fn tab_for(
         &self,
         lease: &Lease<ChromiumLauncher>,
