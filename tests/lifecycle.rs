@@ -1,8 +1,10 @@
 //! `blackant serve` as a process, stopped the way operators and init systems stop it: SIGTERM
 //! or SIGINT runs the service's real shutdown — every actor of the tree stops, and the process
 //! says so and exits 0, within its bound even with syncs running, and the next start ends
-//! equal to the ERP; a SIGKILL (the OOM killer) leaves no browser of it running.
+//! equal to the ERP; a SIGKILL (the OOM killer) leaves no browser of it running. One service per
+//! data folder: a second start on a folder in use is refused, and a killed holder frees it.
 
+use crate::util::PATIENCE;
 use crate::util::process::*;
 use blackant::grpc::pb;
 
@@ -322,4 +324,83 @@ async fn the_shipped_example_config_serves_and_tls_from_the_config_is_spoken() {
         "plaintext must fail against TLS"
     );
     drop(serve);
+}
+
+/// `blackant ARGS` run to its end (bounded by the tests' patience): exit status and stderr.
+async fn run_to_end(args: Vec<String>) -> (std::process::ExitStatus, String) {
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_blackant"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run blackant")
+    });
+    let out = tokio::time::timeout(PATIENCE, run)
+        .await
+        .expect("the second start ends by itself")
+        .expect("the blocking task");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_service_on_a_data_folder_in_use_is_refused_and_a_killed_holder_frees_it_at_once()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut first, addr, _) = serve_with(&["--sim"], &data, &[]);
+    let holder = first.0.id();
+
+    // Other ports, same folder: refused before it binds or starts anything.
+    let started = std::time::Instant::now();
+    let (status, stderr) = run_to_end(
+        [
+            "serve",
+            "--sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--no-first-sync",
+            "--data",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([data.display().to_string()])
+        .collect(),
+    )
+    .await;
+    assert!(
+        !status.success(),
+        "the second service exits non-zero: {status:?}"
+    );
+    assert!(
+        stderr.contains(&data.display().to_string()) && stderr.contains(&format!("PID {holder}")),
+        "the refusal names the folder and the holder's PID: {stderr}"
+    );
+    assert!(
+        !stderr.contains("blackant serving gRPC"),
+        "it never served: {stderr}"
+    );
+    eprintln!("second start refused in {:?}", started.elapsed());
+    // The first one never noticed: it still answers.
+    let status = client(&addr)
+        .await
+        .get_sync_status(pb::GetSyncStatusRequest::default())
+        .await;
+    assert!(status.is_ok(), "the holder keeps serving: {status:?}");
+
+    // SIGKILL the holder: its lock goes with it, and a new start takes the folder at once.
+    first.0.kill().expect("SIGKILL");
+    first.0.wait().unwrap();
+    let (again, addr, _) = serve_with(&["--sim"], &data, &[]);
+    let answered = client(&addr)
+        .await
+        .get_sync_status(pb::GetSyncStatusRequest::default())
+        .await;
+    assert!(answered.is_ok(), "the new service serves: {answered:?}");
+    drop(again);
 }

@@ -179,6 +179,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if let Some(h) = args.http_listen {
         config.http.listen = h;
     }
+    // One service per data folder: refused before anything is started, bound or written.
+    let folder_lock = blackant::store::folder_lock::FolderLock::acquire(&config.data_dir)?;
     if let Some(log) = init_logging(&config, &args)? {
         eprintln!("logs in {}", log.display());
     }
@@ -267,8 +269,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if config.http.enabled {
         let _ = blackant::http::prometheus();
     }
-    let service =
-        Service::start(config.service_config(source, agents.clone(), credentials)).await?;
+    let service = Service::start_locked(
+        config.service_config(source, agents.clone(), credentials),
+        folder_lock,
+    )
+    .await?;
     let service = Arc::new(service);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -230,7 +230,8 @@ pub fn status_of(e: ServiceError) -> Status {
         | ServiceError::SupervisorUnavailable(_)
         | ServiceError::ActorNotRunning(_)
         | ServiceError::NoAnswer { .. }
-        | ServiceError::Start(_) => Code::Unavailable,
+        | ServiceError::Start(_)
+        | ServiceError::Lock(_) => Code::Unavailable,
         ServiceError::Read { source, .. } | ServiceError::Write { source, .. }
             if source.is_transient() =>
         {

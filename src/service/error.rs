@@ -11,6 +11,9 @@ use blackant_actors::sync::SyncCallError;
 /// Why an operation was refused or failed; each variant keeps its cause as a type.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// The data folder is in use by another service, or cannot be locked.
+    #[error(transparent)]
+    Lock(#[from] crate::store::folder_lock::LockError),
     #[error("unknown agent {0:?}")]
     UnknownAgent(String),
     #[error("the {kind} sync is per agent: say which agent")]

@@ -49,6 +49,7 @@ pub use tree::{BROWSER_POOL, IMAGE_FETCHER, ORDER_PLACER, PRIORITY, SCHEDULER};
 
 use crate::erp::Credentials;
 use crate::records::Kind;
+use crate::store::folder_lock::{FolderLock, LockError};
 use crate::syncs::breaker::BreakerState;
 use blackant_actors::db_writer::DbHandle;
 use blackant_actors::directory::Directory;
@@ -93,11 +94,34 @@ pub struct Service {
     /// DDT and invoices after orders, images after products, placed orders into orders.db;
     /// stopped at shutdown.
     follow_ups: Mutex<Vec<AbortOnDropHandle<()>>>,
+    /// The data folder's lock, held from before the first file is opened until the tree has
+    /// stopped: one service per data folder.
+    folder_lock: std::sync::Mutex<Option<FolderLock>>,
 }
 
 impl Service {
-    /// Start the tree with the configured agents and the ERP accounts known from the start.
+    /// Start the tree with the configured agents and the ERP accounts known from the start,
+    /// after locking the data folder (a folder another service holds is refused at once).
     pub async fn start(config: ServiceConfig) -> Result<Service, ServiceError> {
+        let lock = FolderLock::acquire(config.data.root())?;
+        Self::start_locked(config, lock).await
+    }
+
+    /// [`Self::start`] with the folder's lock already taken (`blackant serve` takes it before
+    /// it binds a port or starts anything).
+    pub async fn start_locked(
+        config: ServiceConfig,
+        lock: FolderLock,
+    ) -> Result<Service, ServiceError> {
+        if lock.folder() != config.data.root() {
+            return Err(ServiceError::Lock(LockError::Io {
+                folder: config.data.root().to_path_buf(),
+                source: std::io::Error::other(format!(
+                    "the lock held is of another folder ({})",
+                    lock.folder().display()
+                )),
+            }));
+        }
         let agents = Agents::new(config.agents.iter().cloned(), config.breaker)?;
         for (scope, credentials) in &config.credentials {
             match scope {
@@ -134,6 +158,7 @@ impl Service {
             tuning: config.tuning,
             orders: config.orders,
             follow_ups: Mutex::new(follow_ups),
+            folder_lock: std::sync::Mutex::new(Some(lock)),
         })
     }
 
@@ -372,6 +397,12 @@ impl Service {
     pub async fn shutdown(&self) -> Vec<(String, bool)> {
         self.begin_shutdown();
         self.follow_ups.lock().await.clear();
-        self.tree.shutdown(self.tuning.shutdown_timeout).await
+        let stopped = self.tree.shutdown(self.tuning.shutdown_timeout).await;
+        // The folder is free for the next service once this one's actors have stopped.
+        self.folder_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        stopped
     }
 }

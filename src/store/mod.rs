@@ -11,8 +11,10 @@
 //! - `products.db`: products, prices matched to them (`prices`), price changes, unmatched prices;
 //! - `orders.db`: orders (with `user_id`), their lines (`orders` module), DDTs, invoices;
 //! - `sync.db`: runs (history, stats), freshness, schedules, the order outbox (`outbox`);
-//! - `exports/{md5}.pdf`: the export a run is reading, kept until the run completes.
+//! - `exports/{md5}.pdf`: the export a run is reading, kept until the run completes;
+//! - `blackant.lock`: the lock one running service holds on the folder (`folder_lock`).
 
+pub mod folder_lock;
 pub mod ledger;
 pub mod lookups;
 pub mod orders;
