@@ -30,7 +30,7 @@ test: deps
 ## bench: the figures of the issues (release build, medians, side by side with pdftotext).
 ## (the order-load part runs `blackant sim` in its own process, hence the binary first)
 bench:
-	bash scripts/ensure-deps.sh --bench
+	bash scripts/ensure-deps.sh
 	bash scripts/big-reports.sh target/bench-pdfs || echo "(big reports of other producers not written: figure 1 goes on without them)"
 	$(CARGO) build --release --bin blackant
 	$(CARGO) bench --bench figures

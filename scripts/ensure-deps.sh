@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what blackant-sync needs and a bare Debian machine lacks. Idempotent and quiet when
-# everything is there. Usage: scripts/ensure-deps.sh [--bench]
-#   always: Debian's chromium (the engine drives a real browser; tests too), and e2fsprogs
-#           when mkfs.ext4 is missing (the storage test fails a real ext4 disk in a loop device)
-#   --bench: poppler-utils (pdftotext, the reference our PDF parser is compared with)
+# everything is there. Usage: scripts/ensure-deps.sh
+#   always: Debian's chromium (the engine drives a real browser; tests too), e2fsprogs
+#           when mkfs.ext4 is missing (the storage test fails a real ext4 disk in a loop device),
+#           and poppler-utils (pdftotext: the simulator's tests read its exports back with it,
+#           and the benchmarks compare our PDF parser with it)
 set -euo pipefail
 
 need=()
@@ -13,7 +14,7 @@ fi
 if ! command -v mkfs.ext4 >/dev/null 2>&1 && [ ! -x /sbin/mkfs.ext4 ]; then
   need+=(e2fsprogs)
 fi
-if [ "${1:-}" = "--bench" ] && ! command -v pdftotext >/dev/null 2>&1; then
+if ! command -v pdftotext >/dev/null 2>&1; then
   need+=(poppler-utils)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
