@@ -2,8 +2,9 @@
 //!
 //! Subcommands: `serve` (the service, optionally with the embedded simulator), `sim` (the
 //! simulator alone), `ctl` (a gRPC client for operators), `token` (bearer tokens), `parse`
-//! (an exported report PDF → canonical JSON Lines). This file must NOT hold business logic: it parses arguments, calls
-//! the library, prints, and maps errors to a one-line message and an exit code.
+//! (an exported report PDF → canonical JSON Lines). This file must NOT hold business logic nor
+//! any subcommand's own code (that is `cli/`): it parses arguments, dispatches, and maps errors
+//! to a one-line message and an exit code.
 
 mod cli;
 
@@ -13,13 +14,9 @@ mod cli;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-
-use blackant::records::{self, Kind};
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,38 +39,13 @@ enum Command {
     /// Talk to a running service (status, request a sync and watch it).
     Ctl(cli::ctl::CtlArgs),
     /// Parse an exported Archibald report PDF and print its records as JSON Lines.
-    Parse(ParseArgs),
+    Parse(cli::parse::ParseArgs),
     /// Make bearer tokens and the hashes the config stores for them.
     Token(cli::token::TokenArgs),
 }
 
-#[derive(Debug, Args)]
-struct ParseArgs {
-    /// Report kind: customers, products, prices, orders, ddt, invoices.
-    #[arg(long)]
-    kind: Kind,
-    /// Print what was read and exit 0 even if the export is truncated (pages missing or fewer
-    /// rows than "Totale record: K").
-    #[arg(long)]
-    allow_incomplete: bool,
-    /// Also print how the report was read (pages, completeness, vertical cell alignment) on
-    /// stderr.
-    #[arg(long)]
-    explain: bool,
-    /// Debugging aid: print every page's text lines and phrases with their positions on stderr
-    /// instead of parsing.
-    #[arg(long, hide = true)]
-    dump_lines: bool,
-    /// The PDF file.
-    file: PathBuf,
-}
-
 /// Exit code for invalid command-line arguments (clap's convention).
 const EXIT_USAGE: u8 = 2;
-/// Exit code for unreadable input (not a PDF, undecodable, bad values...).
-const EXIT_BAD_INPUT: u8 = 1;
-/// Exit code for a truncated export without `--allow-incomplete`.
-const EXIT_INCOMPLETE: u8 = 3;
 
 fn main() -> ExitCode {
     // A panic must not print a backtrace to users: one line, distinct exit code.
@@ -92,7 +64,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Parse(args) => parse(args),
+        Command::Parse(args) => cli::parse::run(args),
         // `serve` sets its logging up from its configuration.
         Command::Serve(args) => run_async("serve", None, cli::serve::run(args)),
         #[cfg(feature = "sim")]
@@ -131,113 +103,4 @@ fn run_async(
             ExitCode::FAILURE
         }
     }
-}
-
-fn parse(args: ParseArgs) -> ExitCode {
-    let bytes = match std::fs::read(&args.file) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("blackant parse: cannot read {}: {e}", args.file.display());
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
-    if args.dump_lines {
-        return dump_lines(&args.file, &bytes);
-    }
-    let started = std::time::Instant::now();
-    let parsed = records::parse_export(args.kind, &bytes);
-    let elapsed = started.elapsed();
-    let export = match parsed {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("blackant parse: {}: {e}", args.file.display());
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
-    if args.explain {
-        let c = &export.completeness;
-        let numbered = c.page_numbers.iter().filter(|n| n.is_some()).count();
-        eprintln!(
-            "blackant parse: {}: {} records on {} pages ({numbered} numbered \"Pagina N di M\", \
-             declared M {:?}, missing {:?}); declared total {:?}; cells aligned {:?}; parsed in {:.1} ms",
-            args.file.display(),
-            export.record_count(),
-            c.physical_pages,
-            c.declared_pages,
-            c.missing_pages(),
-            c.declared_total,
-            export.vertical_align,
-            elapsed.as_secs_f64() * 1000.0,
-        );
-    }
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    for record in export.records() {
-        if writeln!(out, "{}", record.to_json()).is_err() {
-            // Closed pipe (e.g. `| head`): nothing more to say.
-            return ExitCode::SUCCESS;
-        }
-    }
-    if out.flush().is_err() {
-        return ExitCode::SUCCESS;
-    }
-    if !export.is_complete() {
-        let why = export.completeness.problems().join("; ");
-        if args.allow_incomplete {
-            eprintln!(
-                "blackant parse: warning: {}: incomplete export: {why}",
-                args.file.display()
-            );
-        } else {
-            eprintln!(
-                "blackant parse: {}: incomplete export ({} records read): {why} (use --allow-incomplete to accept)",
-                args.file.display(),
-                export.record_count()
-            );
-            return ExitCode::from(EXIT_INCOMPLETE);
-        }
-    }
-    ExitCode::SUCCESS
-}
-
-/// `--dump-lines`: what layers 1 and 2 of the reader see.
-fn dump_lines(file: &std::path::Path, bytes: &[u8]) -> ExitCode {
-    let mut pdf = match blackant::pdf::PdfText::load(bytes) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("blackant parse: {}: {e}", file.display());
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
-    for n in 1..=pdf.page_count() as u32 {
-        let page = match pdf.page(n) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("blackant parse: {}: {e}", file.display());
-                return ExitCode::from(EXIT_BAD_INPUT);
-            }
-        };
-        eprintln!("== page {n} ({} x {} pt)", page.width, page.height);
-        for line in blackant::pdf::layout::lines(&page) {
-            let phrases: Vec<String> = line
-                .phrases
-                .iter()
-                .map(|p| {
-                    format!(
-                        "[{:.1}..{:.1} {:?}]",
-                        p.x0,
-                        p.x1,
-                        line.join(p.words.clone())
-                    )
-                })
-                .collect();
-            eprintln!(
-                "y={:.1} size={:.1} {}",
-                line.y,
-                line.size,
-                phrases.join(" ")
-            );
-        }
-    }
-    ExitCode::SUCCESS
 }

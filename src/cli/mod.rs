@@ -1,10 +1,11 @@
-//! The binary's subcommands other than `parse`: `serve`, `sim`, `ctl`, `token`. Glue only: argument
+//! The binary's subcommands: `serve`, `sim`, `ctl`, `token`, `parse`. Glue only: argument
 //! structs, terminal output, exit codes; the work is in the library.
 
 pub mod ctl;
 pub mod ctl_admin;
 pub mod ctl_data;
 pub mod ctl_orders;
+pub mod parse;
 pub mod progress;
 pub mod rpc;
 pub mod serve;
