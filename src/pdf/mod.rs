@@ -34,7 +34,7 @@ mod untag;
 
 pub use content::{PageText, PdfText, TextSpan};
 pub use layout::{Line, Phrase, Word};
-pub use table::{Align, Completeness, Table, TableColumn, TableRow, VerticalAlign};
+pub use table::{Align, ColumnsError, Completeness, Table, TableColumn, TableRow, VerticalAlign};
 
 /// Largest decompressed stream accepted (a page's content, a font, a CMap). A 300-page
 /// report's largest stream is well under 1 MiB; an inflate bomb stops here instead of taking
@@ -75,9 +75,10 @@ pub enum PdfError {
         what: &'static str,
         limit: usize,
     },
-    /// No page has a line holding all the expected column titles in order.
-    #[error("no page has the table header (expected columns: {expected})")]
-    NoHeader { expected: String },
+    /// The report's columns are not the expected ones: no page has the header row, or a known
+    /// column is missing or renamed.
+    #[error(transparent)]
+    Columns(#[from] ColumnsError),
 }
 
 /// A stream's content, decompressed within [`MAX_STREAM_BYTES`]; its raw bytes when its filter
@@ -160,7 +161,8 @@ fn page_tables(
 }
 
 /// Reads the table of a report: every page's text, then the rows under the header whose
-/// titles and alignments `columns` gives (in order).
+/// titles and alignments `columns` gives (wherever they stand on the page; the rows' cells come
+/// back in `columns` order, the text of columns it does not name left out).
 pub fn read_table(bytes: &[u8], columns: &[TableColumn<'_>]) -> Result<Table, PdfError> {
     use std::time::Instant;
     let started = Instant::now();
@@ -169,13 +171,7 @@ pub fn read_table(bytes: &[u8], columns: &[TableColumn<'_>]) -> Result<Table, Pd
     let pages = page_tables(&pdf, columns)?;
     let pages_read = loaded.elapsed();
     let read = Instant::now();
-    let table = table::assemble(pages, columns.len()).ok_or_else(|| PdfError::NoHeader {
-        expected: columns
-            .iter()
-            .map(|c| c.title)
-            .collect::<Vec<_>>()
-            .join(" | "),
-    });
+    let table = table::assemble(pages, columns).map_err(PdfError::from);
     tracing::debug!(
         pages = pdf.page_count(),
         load_ms = (loaded - started).as_secs_f64() * 1e3,

@@ -334,6 +334,9 @@ pub struct ParsedExport {
     pub pages: Vec<PageRecords>,
     pub completeness: Completeness,
     pub vertical_align: VerticalAlign,
+    /// Titles of the report's columns that ERP.md does not list (their text is left out of
+    /// every record): worth an operator's look, not a reason to refuse the export.
+    pub unknown_columns: Vec<String>,
 }
 
 impl ParsedExport {
@@ -356,7 +359,8 @@ impl ParsedExport {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {
-    /// The PDF itself: not a PDF, encrypted, undecodable font, no header found...
+    /// The PDF itself: not a PDF, encrypted, undecodable font, no header found, a known
+    /// column missing or renamed...
     #[error(transparent)]
     Pdf(#[from] PdfError),
     /// A cell whose text violates its column's type.
@@ -376,6 +380,19 @@ const ROWS_PER_THREAD: usize = 256;
 
 /// Parses an exported report of `kind`: every row becomes a canonical [`Record`], grouped by
 /// the page it was printed on. Completeness is reported, not enforced.
+impl ParseError {
+    /// The report says something the contract does not allow (a value in a format ERP.md does
+    /// not give, a known column missing or renamed, no header at all): the same export will
+    /// say it again, so retrying cannot help. Anything else (an unreadable file) may be a
+    /// download cut short.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ParseError::BadValue { .. } | ParseError::Pdf(PdfError::Columns(_))
+        )
+    }
+}
+
 pub fn parse_export(kind: Kind, bytes: &[u8]) -> Result<ParsedExport, ParseError> {
     let table = pdf::read_table(bytes, &kind.table_columns())?;
     let mut pages: Vec<PageRecords> = (1..=table.completeness.physical_pages)
@@ -410,11 +427,14 @@ pub fn parse_export(kind: Kind, bytes: &[u8]) -> Result<ParsedExport, ParseError
         pages,
         completeness: table.completeness,
         vertical_align: table.vertical_align,
+        unknown_columns: table.unknown_columns,
     })
 }
 
 #[cfg(test)]
 mod fixture_tests;
+#[cfg(all(test, feature = "sim"))]
+mod layout_tests;
 
 #[cfg(test)]
 mod tests {

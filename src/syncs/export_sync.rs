@@ -20,7 +20,7 @@
 
 use super::{DbRouter, ExportSource, scope_key, scope_user};
 use crate::records::order_lines::OrderLine;
-use crate::records::{Kind, ParseError, parse_export};
+use crate::records::{Kind, parse_export};
 use crate::store::tables::{self, Checkpoint, RowCounts, RowImage, TableSpec};
 use crate::store::{DataDir, StoreError, now_text};
 use crate::store::{orders, prices};
@@ -321,13 +321,15 @@ impl SyncKind for ExportSync {
         let parsed = tokio::task::spawn_blocking(move || parse_export(kind, &parsing))
             .await
             .map_err(|e| SyncError::transient(format!("parsing the {kind} export: {e}")))?
-            .map_err(|e| match e {
-                // A value that breaks its column's format is the ERP's data: retrying won't help.
-                e @ ParseError::BadValue { .. } => {
+            .map_err(|e| {
+                // A value that breaks its column's format, or columns that changed, is what the
+                // ERP says: retrying won't help. An unreadable PDF is most often a cut download:
+                // worth another try.
+                if e.is_permanent() {
                     SyncError::permanent(format!("malformed {kind} report: {e}"))
+                } else {
+                    SyncError::transient(format!("unreadable {kind} export: {e}"))
                 }
-                // An unreadable PDF is most often a cut download: worth another try.
-                e => SyncError::transient(format!("unreadable {kind} export: {e}")),
             })?;
         if !parsed.is_complete() {
             return Err(SyncError::transient(format!(

@@ -1,9 +1,11 @@
 //! The body of a page (below the header, above the footer) and its phrases assigned to
 //! columns: by the anchor each piece sits on, pieces straddling columns split at their widest
-//! gap, the rest by the boundaries between columns. Must NOT build rows.
+//! gap, the rest by the boundaries between columns. Every column of the header takes part,
+//! those the contract does not know included (their alignment read off the body), so their
+//! text never joins a known cell; only the known columns' cells are kept. Must NOT build rows.
 
 use super::super::layout::Line;
-use super::header::Header;
+use super::header::{Header, TitleBox};
 use super::{Align, BodyLine, TableColumn};
 
 /// Indices of the body lines: below the header, before the first footer/total line, and
@@ -58,16 +60,47 @@ fn piece(line: &Line, words: std::ops::Range<usize>) -> Piece {
     Piece { words, x0, x1 }
 }
 
+/// Alignment of a column the contract does not know, from the body: right when more of the
+/// page's phrases end at its title's right edge than start at its left edge.
+fn inferred_align(lines: &[Line], body: &[usize], title: &TitleBox) -> Align {
+    let (mut left, mut right) = (0usize, 0usize);
+    for &k in body {
+        let line = &lines[k];
+        let tol = (0.4 * line.size).max(2.5);
+        for p in &line.phrases {
+            left += usize::from((p.x0 - title.x0).abs() <= tol);
+            right += usize::from((p.x1 - title.x1).abs() <= tol);
+        }
+    }
+    if right > left {
+        Align::Right
+    } else {
+        Align::Left
+    }
+}
+
+/// The body lines with their phrases in the header's columns — every column of the header,
+/// known or not, so that an unknown column's text stays in its own x-range — then kept for the
+/// known columns only, in contract order (`columns`). A line holding nothing of a known column
+/// is left out.
 pub(super) fn assign_columns(
     lines: &[Line],
     body: &[usize],
     header: &Header,
     columns: &[TableColumn<'_>],
 ) -> Vec<BodyLine> {
-    let n = columns.len();
-    let anchor = |c: usize| match columns[c].align {
-        Align::Left => header.titles[c].x0,
-        Align::Right => header.titles[c].x1,
+    let titles = &header.titles;
+    let n = titles.len();
+    let aligns: Vec<Align> = titles
+        .iter()
+        .map(|t| match t.known {
+            Some(k) => columns[k].align,
+            None => inferred_align(lines, body, &t.bx),
+        })
+        .collect();
+    let anchor = |c: usize| match aligns[c] {
+        Align::Left => titles[c].bx.x0,
+        Align::Right => titles[c].bx.x1,
     };
     // Pass 1: pieces that sit on an anchor; split pieces that straddle columns.
     // (line index, pieces with the column whose anchor they sit on).
@@ -87,8 +120,8 @@ pub(super) fn assign_columns(
             // The column whose anchor the piece sits on (closest), and how many it sits on.
             let mut best: Option<(usize, f32)> = None;
             let mut matched = 0;
-            for (c, column) in columns.iter().enumerate() {
-                let edge = match column.align {
+            for (c, align) in aligns.iter().enumerate() {
+                let edge = match align {
                     Align::Left => p.x0,
                     Align::Right => p.x1,
                 };
@@ -132,14 +165,14 @@ pub(super) fn assign_columns(
     let tol = (0.4 * header.size).max(2.5);
     let bounds: Vec<f32> = (0..n.saturating_sub(1))
         .map(|i| {
-            let (a, b) = (columns[i].align, columns[i + 1].align);
+            let (a, b) = (aligns[i], aligns[i + 1]);
             match (a, b) {
                 (Align::Left, Align::Left) => anchor(i + 1) - tol,
                 (Align::Right, Align::Right) => anchor(i) + tol,
                 (Align::Right, Align::Left) => (anchor(i) + anchor(i + 1)) / 2.0,
                 (Align::Left, Align::Right) => {
-                    let left = header.titles[i].x1.max(hi_x1[i]);
-                    let right = header.titles[i + 1].x0.min(lo_x0[i + 1]);
+                    let left = titles[i].bx.x1.max(hi_x1[i]);
+                    let right = titles[i + 1].bx.x0.min(lo_x0[i + 1]);
                     (left + right) / 2.0
                 }
             }
@@ -147,20 +180,24 @@ pub(super) fn assign_columns(
         .collect();
     per_line
         .into_iter()
-        .map(|(k, pieces)| {
+        .filter_map(|(k, pieces)| {
             let line = &lines[k];
             let mut placed: Vec<(usize, f32, std::ops::Range<usize>)> = pieces
                 .into_iter()
-                .map(|(c, p)| {
+                .filter_map(|(c, p)| {
                     let c = c.unwrap_or_else(|| {
                         let centre = (p.x0 + p.x1) / 2.0;
                         bounds.iter().position(|b| centre < *b).unwrap_or(n - 1)
                     });
-                    (c, p.x0, p.words)
+                    // An unknown column's text is its own: it joins no known cell.
+                    titles[c].known.map(|known| (known, p.x0, p.words))
                 })
                 .collect();
+            if placed.is_empty() {
+                return None;
+            }
             placed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            let mut cells: Vec<Option<String>> = vec![None; n];
+            let mut cells: Vec<Option<String>> = vec![None; columns.len()];
             for (c, _, words) in placed {
                 let cell = cells[c].get_or_insert_with(String::new);
                 for w in words {
@@ -170,11 +207,11 @@ pub(super) fn assign_columns(
                     cell.push_str(line.word(w));
                 }
             }
-            BodyLine {
+            Some(BodyLine {
                 y: line.y,
                 size: line.size,
                 cells,
-            }
+            })
         })
         .collect()
 }

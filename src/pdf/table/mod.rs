@@ -2,8 +2,9 @@
 //!
 //! Owns the report layout of ERP.md, one concern per file:
 //! - `footer.rs`: "Pagina N di M", "Totale record: K" and the [`Completeness`] they declare;
-//! - `header.rs`: the header row found on each page by its titles (case- and
-//!   whitespace-insensitive, titles may wrap onto lines stacked under each other);
+//! - `header.rs`: the header row found on each page by its titles wherever they stand (case-
+//!   and whitespace-insensitive, titles may wrap onto lines stacked under each other), and the
+//!   titles of the columns the contract does not know;
 //! - `columns.rs`: the body lines between header and footer, and phrases assigned to columns by
 //!   their anchors (left edge of left-aligned titles, right edge of right-aligned ones);
 //! - `vertical.rs`: the document's vertical cell alignment (top, middle or bottom), detected;
@@ -26,7 +27,7 @@ pub(crate) use footer::{find_page_number, find_total};
 use super::layout::Line;
 use columns::{assign_columns, body_lines};
 use footer::mentions_footer_word;
-use header::{find_header, normalize};
+use header::{TitleSet, find_header, header_threshold};
 use rows::build_rows;
 use vertical::detect_vertical_align;
 
@@ -68,6 +69,34 @@ pub struct Table {
     /// Physical pages on which the header row was found.
     pub header_pages: Vec<u32>,
     pub vertical_align: VerticalAlign,
+    /// Titles of the columns the contract does not know, as printed, in the order they first
+    /// appear (left to right on the first page holding them): their text was left out.
+    pub unknown_columns: Vec<String>,
+}
+
+/// Why a document's table cannot be read with the expected columns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ColumnsError {
+    /// No page has a row holding enough of the expected titles to be the header.
+    #[error("no page has the table header (expected columns: {}{})", expected.join(" | "),
+        if found.is_empty() { String::new() } else { format!("; the closest row holds: {}", found.join(" | ")) })]
+    NoHeader {
+        expected: Vec<String>,
+        /// The titles of the row that came closest, left to right (empty when none did).
+        found: Vec<String>,
+    },
+    /// The header lacks some expected titles (a column removed or renamed): reading it would
+    /// rewrite a field of every record.
+    #[error("page {page}: the report's columns changed: missing {} (expected columns: {}; found: {})",
+        missing.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", "),
+        expected.join(" | "), found.join(" | "))]
+    Missing {
+        page: u32,
+        missing: Vec<String>,
+        expected: Vec<String>,
+        /// Every title of the page's header, left to right, as printed.
+        found: Vec<String>,
+    },
 }
 
 /// A body line with its phrases assigned to columns.
@@ -92,12 +121,19 @@ struct PageBody {
 }
 
 /// The column titles, normalised once for every page's header search.
-pub struct Titles(Vec<Vec<char>>);
+pub struct Titles(TitleSet);
 
 impl Titles {
     pub fn new(columns: &[TableColumn<'_>]) -> Titles {
-        Titles(columns.iter().map(|c| normalize(c.title)).collect())
+        Titles(TitleSet::new(columns.iter().map(|c| c.title)))
     }
+}
+
+/// What a page's header row holds.
+#[derive(Debug, Clone)]
+struct PageHeader {
+    /// Every title, left to right, as printed, with the expected column it is.
+    titles: Vec<(String, Option<usize>)>,
 }
 
 /// What one page contributes to the table, read from that page alone (so pages can be read on
@@ -109,6 +145,9 @@ pub struct PageTable {
     page_number: Option<(u32, u32)>,
     /// The last "Totale record: K" of the page.
     total: Option<u64>,
+    /// The row holding the most expected titles, when it holds any.
+    header: Option<PageHeader>,
+    /// The body, when the page's header holds enough expected titles to be one.
     body: Option<PageBody>,
 }
 
@@ -137,24 +176,74 @@ pub fn read_page(
             stop_lines[k] = true;
         }
     }
-    let body = find_header(lines, &titles.0).map(|(header, last_header_line)| {
-        let body = body_lines(lines, last_header_line, &stop_lines, &header);
-        PageBody {
-            page,
-            lines: assign_columns(lines, &body, &header, columns),
-        }
+    let found = find_header(lines, &titles.0);
+    let header = found.as_ref().map(|(h, _)| PageHeader {
+        titles: h.titles.iter().map(|t| (t.text.clone(), t.known)).collect(),
     });
+    let body = found
+        .filter(|(h, _)| h.known_count() >= header_threshold(columns.len()))
+        .map(|(header, last_header_line)| {
+            let body = body_lines(lines, last_header_line, &stop_lines, &header);
+            PageBody {
+                page,
+                lines: assign_columns(lines, &body, &header, columns),
+            }
+        });
     PageTable {
         page_number,
         total,
+        header,
         body,
     }
 }
 
 /// Assembles the table from every page's [`read_page`], in page order (`pages[i]` is physical
 /// page i + 1): completeness from the footers, the document's vertical alignment, rows joined
-/// across pages. Returns `None` when no page has the header row.
-pub fn assemble(pages: Vec<PageTable>, ncols: usize) -> Option<Table> {
+/// across pages, the unknown columns. Fails when no page has the header row, or when a page's
+/// header lacks an expected title (`columns`, the titles in contract order).
+pub fn assemble(pages: Vec<PageTable>, columns: &[TableColumn<'_>]) -> Result<Table, ColumnsError> {
+    let ncols = columns.len();
+    let expected = || {
+        columns
+            .iter()
+            .map(|c| c.title.to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut unknown_columns: Vec<String> = Vec::new();
+    let mut closest: Option<&PageHeader> = None;
+    for (i, page) in pages.iter().enumerate() {
+        let Some(header) = &page.header else { continue };
+        let known = |h: &PageHeader| h.titles.iter().filter(|t| t.1.is_some()).count();
+        if closest.is_none_or(|c| known(c) < known(header)) {
+            closest = Some(header);
+        }
+        if page.body.is_none() {
+            continue;
+        }
+        let missing: Vec<String> = (0..ncols)
+            .filter(|k| !header.titles.iter().any(|t| t.1 == Some(*k)))
+            .map(|k| columns[k].title.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ColumnsError::Missing {
+                page: i as u32 + 1,
+                missing,
+                expected: expected(),
+                found: header.titles.iter().map(|t| t.0.clone()).collect(),
+            });
+        }
+        for (text, known) in &header.titles {
+            if known.is_none() && !unknown_columns.contains(text) {
+                unknown_columns.push(text.clone());
+            }
+        }
+    }
+    let no_header = ColumnsError::NoHeader {
+        expected: expected(),
+        found: closest
+            .map(|h| h.titles.iter().map(|t| t.0.clone()).collect())
+            .unwrap_or_default(),
+    };
     let mut completeness = Completeness {
         physical_pages: pages.len() as u32,
         ..Completeness::default()
@@ -180,15 +269,16 @@ pub fn assemble(pages: Vec<PageTable>, ncols: usize) -> Option<Table> {
     }
     completeness.declared_pages.sort_unstable();
     if header_pages.is_empty() {
-        return None;
+        return Err(no_header);
     }
     let vertical_align = detect_vertical_align(&bodies, ncols);
     let rows = build_rows(bodies, ncols, vertical_align);
     completeness.rows = rows.len();
-    Some(Table {
+    Ok(Table {
         rows,
         completeness,
         header_pages,
         vertical_align,
+        unknown_columns,
     })
 }
