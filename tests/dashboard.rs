@@ -24,20 +24,7 @@ async fn serve_dashboard(service: Arc<Service>) -> (String, tokio::sync::oneshot
         TokenEntry::for_token(AGENT, Role::Agent, Some("agent1")),
     ])
     .expect("tokens");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(blackant::http::serve(
-        listener,
-        service,
-        Some(auth),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    (url, stop)
+    serve_http(service, auth).await
 }
 
 /// A Chromium of the test's own (the service's pool has its own) and a fresh context in it.
@@ -86,8 +73,10 @@ async fn click_and_load(page: &Page, selector: &str, cond: &str) {
     wait_for(page, cond).await;
 }
 
-/// Wait until `cond` holds in the page's document. A navigation destroys the document the
-/// wait runs in: it is then asked again of the new one.
+/// Wait until `cond` holds in the page's document, once it is parsed (a condition seen while the
+/// document is still loading would let the test run before the page's end-of-body script and
+/// the sections after the one it names). A navigation destroys the document the wait runs in: it
+/// is then asked again of the new one.
 async fn wait_for(page: &Page, cond: &str) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
@@ -131,10 +120,11 @@ async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
 fn when(cond: &str) -> String {
     format!(
         "new Promise(function(resolve){{\
-           function check(){{ try {{ if ({cond}) {{ resolve(true); return true; }} }} catch (e) {{}} return false; }}\
+           function check(){{ try {{ if (document.readyState !== 'loading' && ({cond})) {{ resolve(true); return true; }} }} catch (e) {{}} return false; }}\
            if (check()) return;\
            var o = new MutationObserver(function(){{ if (check()) o.disconnect(); }});\
            o.observe(document, {{subtree:true, childList:true, characterData:true, attributes:true}});\
+           document.addEventListener('readystatechange', function(){{ if (check()) o.disconnect(); }});\
          }})"
     )
 }

@@ -230,6 +230,28 @@ impl Harness {
     }
 }
 
+/// The HTTP port of `service` (metrics, health, the dashboard and its evidence guarded by
+/// `auth`) on 127.0.0.1:0; its base URL. Stops when the returned sender is dropped.
+pub async fn serve_http(
+    service: Arc<Service>,
+    auth: AuthConfig,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(blackant::http::serve(
+        listener,
+        service,
+        Some(auth),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (url, stop)
+}
+
 /// A plaintext connection to the gRPC server at `addr` (`127.0.0.1:port`).
 pub async fn channel(addr: impl std::fmt::Display) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
