@@ -74,6 +74,8 @@ pub fn service_config(
         schedule: None,
         tuning: Tuning::default(),
         orders: OrderSettings::default(),
+        deletes: Default::default(),
+        evidence: Default::default(),
     }
 }
 

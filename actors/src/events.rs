@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
 
-use crate::run::{Counts, Mode, RunId, RunOutcome, Scope, Trigger};
+use crate::run::{Counts, Mode, RunId, RunNotes, RunOutcome, Scope, Trigger};
 
 /// What happened to a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +65,8 @@ pub enum EventBody {
         unchanged_export: bool,
         /// Wall time from the first start of the run (in this process) to its end.
         duration: Duration,
+        /// Unknown columns, held deletions.
+        notes: RunNotes,
     },
     /// The run failed for good.
     Failed {
@@ -72,6 +74,8 @@ pub enum EventBody {
         reason: String,
         /// True for errors retrying cannot fix; false when the retries ran out.
         permanent: bool,
+        /// The evidence of a page that changed, unknown columns seen before the failure.
+        notes: RunNotes,
     },
 }
 
@@ -89,16 +93,23 @@ impl EventBody {
                 counts,
                 unchanged_export,
                 duration,
+                notes,
             } => Some(RunOutcome::Completed {
                 counts: *counts,
                 unchanged_export: *unchanged_export,
                 duration: *duration,
+                notes: notes.clone(),
             }),
-            EventBody::Failed { reason, permanent } => Some(RunOutcome::Failed {
+            EventBody::Failed {
+                reason,
+                permanent,
+                notes,
+            } => Some(RunOutcome::Failed {
                 reason: reason.clone(),
                 permanent: *permanent,
                 counts: Counts::default(),
                 duration: Duration::ZERO,
+                notes: notes.clone(),
             }),
             _ => None,
         }
@@ -113,16 +124,22 @@ impl From<&RunOutcome> for EventBody {
                 counts,
                 unchanged_export,
                 duration,
+                notes,
             } => EventBody::Completed {
                 counts: *counts,
                 unchanged_export: *unchanged_export,
                 duration: *duration,
+                notes: notes.clone(),
             },
             RunOutcome::Failed {
-                reason, permanent, ..
+                reason,
+                permanent,
+                notes,
+                ..
             } => EventBody::Failed {
                 reason: reason.clone(),
                 permanent: *permanent,
+                notes: notes.clone(),
             },
         }
     }
@@ -291,6 +308,7 @@ mod tests {
             EventBody::Failed {
                 reason: "x".into(),
                 permanent: true,
+                notes: RunNotes::default(),
             },
         ));
         bus.publish(event(
@@ -308,6 +326,10 @@ mod tests {
             },
             unchanged_export: false,
             duration: Duration::from_secs(1),
+            notes: RunNotes {
+                unknown_columns: vec!["Agente".into()],
+                ..RunNotes::default()
+            },
         };
         bus.publish(event(1, done.clone()));
         let got = sub.wait_for_run(RunId(1)).await.unwrap();

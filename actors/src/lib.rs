@@ -85,7 +85,7 @@ pub use root::{
 pub use run::{Counts, Mode, RunId, RunOutcome, Scope, Trigger};
 pub use supervision::{RestartDecision, RestartPolicy, RestartTracker, Supervised};
 pub use sync::{
-    FinishCounts, LedgerError, OpenRun, PageCounts, Prepared, RequestAck, RetryPolicy, RunLedger,
+    Finished, LedgerError, OpenRun, PageCounts, Prepared, RequestAck, RetryPolicy, RunLedger,
     RunSpec, RunState, SyncActor, SyncArguments, SyncError, SyncHandle, SyncKind, SyncMessage,
     SyncRegistry, SyncRegistryArguments, SyncStatus,
 };

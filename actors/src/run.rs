@@ -140,6 +140,44 @@ impl std::ops::Add for Counts {
     }
 }
 
+/// What a run noticed besides its counts, for the operator: columns of the export the
+/// contract does not know (ignored), deletions held back (a complete export that would have
+/// removed a large share of a table), and the evidence kept of a page that did not look as
+/// expected. Empty for an ordinary run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct RunNotes {
+    /// Titles of the export's columns the contract does not list (their text was ignored).
+    pub unknown_columns: Vec<String>,
+    /// Deletions held for an operator instead of applied (0: none held).
+    pub held_deletions: u64,
+    /// Why they were held (empty when none were).
+    pub held_reason: String,
+    /// The id of the evidence kept of the page a step failed on (HTML and screenshot).
+    pub evidence: Option<String>,
+}
+
+impl RunNotes {
+    /// Nothing to say.
+    pub fn is_empty(&self) -> bool {
+        *self == RunNotes::default()
+    }
+
+    /// These notes with `later`'s said as well (a later step of the same run).
+    pub fn merged(mut self, later: RunNotes) -> RunNotes {
+        for title in later.unknown_columns {
+            if !self.unknown_columns.contains(&title) {
+                self.unknown_columns.push(title);
+            }
+        }
+        if later.held_deletions > 0 || !later.held_reason.is_empty() {
+            self.held_deletions = later.held_deletions;
+            self.held_reason = later.held_reason;
+        }
+        self.evidence = later.evidence.or(self.evidence);
+        self
+    }
+}
+
 /// Why a run was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Trigger {
@@ -225,6 +263,8 @@ pub enum RunOutcome {
         unchanged_export: bool,
         /// From first start to the end (in this process).
         duration: Duration,
+        /// What the run noticed (unknown columns, held deletions).
+        notes: RunNotes,
     },
     /// Given up.
     Failed {
@@ -236,6 +276,8 @@ pub enum RunOutcome {
         counts: Counts,
         /// From first start to the failure (in this process).
         duration: Duration,
+        /// What the run noticed before it failed (the evidence of a page that changed).
+        notes: RunNotes,
     },
 }
 
@@ -248,6 +290,14 @@ impl RunOutcome {
             permanent: false,
             counts: Counts::default(),
             duration: Duration::ZERO,
+            notes: RunNotes::default(),
+        }
+    }
+
+    /// The notes, whichever the outcome.
+    pub fn notes(&self) -> &RunNotes {
+        match self {
+            RunOutcome::Completed { notes, .. } | RunOutcome::Failed { notes, .. } => notes,
         }
     }
 

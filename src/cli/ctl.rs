@@ -1,11 +1,12 @@
 //! `blackant ctl`: a gRPC client for operators — status of every sync, requesting a sync with a
 //! live progress bar; in `ctl_admin` watching every run, the actor tree and its operations,
-//! pauses and schedules; in `ctl_data` a look at the replicas; in `ctl_orders` placing and
+//! pauses and schedules; in `ctl_deletions` the deletions held for an operator; in `ctl_data` a look at the replicas; in `ctl_orders` placing and
 //! following orders. Talks only to the public gRPC API (what any client could do). Errors are
 //! one line naming the gRPC code; `--json` prints JSON for scripts.
 
 use super::ctl_admin::{self, ActorOp, ScheduleArgs};
 use super::ctl_data::{self, CustomersArgs, OrderArgs, OrdersArgs, ProductsArgs};
+use super::ctl_deletions::{self, DeletionsCommand};
 use super::ctl_orders::{self, ListArgs, PlaceArgs, ResolveArgs};
 use super::progress::{Ended, RunBars};
 use super::rpc::{authed, rpc_error, watch_if};
@@ -57,6 +58,11 @@ enum CtlCommand {
     Schedules,
     /// Change one kind's schedule (operators); what is not given stays.
     Schedule(ScheduleArgs),
+    /// Deletions held for an operator: list (the default), release or discard (operators).
+    Deletions {
+        #[command(subcommand)]
+        command: Option<DeletionsCommand>,
+    },
     /// An agent's customers from the replica.
     Customers(CustomersArgs),
     /// The catalogue with the prices in force today.
@@ -106,6 +112,9 @@ pub async fn run(args: CtlArgs) -> Result<()> {
         CtlCommand::Resume => ctl_admin::resume(channel, token, json).await,
         CtlCommand::Schedules => ctl_admin::schedules(channel, token, json).await,
         CtlCommand::Schedule(a) => ctl_admin::schedule(channel, token, json, a).await,
+        CtlCommand::Deletions { command } => {
+            ctl_deletions::run(channel, token, json, command).await
+        }
         CtlCommand::Customers(a) => ctl_data::customers(channel, token, json, a).await,
         CtlCommand::Products(a) => ctl_data::products(channel, token, json, a).await,
         CtlCommand::Orders(a) => ctl_data::orders(channel, token, json, a).await,

@@ -4,6 +4,7 @@
 pub mod ctl;
 pub mod ctl_admin;
 pub mod ctl_data;
+pub mod ctl_deletions;
 pub mod ctl_orders;
 pub mod parse;
 pub mod progress;

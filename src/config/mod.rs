@@ -44,6 +44,8 @@ pub struct Config {
     pub breaker: BreakerSection,
     pub tuning: TuningSection,
     pub orders: OrdersSection,
+    pub deletes: DeletesSection,
+    pub evidence: EvidenceSection,
     pub http: HttpSection,
     pub tls: TlsSection,
     pub logging: LoggingSection,
@@ -64,6 +66,8 @@ impl Default for Config {
             breaker: BreakerSection::default(),
             tuning: TuningSection::default(),
             orders: OrdersSection::default(),
+            deletes: DeletesSection::default(),
+            evidence: EvidenceSection::default(),
             http: HttpSection::default(),
             tls: TlsSection::default(),
             logging: LoggingSection::default(),
@@ -79,6 +83,9 @@ pub struct ErpSection {
     pub base_url: String,
     pub page_timeout_secs: u64,
     pub export_timeout_secs: u64,
+    /// Longest wait, once a page has loaded, for a button, field or table it must show before
+    /// the page counts as changed (a permanent failure with evidence).
+    pub element_wait_secs: u64,
     /// Order detail pages read at once, each in its own tab of the agent's context.
     pub detail_pages_at_once: usize,
     /// Logged-in tabs kept open between syncs for their context's next sync (0, the default:
@@ -97,6 +104,7 @@ impl Default for ErpSection {
             base_url: String::new(),
             page_timeout_secs: 30,
             export_timeout_secs: 300,
+            element_wait_secs: crate::erp::ELEMENT_WAIT.as_secs(),
             detail_pages_at_once: crate::erp::DETAIL_PAGES_AT_ONCE,
             idle_tabs: crate::erp::IDLE_TABS,
             render_detail_pages: false,
@@ -270,6 +278,48 @@ impl Default for OrdersSection {
             deadline_secs: d.deadline.as_secs(),
             retention_days: d.retention.as_secs() / 86_400,
             step_timeout_secs: d.step_timeout.as_secs(),
+        }
+    }
+}
+
+/// `[deletes]`: when a complete export may not delete records on its own word (ERP.md: a
+/// view left filtered exports a complete-looking report holding a fraction of the records).
+/// Deletions of more than `max_share` of a table's live rows AND more than `min_rows` rows
+/// are held for an operator; fewer apply at once.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeletesSection {
+    /// Share of a table's live rows (0..1) above which a run's deletions are held.
+    pub max_share: f64,
+    /// Deletions of at most this many rows always apply at once.
+    pub min_rows: u64,
+}
+
+impl Default for DeletesSection {
+    fn default() -> Self {
+        let d = crate::store::tables::DeletionGuard::default();
+        Self {
+            max_share: d.max_share,
+            min_rows: d.min_rows,
+        }
+    }
+}
+
+/// `[evidence]`: what is kept of an ERP page a step did not find what it needed on (its HTML
+/// and a screenshot, under `<data_dir>/evidence/`): the newest `max_files` snapshots, within
+/// `max_megabytes` in all (whichever bound is reached first).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidenceSection {
+    pub max_files: usize,
+    pub max_megabytes: u64,
+}
+
+impl Default for EvidenceSection {
+    fn default() -> Self {
+        Self {
+            max_files: 200,
+            max_megabytes: 500,
         }
     }
 }
@@ -453,10 +503,22 @@ impl Config {
             ("tuning.shutdown_timeout_secs", t.shutdown_timeout_secs),
             ("orders.deadline_secs", self.orders.deadline_secs),
             ("orders.step_timeout_secs", self.orders.step_timeout_secs),
+            ("erp.element_wait_secs", self.erp.element_wait_secs),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
             }
+        }
+        if !(self.deletes.max_share > 0.0 && self.deletes.max_share <= 1.0) {
+            return Err(ConfigError::Invalid(format!(
+                "deletes.max_share must be above 0 and at most 1 (a share of a table's live rows), not {}",
+                self.deletes.max_share
+            )));
+        }
+        if self.evidence.max_files == 0 || self.evidence.max_megabytes == 0 {
+            return Err(ConfigError::Invalid(
+                "evidence.max_files and evidence.max_megabytes must be at least 1".into(),
+            ));
         }
         if self.orders.retention_days < 30 {
             return Err(ConfigError::Invalid(
@@ -558,6 +620,14 @@ impl Config {
                 retention: Duration::from_secs(self.orders.retention_days * 86_400),
                 step_timeout: Duration::from_secs(self.orders.step_timeout_secs),
             },
+            deletes: crate::store::tables::DeletionGuard {
+                max_share: self.deletes.max_share,
+                min_rows: self.deletes.min_rows,
+            },
+            evidence: crate::erp::EvidenceBounds {
+                max_files: self.evidence.max_files,
+                max_bytes: self.evidence.max_megabytes.saturating_mul(1 << 20),
+            },
         }
     }
 
@@ -565,6 +635,7 @@ impl Config {
         let mut erp = crate::erp::ErpConfig::new(base_url);
         erp.page_timeout = Duration::from_secs(self.erp.page_timeout_secs);
         erp.export_timeout = Duration::from_secs(self.erp.export_timeout_secs);
+        erp.element_wait = Duration::from_secs(self.erp.element_wait_secs);
         erp.detail_pages_at_once = self.erp.detail_pages_at_once;
         erp.idle_tabs = self.erp.idle_tabs;
         erp.render_detail_pages = self.erp.render_detail_pages;

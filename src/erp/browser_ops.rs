@@ -188,14 +188,16 @@ pub(crate) async fn fill(
 }
 
 /// The first visible element among `selector` whose label (text, value or title) is `label`,
-/// compared case-insensitively with collapsed whitespace. Marks it and returns it, or `None`.
+/// compared case-insensitively with collapsed whitespace, looked for again until it shows or
+/// `wait_ms` have passed. Marks it and returns it, or `None`.
 pub(crate) async fn find_by_label(
     page: &Page,
     selector: &str,
     label: &str,
+    wait_ms: u64,
     doing: &str,
 ) -> Result<Option<Element>, ErpError> {
-    if point_of_label(page, selector, label, doing)
+    if point_of_label(page, selector, label, wait_ms, doing)
         .await?
         .is_none()
     {
@@ -213,30 +215,41 @@ const LABEL_MARKER: &str = "data-blackant-target";
 /// Like [`find_by_label`], in one call to the page: the element is also scrolled into view
 /// (when it is not wholly in it) and the centre of its box, in the viewport's CSS pixels, is
 /// returned: where [`press`] clicks. Element handles cost five more calls and a frame.
+/// The element is looked for again every 100 ms until `wait_ms` have passed (a page's script
+/// may still be drawing it); `None` then: the page does not have it.
 pub(crate) async fn point_of_label(
     page: &Page,
     selector: &str,
     label: &str,
+    wait_ms: u64,
     doing: &str,
 ) -> Result<Option<Point>, ErpError> {
     let js = format!(
-        r#"(() => {{
+        r#"(async () => {{
   const norm = s => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
   const want = norm({label});
-  document.querySelectorAll('[{LABEL_MARKER}]').forEach(e => e.removeAttribute('{LABEL_MARKER}'));
-  for (const e of document.querySelectorAll({selector})) {{
-    let r = e.getBoundingClientRect();
-    if (r.width === 0 && r.height === 0) continue;
-    if ([e.innerText, e.value, e.title, e.getAttribute('aria-label')].some(t => norm(t) === want)) {{
-      e.setAttribute('{LABEL_MARKER}', '1');
-      if (r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight) {{
-        e.scrollIntoView({{ block: 'center', inline: 'center', behavior: 'instant' }});
-        r = e.getBoundingClientRect();
+  const find = () => {{
+    document.querySelectorAll('[{LABEL_MARKER}]').forEach(e => e.removeAttribute('{LABEL_MARKER}'));
+    for (const e of document.querySelectorAll({selector})) {{
+      let r = e.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if ([e.innerText, e.value, e.title, e.getAttribute('aria-label')].some(t => norm(t) === want)) {{
+        e.setAttribute('{LABEL_MARKER}', '1');
+        if (r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight) {{
+          e.scrollIntoView({{ block: 'center', inline: 'center', behavior: 'instant' }});
+          r = e.getBoundingClientRect();
+        }}
+        return {{ x: r.left + r.width / 2, y: r.top + r.height / 2 }};
       }}
-      return {{ x: r.left + r.width / 2, y: r.top + r.height / 2 }};
     }}
+    return null;
+  }};
+  const until = Date.now() + {wait_ms};
+  for (;;) {{
+    const found = find();
+    if (found || Date.now() >= until) return found;
+    await new Promise(r => setTimeout(r, 100));
   }}
-  return null;
 }})()"#,
         label = serde_json::Value::from(label),
         selector = serde_json::Value::from(selector),

@@ -36,6 +36,7 @@ impl ErpTab {
                     e @ (ErpError::SessionExpired { .. }
                     | ErpError::Http { .. }
                     | ErpError::Layout { .. }
+                    | ErpError::PageChanged { .. }
                     | ErpError::NotAPdf { .. }),
                 ) => {
                     tracing::debug!(path, cause = %e, "export: the view kept open failed; loading it again");
@@ -58,12 +59,19 @@ impl ErpTab {
         let doing = format!("exporting {path}");
         let started = Instant::now();
         let ms = || started.elapsed().as_millis() as u64;
-        let button = browser_ops::point_of_label(&self.page, CLICKABLE, EXPORT_LABEL, &doing)
-            .await?
-            .ok_or_else(|| ErpError::Layout {
-                url: self.config.url(path),
-                what: format!("no \"{EXPORT_LABEL}\" button"),
-            })?;
+        let found = browser_ops::point_of_label(
+            &self.page,
+            CLICKABLE,
+            EXPORT_LABEL,
+            self.wait_ms(),
+            &doing,
+        )
+        .await?;
+        let Some(button) = found else {
+            return Err(self
+                .page_changed(format!("\"{EXPORT_LABEL}\" button on the list view {path}"))
+                .await);
+        };
 
         let dir = tempfile::Builder::new()
             .prefix("blackant-export-")

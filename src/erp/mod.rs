@@ -9,15 +9,18 @@
 //! not touch SQLite and does not decide when to sync; it never logs credentials.
 
 mod browser_ops;
+pub mod evidence;
 mod export;
 mod order_detail;
 mod order_form;
 mod session;
 
+pub use evidence::{EvidenceBounds, EvidenceStore};
 pub use order_detail::{FetchedLines, LinesTable};
 pub use order_form::{FillError, SubmitFailure};
 pub use session::{Credentials, ErpTab};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where Archibald is and how long its pages may take.
@@ -37,7 +40,19 @@ pub struct ErpConfig {
     /// Open every order detail page in a tab, never reading its HTML without rendering it
     /// (the `order_detail` module says how); off by default.
     pub render_detail_pages: bool,
+    /// Longest wait for something a step looks for on a loaded page (a button, a field, a
+    /// table a script draws): past it, the page changed — a permanent failure, long before the
+    /// page timeout.
+    pub element_wait: Duration,
+    /// Where the pages a step found changed are kept for the operator (`None`: not kept).
+    pub evidence: Option<Arc<EvidenceStore>>,
 }
+
+/// [`ErpConfig::element_wait`] by default: a list view's toolbar, a form's fields and a
+/// detail page's table are there at the load event or drawn within a few hundred milliseconds
+/// by the page's script; 3 s leaves room for a loaded machine and keeps a missing button's
+/// failure within 5 s, evidence included.
+pub const ELEMENT_WAIT: Duration = Duration::from_secs(3);
 
 /// [`ErpConfig::detail_pages_at_once`] by default. Measured here (`make bench`, 2 browsers, 2
 /// cores), every page opened in a tab: all six kinds of one agent's first sync 15.1 s one page
@@ -71,6 +86,8 @@ impl ErpConfig {
             detail_pages_at_once: DETAIL_PAGES_AT_ONCE,
             idle_tabs: IDLE_TABS,
             render_detail_pages: false,
+            element_wait: ELEMENT_WAIT,
+            evidence: None,
         }
     }
 
@@ -108,9 +125,21 @@ pub enum ErpError {
     /// A page or an export took longer than allowed.
     #[error("timed out after {after:?} while {doing}")]
     Timeout { doing: String, after: Duration },
-    /// A page does not look like ERP.md says (no login form, no "Esporta PDF" button...).
+    /// A page does not look like ERP.md says, in a way no step looked for (an answer the page
+    /// gave that cannot be read...).
     #[error("unexpected Archibald page at {url}: {what}")]
     Layout { url: String, what: String },
+    /// A step did not find what it looks for on a loaded page within the element wait (a
+    /// button, a field, a table renamed or moved): the ERP's page changed. The page is kept
+    /// as evidence when it could be.
+    #[error("Archibald's page changed: no {looked_for} at {url} (page title {title:?}){}",
+        evidence.as_ref().map(|e| format!("; the page is kept as evidence {e}")).unwrap_or_default())]
+    PageChanged {
+        looked_for: String,
+        url: String,
+        title: String,
+        evidence: Option<String>,
+    },
     /// The export did not deliver a PDF.
     #[error("the {list} export is not a PDF ({detail})")]
     NotAPdf { list: String, detail: String },
@@ -135,7 +164,9 @@ impl ErpError {
     /// Not worth it: bad credentials, a page that does not look like Archibald, a non-PDF export.
     pub fn is_transient(&self) -> bool {
         match self {
-            ErpError::BadCredentials { .. } | ErpError::Layout { .. } => false,
+            ErpError::BadCredentials { .. }
+            | ErpError::Layout { .. }
+            | ErpError::PageChanged { .. } => false,
             ErpError::NotAPdf { .. } => false,
             ErpError::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             ErpError::SessionExpired { .. }
@@ -166,6 +197,14 @@ impl ErpError {
     /// The browser itself is suspect: the lease should be marked broken so the pool replaces it.
     pub fn browser_broken(&self) -> bool {
         matches!(self, ErpError::Browser { .. })
+    }
+
+    /// The evidence kept of the page a step found changed.
+    pub fn evidence(&self) -> Option<&str> {
+        match self {
+            ErpError::PageChanged { evidence, .. } => evidence.as_deref(),
+            _ => None,
+        }
     }
 
     pub(crate) fn browser(

@@ -101,9 +101,16 @@ const blackantPlain = node => {
 };
 "#;
 
-/// The rendered page's lines, as shown (`innerText`).
-fn read_rendered_js() -> String {
-    format!("(() => {{ {LINES_FNS} return blackantLines(document, c => c.innerText); }})()")
+/// The rendered page's lines, as shown (`innerText`), looked for again every 100 ms until the
+/// table shows or `wait_ms` have passed (`{ table: null }` then: a bare `null` comes back from
+/// the DevTools protocol as no value at all).
+fn read_rendered_js(wait_ms: u64) -> String {
+    format!(
+        "(async () => {{ {LINES_FNS} const until = Date.now() + {wait_ms}; for (;;) {{ \
+           const t = blackantLines(document, c => c.innerText); \
+           if (t || Date.now() >= until) return {{ table: t }}; \
+           await new Promise(r => setTimeout(r, 100)); }} }})()"
+    )
 }
 
 /// Fetch `url` with the tab's session and read its lines from the parsed HTML.
@@ -146,9 +153,13 @@ impl ErpTab {
             Err(ErpError::Http { status: 404, .. }) => return Ok(None),
             Err(e) => return Err(e),
         }
-        let read: Option<LinesTable> = self
+        #[derive(Deserialize)]
+        struct Rendered {
+            table: Option<LinesTable>,
+        }
+        let read: Rendered = self
             .page
-            .evaluate(read_rendered_js())
+            .evaluate(read_rendered_js(self.wait_ms()))
             .await
             .map_err(ErpError::browser(format!(
                 "reading the lines of order {number}"
@@ -158,10 +169,15 @@ impl ErpTab {
                 url: self.config.url(&path),
                 what: format!("the lines table could not be read: {e}"),
             })?;
-        read.map(Some).ok_or_else(|| ErpError::Layout {
-            url: self.config.url(&path),
-            what: "no lines table (a table titled \"Codice articolo\" ... \"Quantità\")".into(),
-        })
+        match read.table {
+            Some(table) => Ok(Some(table)),
+            None => Err(self
+                .page_changed(format!(
+                    "lines table (a table titled \"Codice articolo\" ... \"Quantità\") on the \
+                     detail page of order {number}"
+                ))
+                .await),
+        }
     }
 
     /// The lines of order `number` from its page's HTML, fetched with this tab's session

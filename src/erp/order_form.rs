@@ -207,12 +207,41 @@ impl ErpTab {
             })
     }
 
+    /// Evaluate `js` (a function) with `args` in the page again every 100 ms until its answer
+    /// satisfies `accept` (a JS predicate) or the element wait has passed; the last answer.
+    /// For the steps that look for something a page's script may still be drawing.
+    async fn call_js_until<T: serde::de::DeserializeOwned>(
+        &self,
+        js: &str,
+        args: &[serde_json::Value],
+        accept: &str,
+        doing: &str,
+    ) -> Result<T, ErpError> {
+        let args = args
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let wait = self.wait_ms();
+        let poll = format!(
+            "async function() {{ const until = Date.now() + {wait}; for (;;) {{ \
+               const r = ({js})({args}); \
+               if (({accept})(r) || Date.now() >= until) return r; \
+               await new Promise(res => setTimeout(res, 100)); }} }}"
+        );
+        self.call_js(&poll, &[], doing).await
+    }
+
     /// The control a label names, filled with `text`.
     async fn fill_field(&self, label: &str, text: &str) -> Result<(), ErpError> {
         let doing = format!("filling \"{label}\"");
-        let found: bool = self.call_js(MARK_FIELD_JS, &[label.into()], &doing).await?;
+        let found: bool = self
+            .call_js_until(MARK_FIELD_JS, &[label.into()], "r => r === true", &doing)
+            .await?;
         if !found {
-            return Err(self.layout("/ordini/nuovo", format!("no field labelled \"{label}\"")));
+            return Err(self
+                .page_changed(format!("field labelled \"{label}\" on the order form"))
+                .await);
         }
         let field = self
             .page
@@ -263,13 +292,12 @@ impl ErpTab {
         Ok(())
     }
 
+    /// The lines the form's table shows; -1 when the form has no lines table (after the
+    /// element wait).
     async fn lines_shown(&self) -> Result<i64, ErpError> {
-        self.page
-            .evaluate(COUNT_LINES_JS)
+        let count = format!("function() {{ return {COUNT_LINES_JS}; }}");
+        self.call_js_until(&count, &[], "r => r >= 0", "counting the order's lines")
             .await
-            .map_err(ErpError::browser("counting the order's lines"))?
-            .into_value::<i64>()
-            .map_err(|e| self.layout("/ordini/nuovo", format!("the lines table: {e}")))
     }
 
     async fn page_errors(&self) -> Result<String, ErpError> {
@@ -283,9 +311,15 @@ impl ErpTab {
 
     async fn click_label(&self, label: &str) -> Result<chromiumoxide::Element, ErpError> {
         let doing = format!("clicking \"{label}\"");
-        browser_ops::find_by_label(&self.page, CLICKABLE, label, &doing)
-            .await?
-            .ok_or_else(|| self.layout("/ordini/nuovo", format!("no \"{label}\" button")))
+        let found =
+            browser_ops::find_by_label(&self.page, CLICKABLE, label, self.wait_ms(), &doing)
+                .await?;
+        match found {
+            Some(e) => Ok(e),
+            None => Err(self
+                .page_changed(format!("\"{label}\" button on the order form"))
+                .await),
+        }
     }
 
     /// Open the order form and fill it with `order`, everything but the final click.
@@ -298,7 +332,8 @@ impl ErpTab {
             let before = self.lines_shown().await?;
             if before < 0 {
                 return Err(self
-                    .layout(path, "no lines table (Codice articolo, Quantità)")
+                    .page_changed("lines table (Codice articolo, Quantità) on the order form")
+                    .await
                     .into());
             }
             self.pick(PRODUCT, &line.code, "product").await?;

@@ -59,6 +59,32 @@ pub struct ErpTab {
     opened_at: std::sync::Mutex<Option<String>>,
 }
 
+/// Waits (at most the given milliseconds) for the login form and marks its password field,
+/// its username field and its submit button; answers `ok`, `no_password`, `no_user` or
+/// `no_submit`.
+const LOGIN_FORM_JS: &str = r#"async (ms) => {
+  for (const a of ['data-blackant-user', 'data-blackant-submit', 'data-blackant-password']) {
+    document.querySelectorAll('[' + a + ']').forEach(e => e.removeAttribute(a));
+  }
+  const deadline = Date.now() + ms;
+  let pw = null;
+  while (!(pw = document.querySelector('input[type=password]')) && Date.now() < deadline) {
+    await new Promise(r => setTimeout(r, 50));
+  }
+  if (!pw) return 'no_password';
+  const scope = pw.form || document;
+  const inputs = Array.from(scope.querySelectorAll('input'));
+  const user = inputs.find(i => ['text', 'email', ''].includes((i.getAttribute('type') || '').toLowerCase())
+      && i.offsetParent !== null && (i.compareDocumentPosition(pw) & Node.DOCUMENT_POSITION_FOLLOWING));
+  const submit = scope.querySelector('button[type=submit], input[type=submit]') || scope.querySelector('button');
+  if (!user) return 'no_user';
+  if (!submit) return 'no_submit';
+  pw.setAttribute('data-blackant-password', '1');
+  user.setAttribute('data-blackant-user', '1');
+  submit.setAttribute('data-blackant-submit', '1');
+  return 'ok';
+}"#;
+
 const ERROR_SELECTORS: &str =
     ".validation-summary-errors, .field-validation-error, .error, .errore, .alert, [role=alert]";
 
@@ -166,45 +192,29 @@ impl ErpTab {
         let check = check_status(at.clone())?;
         let doing = "logging in";
         let page = &self.page;
-        let password = page
-            .find_element("input[type=password]")
-            .await
-            .map_err(|_| ErpError::Layout {
-                url: check.url.clone(),
-                what: "the login page has no password field".into(),
-            })?;
-        // The username is the visible text-like input of the same form, before the password;
-        // the submit button is the form's own.
-        let marked: bool = password
-            .call_js_fn(
-                r#"function() {
-  for (const a of ['data-blackant-user', 'data-blackant-submit']) {
-    document.querySelectorAll('[' + a + ']').forEach(e => e.removeAttribute(a));
-  }
-  const scope = this.form || document;
-  const inputs = Array.from(scope.querySelectorAll('input'));
-  const user = inputs.find(i => ['text', 'email', ''].includes((i.getAttribute('type') || '').toLowerCase())
-      && i.offsetParent !== null && (i.compareDocumentPosition(this) & Node.DOCUMENT_POSITION_FOLLOWING));
-  const submit = scope.querySelector('button[type=submit], input[type=submit]') || scope.querySelector('button');
-  if (!user || !submit) return false;
-  user.setAttribute('data-blackant-user', '1');
-  submit.setAttribute('data-blackant-submit', '1');
-  return true;
-}"#,
-                false,
-            )
+        // One call to the page, waiting at most the element wait for the form: its password
+        // field, the visible text-like input before it in the same form (the username), and
+        // the form's own submit button, each marked for the clicks and the typing.
+        let found: String = page
+            .evaluate(format!("({LOGIN_FORM_JS})({})", self.wait_ms()))
             .await
             .map_err(ErpError::browser(doing))?
-            .result
-            .value
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
-        if !marked {
-            return Err(ErpError::Layout {
-                url: check.url,
-                what: "the login form has no visible username field or no submit button".into(),
-            });
+            .into_value()
+            .unwrap_or_default();
+        let missing = match found.as_str() {
+            "ok" => None,
+            "no_user" => Some("visible username field before the password on the login page"),
+            "no_submit" => Some("submit button in the login form"),
+            _ => Some("password field on the login page"),
+        };
+        if let Some(what) = missing {
+            let _ = check;
+            return Err(self.page_changed(what).await);
         }
+        let password = page
+            .find_element("[data-blackant-password]")
+            .await
+            .map_err(ErpError::browser(doing))?;
         let user_field = page
             .find_element("[data-blackant-user]")
             .await
@@ -236,6 +246,52 @@ impl ErpTab {
         }
         tracing::debug!(user = %self.credentials.username, "logged into Archibald");
         Ok(after)
+    }
+}
+
+/// Where a tab is and what it shows, for a [`ErpError::PageChanged`].
+#[derive(Debug, Default, serde::Deserialize)]
+struct Whereabouts {
+    url: String,
+    title: String,
+}
+
+impl ErpTab {
+    /// The error of a step that did not find `looked_for` on the page the tab shows: the
+    /// page's address and title, and the page kept as evidence (HTML and screenshot).
+    pub(crate) async fn page_changed(&self, looked_for: impl Into<String>) -> ErpError {
+        let looked_for = looked_for.into();
+        let here: Whereabouts = match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.page
+                .evaluate("({ url: location.href, title: document.title || '' })"),
+        )
+        .await
+        {
+            Ok(Ok(v)) => v.into_value().unwrap_or_default(),
+            _ => Whereabouts::default(),
+        };
+        let evidence = match &self.config.evidence {
+            Some(store) => {
+                store
+                    .keep(&self.page, &looked_for, &here.url, &here.title)
+                    .await
+            }
+            None => None,
+        };
+        tracing::warn!(looked_for = %looked_for, url = %here.url, title = %here.title,
+            evidence = evidence.as_deref().unwrap_or("-"), "Archibald's page changed");
+        ErpError::PageChanged {
+            looked_for,
+            url: here.url,
+            title: here.title,
+            evidence,
+        }
+    }
+
+    /// The element wait in milliseconds, for the page's scripts.
+    pub(crate) fn wait_ms(&self) -> u64 {
+        self.config.element_wait.as_millis() as u64
     }
 }
 

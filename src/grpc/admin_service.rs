@@ -1,13 +1,16 @@
 //! `blackant.v1.AdminService` and `blackant.v1.PriorityService`: thin adapters for operators
 //! over the service's operations (list the actor tree with restart counts, restart / stop /
-//! start an actor by name, run metrics; pause / resume every sync, pause metrics). Only the
+//! start an actor by name, run metrics, held deletions listed, released or discarded; pause / resume every sync, pause metrics). Only the
 //! operator role passes; the logic lives in the service and the actors.
 
 use super::auth::principal;
 use super::convert::{duration, status_of, timestamp};
 use super::pb;
+use crate::service::held::HeldDeletions;
 use crate::service::{ActorOperation, Service};
+use crate::store::tables::HeldDecision;
 use blackant_actors::root::{ActorNode, ChildInfo, ChildState};
+use blackant_actors::run::RunId;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -149,6 +152,71 @@ impl pb::admin_service_server::AdminService for AdminApi {
             })
             .collect();
         Ok(Response::new(pb::GetRunMetricsResponse { kinds }))
+    }
+
+    async fn list_held_deletions(
+        &self,
+        request: Request<pb::ListHeldDeletionsRequest>,
+    ) -> Result<Response<pb::ListHeldDeletionsResponse>, Status> {
+        operator(&request)?;
+        let held = self.service.held_deletions().await.map_err(status_of)?;
+        Ok(Response::new(pb::ListHeldDeletionsResponse {
+            held: held.iter().map(held_to_proto).collect(),
+        }))
+    }
+
+    async fn release_held_deletions(
+        &self,
+        request: Request<pb::HeldDeletionsRequest>,
+    ) -> Result<Response<pb::HeldDeletionsResponse>, Status> {
+        self.decide(request, HeldDecision::Release).await
+    }
+
+    async fn discard_held_deletions(
+        &self,
+        request: Request<pb::HeldDeletionsRequest>,
+    ) -> Result<Response<pb::HeldDeletionsResponse>, Status> {
+        self.decide(request, HeldDecision::Discard).await
+    }
+}
+
+impl AdminApi {
+    async fn decide(
+        &self,
+        request: Request<pb::HeldDeletionsRequest>,
+        decision: HeldDecision,
+    ) -> Result<Response<pb::HeldDeletionsResponse>, Status> {
+        operator(&request)?;
+        let req = request.get_ref();
+        let kind = super::convert::kind_from_proto(req.kind)?;
+        if req.run_id < 0 {
+            return Err(Status::invalid_argument(
+                "run_id is a run id (0: whichever run holds the set)",
+            ));
+        }
+        let run = (req.run_id > 0).then_some(RunId(req.run_id));
+        let out = self
+            .service
+            .decide_held(kind, req.user.trim(), decision, run)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::HeldDeletionsResponse {
+            held: Some(held_to_proto(&out.held)),
+            deleted: out.deleted,
+        }))
+    }
+}
+
+fn held_to_proto(h: &HeldDeletions) -> pb::HeldDeletions {
+    pb::HeldDeletions {
+        kind: super::convert::kind_to_proto(h.kind) as i32,
+        user: crate::store::scope_text(&h.scope).to_string(),
+        run_id: h.run_id.0,
+        held_at: crate::store::parse_time(&h.held_at, "held_at")
+            .ok()
+            .map(timestamp),
+        reason: h.reason.clone(),
+        count: h.count,
     }
 }
 

@@ -11,7 +11,7 @@ use blackant_actors::order_placer::TransitionRecord;
 use blackant_actors::order_placer::{Placement, PlacementEvent, PlacementState};
 use blackant_actors::root::SupervisorError;
 use blackant_actors::run::Trigger;
-use blackant_actors::run::{Counts, Mode, Scope};
+use blackant_actors::run::{Counts, Mode, RunNotes, Scope};
 use blackant_actors::scheduler::SchedulerError;
 use blackant_actors::sync::RunState;
 use blackant_actors::sync::{RequestAck, SyncCallError, SyncError};
@@ -141,23 +141,42 @@ pub fn run_result(body: &EventBody) -> Option<pb::RunResult> {
             counts,
             unchanged_export,
             duration: d,
-        } => Some(pb::RunResult {
-            ok: true,
-            counts: Some(counts_to_proto(*counts)),
-            unchanged_export: *unchanged_export,
-            error: String::new(),
-            permanent: false,
-            duration: Some(duration(*d)),
-        }),
-        EventBody::Failed { reason, permanent } => Some(pb::RunResult {
-            ok: false,
-            counts: None,
-            unchanged_export: false,
-            error: reason.clone(),
-            permanent: *permanent,
-            duration: None,
-        }),
+            notes,
+        } => Some(with_notes(
+            pb::RunResult {
+                ok: true,
+                counts: Some(counts_to_proto(*counts)),
+                unchanged_export: *unchanged_export,
+                duration: Some(duration(*d)),
+                ..Default::default()
+            },
+            notes,
+        )),
+        EventBody::Failed {
+            reason,
+            permanent,
+            notes,
+        } => Some(with_notes(
+            pb::RunResult {
+                ok: false,
+                error: reason.clone(),
+                permanent: *permanent,
+                ..Default::default()
+            },
+            notes,
+        )),
         _ => None,
+    }
+}
+
+/// `result` with what the run noticed.
+fn with_notes(result: pb::RunResult, notes: &RunNotes) -> pb::RunResult {
+    pb::RunResult {
+        unknown_columns: notes.unknown_columns.clone(),
+        held_deletions: notes.held_deletions,
+        held_reason: notes.held_reason.clone(),
+        evidence: notes.evidence.clone().unwrap_or_default(),
+        ..result
     }
 }
 
@@ -213,7 +232,7 @@ pub fn status_of(e: ServiceError) -> Status {
         ServiceError::Sync(SyncCallError::Refused { source, .. }) => match source {
             // The actor refuses for good (an agent's actor escalated after repeated failures,
             // a request it can never serve): an operator must act first.
-            SyncError::Permanent(_) => Code::FailedPrecondition,
+            SyncError::Permanent(_) | SyncError::PageChanged { .. } => Code::FailedPrecondition,
             SyncError::Transient(_) | SyncError::Ledger(_) | SyncError::Cancelled => {
                 Code::Unavailable
             }
@@ -232,6 +251,12 @@ pub fn status_of(e: ServiceError) -> Status {
         | ServiceError::NoAnswer { .. }
         | ServiceError::Start(_)
         | ServiceError::Lock(_) => Code::Unavailable,
+        ServiceError::Write { source, .. }
+            if matches!(**source, crate::store::StoreError::Stale(_)) =>
+        {
+            Code::FailedPrecondition
+        }
+        ServiceError::NothingHeld { .. } => Code::NotFound,
         ServiceError::Read { source, .. } | ServiceError::Write { source, .. }
             if source.is_transient() =>
         {
@@ -271,6 +296,7 @@ pub fn status_row_to_proto(row: &StatusRow) -> pb::SyncStatus {
         last_error: row.last_error.clone().unwrap_or_default(),
         last_counts: row.last_counts.map(counts_to_proto),
         breaker: breaker_to_proto(row.breaker) as i32,
+        held_deletions: row.held_deletions,
     }
 }
 

@@ -12,11 +12,13 @@
 //! Bearer` header) and the encoding of events for the page. Must NOT read SQLite, keep state
 //! between requests, or implement an operation itself.
 
+use crate::erp::EvidenceStore;
 use crate::grpc::{AuthConfig, Principal};
 use crate::records::Kind;
 use crate::service::{ActorOperation, Resolution, ScopeState, Service, StatusRow};
 use crate::store::ledger::{RunFilter, RunRow};
 use crate::store::scope_text;
+use crate::store::tables::HeldDecision;
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::request::Parts;
@@ -26,7 +28,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use blackant_actors::events::EventBody;
 use blackant_actors::order_placer::{Placement, PlacementFilter, PlacementState};
-use blackant_actors::run::{Mode, Scope, Trigger};
+use blackant_actors::run::{Mode, RunId, Scope, Trigger};
 use blackant_actors::scheduler::SchedulePatch;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -59,6 +61,8 @@ pub fn routes(service: Arc<Service>, auth: AuthConfig) -> Router {
         .route("/dashboard/login", post(login))
         .route("/dashboard/logout", post(logout))
         .route("/dashboard/action", post(action))
+        .route("/dashboard/evidence/{id}/", get(evidence_index))
+        .route("/dashboard/evidence/{id}/{file}", get(evidence_file))
         .with_state(Dash { service, auth })
 }
 
@@ -190,9 +194,10 @@ async fn page(State(dash): State<Dash>, parts: Parts, Query(q): Query<PageQuery>
     Html(shell("blackant — dashboard", &body)).into_response()
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "pause",
     "syncs",
+    "held",
     "queue",
     "placements",
     "runs",
@@ -220,6 +225,7 @@ async fn render(dash: &Dash, section: &str, q: &PageQuery) -> String {
     let inner = match section {
         "pause" => pause_section(s).await,
         "syncs" => syncs_section(s).await,
+        "held" => held_section(s).await,
         "queue" => queue_section(s).await,
         "placements" => placements_section(s).await,
         "runs" => runs_section(s, q).await,
@@ -334,6 +340,48 @@ async fn syncs_section(s: &Service) -> String {
                 &[("kind", row.kind.name()), ("scope", scope_text(&row.scope))],
                 "Sync now"
             ),
+        );
+    }
+    out.push_str("</table>");
+    out
+}
+
+/// Deletions a complete export held for an operator, each with Release and Discard.
+async fn held_section(s: &Service) -> String {
+    let mut out = String::from("<h2>Held deletions</h2>");
+    let held = match s.held_deletions().await {
+        Ok(h) => h,
+        Err(e) => return format!("{out}<p class=bad>{}</p>", esc(&e.to_string())),
+    };
+    if held.is_empty() {
+        out.push_str("<p>None held.</p>");
+        return out;
+    }
+    out.push_str(
+        "<table><tr><th>kind</th><th>scope</th><th>rows</th><th>run</th><th>held</th>\
+         <th>why</th><th></th></tr>",
+    );
+    for h in &held {
+        let scope = scope_text(&h.scope);
+        let run = h.run_id.0.to_string();
+        let fields = [
+            ("kind", h.kind.name()),
+            ("scope", scope),
+            ("run", run.as_str()),
+        ];
+        let _ = write!(
+            out,
+            "<tr class=attn id='held-{kind}-{scope_id}'><td>{kind}</td><td>{label}</td>\
+             <td class=count>{count}</td><td>{run}</td><td>{at}</td><td>{reason}</td>\
+             <td>{release} {discard}</td></tr>",
+            kind = h.kind.name(),
+            scope_id = esc(scope),
+            label = esc(scope_label(&h.scope)),
+            count = h.count,
+            at = esc(&h.held_at),
+            reason = esc(&h.reason),
+            release = button("release_held", &fields, "Release (delete them)"),
+            discard = button("discard_held", &fields, "Discard (keep them)"),
         );
     }
     out.push_str("</table>");
@@ -529,7 +577,7 @@ async fn runs_section(s: &Service, q: &PageQuery) -> String {
     out.push_str(
         "<table><tr><th>run</th><th>kind</th><th>agent</th><th>trigger</th><th>mode</th>\
          <th>outcome</th><th>queued</th><th>took</th><th>+ins</th><th>~upd</th><th>=same</th>\
-         <th>−del</th><th>error</th></tr>",
+         <th>−del</th><th>error</th><th>notes</th></tr>",
     );
     for r in &runs {
         out.push_str(&run_row(r));
@@ -543,7 +591,7 @@ fn run_row(r: &RunRow) -> String {
     format!(
         "<tr id=run-{id} class={state}><td>{id}</td><td>{kind}</td><td>{scope}</td><td>{trigger}</td>\
          <td>{mode}</td><td>{state}</td><td>{queued}</td><td>{took}</td><td>{i}</td><td>{u}</td>\
-         <td>{c}</td><td>{d}</td><td class=err>{error}</td></tr>",
+         <td>{c}</td><td>{d}</td><td class=err>{error}</td><td class='small notes'>{notes}</td></tr>",
         id = r.id,
         kind = esc(&r.kind),
         scope = esc(if r.scope.is_empty() {
@@ -564,7 +612,32 @@ fn run_row(r: &RunRow) -> String {
         c = n(r.unchanged),
         d = n(r.deleted),
         error = esc(r.error.as_deref().unwrap_or("")),
+        notes = run_notes(r),
     )
+}
+
+/// What a run noticed besides its counts: deletions held, unknown columns, evidence kept.
+fn run_notes(r: &RunRow) -> String {
+    let mut notes = Vec::new();
+    if let Some(n) = r.held_deletions.filter(|n| *n > 0) {
+        notes.push(format!(
+            "<span class=held>{n} deletions held: {}</span>",
+            esc(r.held_reason.as_deref().unwrap_or(""))
+        ));
+    }
+    if !r.unknown_columns.is_empty() {
+        notes.push(format!(
+            "unknown columns ignored: {}",
+            esc(&r.unknown_columns.join(", "))
+        ));
+    }
+    if let Some(id) = r.evidence.as_deref() {
+        notes.push(format!(
+            "<a class=evidence href='/dashboard/evidence/{id}/'>evidence of the page</a>",
+            id = esc(id)
+        ));
+    }
+    notes.join("<br>")
 }
 
 async fn actors_section(s: &Service) -> String {
@@ -785,6 +858,8 @@ struct ActionForm {
     actor: Option<String>,
     interval_secs: Option<u64>,
     placement: Option<i64>,
+    /// The run a held set was shown with (release / discard refuse a set recomputed since).
+    run: Option<i64>,
     order_number: Option<String>,
     reason: Option<String>,
     confirmed: Option<String>,
@@ -810,6 +885,16 @@ impl ActionForm {
             "interval" => format!(
                 "run {kind} every {} s",
                 self.interval_secs.unwrap_or_default()
+            ),
+            "release_held" => format!(
+                "delete the rows {kind} holds for {} (run {})",
+                held_scope(self.scope.as_deref()),
+                self.run.unwrap_or_default()
+            ),
+            "discard_held" => format!(
+                "keep every row {kind} holds for {} (run {})",
+                held_scope(self.scope.as_deref()),
+                self.run.unwrap_or_default()
             ),
             "resolve_placed" => format!(
                 "record placement #{} as Archibald's order {}",
@@ -838,6 +923,7 @@ impl ActionForm {
         field("actor", self.actor.clone());
         field("interval_secs", self.interval_secs.map(|v| v.to_string()));
         field("placement", self.placement.map(|v| v.to_string()));
+        field("run", self.run.map(|v| v.to_string()));
         field("order_number", self.order_number.clone());
         field("reason", self.reason.clone());
         out
@@ -954,6 +1040,33 @@ async fn perform(s: &Service, f: &ActionForm, who: &Caller) -> Result<String, St
                 if k.enabled { "enabled" } else { "disabled" }
             ))
         }
+        op @ ("release_held" | "discard_held") => {
+            let decision = if op == "release_held" {
+                HeldDecision::Release
+            } else {
+                HeldDecision::Discard
+            };
+            let run = f.run.filter(|r| *r > 0).map(RunId);
+            let out = s
+                .decide_held(kind()?, f.scope.as_deref().unwrap_or(""), decision, run)
+                .await
+                .map_err(err)?;
+            Ok(match decision {
+                HeldDecision::Release => format!(
+                    "{} of {}: {} of {} held rows marked deleted",
+                    out.held.kind,
+                    held_scope(f.scope.as_deref()),
+                    out.deleted,
+                    out.held.count
+                ),
+                HeldDecision::Discard => format!(
+                    "{} of {}: the {} held rows stay",
+                    out.held.kind,
+                    held_scope(f.scope.as_deref()),
+                    out.held.count
+                ),
+            })
+        }
         op @ ("resolve_placed" | "resolve_failed") => {
             let id = f.placement.ok_or("no placement named")?;
             let resolution = if op == "resolve_placed" {
@@ -972,6 +1085,89 @@ async fn perform(s: &Service, f: &ActionForm, who: &Caller) -> Result<String, St
             Ok(format!("placement #{}: {:?}", p.id, p.state).to_lowercase())
         }
         other => Err(format!("unknown action {other:?}")),
+    }
+}
+
+/// The evidence folder of the service's data folder (only read here).
+fn evidence(dash: &Dash) -> EvidenceStore {
+    EvidenceStore::new(
+        dash.service.data().evidence_dir(),
+        crate::erp::EvidenceBounds::default(),
+    )
+}
+
+/// One kept snapshot of a changed ERP page: what was looked for, where, and its files.
+async fn evidence_index(
+    State(dash): State<Dash>,
+    Path(id): Path<String>,
+    parts: Parts,
+) -> Response {
+    if caller(&dash, &parts).is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Some(meta) = evidence(&dash).meta(&id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let body = format!(
+        "<h1>Evidence {id}</h1><p>Taken {at} at <code>{url}</code> (title “{title}”).</p>\
+         <p>Looked for: <b>{looked}</b>, not found.</p>\
+         <p><a href='{html}'>the page's HTML</a> ({hb} bytes, shown as text) · \
+         <a href='{meta}'>meta.json</a></p><p><img alt=screenshot src='{png}' style='max-width:100%'></p>\
+         <p><a href=/dashboard>back</a></p>",
+        id = esc(&meta.id),
+        at = esc(&meta.at),
+        url = esc(&meta.url),
+        title = esc(&meta.title),
+        looked = esc(&meta.looked_for),
+        hb = meta.html_bytes,
+        html = crate::erp::evidence::HTML_FILE,
+        meta = crate::erp::evidence::META_FILE,
+        png = crate::erp::evidence::SCREENSHOT_FILE,
+    );
+    Html(shell("blackant — evidence", &body)).into_response()
+}
+
+/// A file of a snapshot, to operators only. The ERP's HTML is served as text in a sandbox: it
+/// is a foreign page, and its scripts must never run with the dashboard's origin.
+async fn evidence_file(
+    State(dash): State<Dash>,
+    Path((id, file)): Path<(String, String)>,
+    parts: Parts,
+) -> Response {
+    if caller(&dash, &parts).is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Some(path) = evidence(&dash).file(&id, &file) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let kind = match file.as_str() {
+        crate::erp::evidence::SCREENSHOT_FILE => "image/png",
+        crate::erp::evidence::META_FILE => "application/json",
+        _ => "text/plain; charset=utf-8",
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'",
+            ),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// The scope a held-deletions action names, in words.
+fn held_scope(scope: Option<&str>) -> String {
+    match scope.unwrap_or("") {
+        "" => "the catalogue".into(),
+        agent => agent.to_string(),
     }
 }
 
@@ -1098,11 +1294,11 @@ const SCRIPT: &str = r#"<script>
     var d = JSON.parse(e.data), s = document.getElementById('s-' + d.kind + '-' + d.scope);
     if (s) s.textContent = d.state;
     refresh('queue');
-    if (d.ended) { refresh('syncs'); refresh('runs'); refresh('pause'); }
+    if (d.ended) { refresh('syncs'); refresh('held'); refresh('runs'); refresh('pause'); }
   });
   es.addEventListener('placement', function(){ refresh('placements'); });
   es.addEventListener('lagged', function(){
-    ['pause','syncs','queue','placements','runs','actors'].forEach(refresh);
+    ['pause','syncs','held','queue','placements','runs','actors'].forEach(refresh);
   });
 })();
 </script>"#;

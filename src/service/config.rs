@@ -128,6 +128,10 @@ pub struct ServiceConfig {
     pub schedule: Option<ScheduleSettings>,
     pub tuning: Tuning,
     pub orders: OrderSettings,
+    /// When a complete export's deletions wait for an operator.
+    pub deletes: crate::store::tables::DeletionGuard,
+    /// How much evidence of changed ERP pages is kept.
+    pub evidence: crate::erp::EvidenceBounds,
 }
 
 /// A kind's default schedule (DESIGN.md, "Syncs, triggers and schedule", from the kind

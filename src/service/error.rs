@@ -63,6 +63,12 @@ pub enum ServiceError {
     /// The idempotency key names a placement of another order.
     #[error("idempotency key {key:?} was used for a different order")]
     KeyConflict { key: String },
+    /// An operator decided about held deletions where none are held.
+    #[error("{kind} holds no deletions for {scope}")]
+    NothingHeld {
+        kind: Kind,
+        scope: blackant_actors::run::Scope,
+    },
     #[error("no placement with {0}")]
     PlacementNotFound(String),
     /// Only a placement that needs an operator can be resolved.

@@ -118,6 +118,7 @@ impl Service {
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .unwrap_or_default();
         metrics::gauge!(OLDEST_IN_DOUBT_SECONDS).set(age.as_secs_f64());
+        self.refresh_held_gauge().await;
     }
 }
 

@@ -20,6 +20,7 @@ mod agents;
 mod config;
 mod error;
 mod follow_ups;
+pub mod held;
 pub mod metrics;
 mod operators;
 mod order_rules;
@@ -252,11 +253,18 @@ impl Service {
         }
         let agents = self.agents();
         let breaker = |scope: &Scope| self.agents.breaker_state(scope);
+        let held: HashMap<(Kind, Scope), u64> = self
+            .held_deletions()
+            .await?
+            .into_iter()
+            .map(|h| ((h.kind, h.scope), h.count))
+            .collect();
         let sources = StatusSources {
             actors: self.status().await,
             agents: &agents,
             freshness: &freshness,
             next: &next,
+            held: &held,
             breaker: &breaker,
         };
         Ok(read_model::status_rows(sources, visible))

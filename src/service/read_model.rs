@@ -217,6 +217,8 @@ pub struct StatusRow {
     /// Counts of the last finished run.
     pub last_counts: Option<Counts>,
     pub breaker: BreakerState,
+    /// Rows a complete export held from deletion for an operator (0: none held).
+    pub held_deletions: u64,
 }
 
 /// What the status report is assembled from (gathered by the facade).
@@ -228,6 +230,8 @@ pub(super) struct StatusSources<'a> {
     pub freshness: &'a FreshnessMap,
     /// The Scheduler's next run per (kind, scope).
     pub next: &'a HashMap<(Kind, Scope), SystemTime>,
+    /// Rows held from deletion per (kind, scope).
+    pub held: &'a HashMap<(Kind, Scope), u64>,
     pub breaker: &'a dyn Fn(&Scope) -> BreakerState,
 }
 
@@ -257,6 +261,7 @@ pub(super) fn status_rows(
                 last_error: None,
                 last_counts: None,
                 breaker: (sources.breaker)(&scope),
+                held_deletions: sources.held.get(&key).copied().unwrap_or_default(),
             };
             match actor {
                 Err(reason) => {

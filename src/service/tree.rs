@@ -22,6 +22,7 @@ use super::ServiceError;
 use super::agents::Agents;
 use super::config::{ScheduleSettings, ServiceConfig, SourceConfig, default_schedule};
 use super::routing::{Router, db_writer_name, writer_spec};
+use crate::erp::EvidenceStore;
 use crate::kinds::{DataFile, KINDS};
 use crate::records::Kind;
 use crate::store::ledger::SyncDbLedger;
@@ -82,6 +83,8 @@ pub(super) struct Tree {
     pub places_orders: bool,
     /// Escalations, browsers, shutdown: what the health service reports.
     pub health: Health,
+    /// Each kind's DbWriter (operators' decisions on held deletions write through it).
+    pub router: Arc<Router>,
 }
 
 impl Tree {
@@ -121,7 +124,8 @@ impl Tree {
                 config.data.clone(),
                 router.clone(),
                 source.clone(),
-            );
+            )
+            .deletion_guard(config.deletes);
             if let Some(first) = spec.waits_for {
                 sync = sync.after(SyncHandle::named(
                     directory.clone(),
@@ -179,6 +183,7 @@ impl Tree {
             placements: PlacementBus::default(),
             places_orders: erp.is_some(),
             health,
+            router,
         };
         tree.add_priority(config).await?;
         if let Some(erp) = erp {
@@ -365,6 +370,12 @@ fn source_children(
         config.restart,
         move || (ImageFetcher, fetcher.clone()),
     ));
+    // What a changed page showed is kept for the operator, bounded.
+    let mut erp = erp.clone();
+    erp.evidence = Some(Arc::new(EvidenceStore::new(
+        config.data.evidence_dir(),
+        config.evidence,
+    )));
     let source = Arc::new(ErpSource::new(
         directory.clone(),
         BROWSER_POOL,

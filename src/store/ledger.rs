@@ -7,6 +7,7 @@
 //! gRPC read paths use read-only connections.
 
 use super::{StoreError, now_text};
+use blackant_actors::run::RunNotes;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 /// A run as the history shows it.
@@ -28,6 +29,13 @@ pub struct RunRow {
     pub unchanged_export: Option<bool>,
     pub error: Option<String>,
     pub permanent: Option<bool>,
+    /// Titles of the export's columns the contract does not know (ignored).
+    pub unknown_columns: Vec<String>,
+    /// Deletions the run held for an operator (0 or none: none held).
+    pub held_deletions: Option<i64>,
+    pub held_reason: Option<String>,
+    /// The evidence kept of the page a failed run's step found changed.
+    pub evidence: Option<String>,
 }
 
 /// How a run ended, as stored.
@@ -39,10 +47,12 @@ pub enum RunEnd {
         unchanged: u64,
         deleted: u64,
         unchanged_export: bool,
+        notes: RunNotes,
     },
     Failed {
         error: String,
         permanent: bool,
+        notes: RunNotes,
     },
 }
 
@@ -111,7 +121,7 @@ pub fn close_run(
     let now = now_text();
     let what = format!("closing run {run_id}");
     let changed = match end {
-        RunEnd::Completed { inserted, updated, unchanged, deleted, unchanged_export } => tx.execute(
+        RunEnd::Completed { inserted, updated, unchanged, deleted, unchanged_export, .. } => tx.execute(
             "UPDATE runs SET state = 'completed', ended_at = ?2, duration_ms = ?3, inserted = ?4, updated = ?5,
                  unchanged = ?6, deleted = ?7, unchanged_export = ?8, error = NULL, permanent = NULL
              WHERE id = ?1",
@@ -126,12 +136,29 @@ pub fn close_run(
                 unchanged_export
             ],
         ),
-        RunEnd::Failed { error, permanent } => tx.execute(
+        RunEnd::Failed { error, permanent, .. } => tx.execute(
             "UPDATE runs SET state = 'failed', ended_at = ?2, duration_ms = ?3, error = ?4, permanent = ?5 WHERE id = ?1",
             params![run_id, now, duration_ms, error, permanent],
         ),
     }
     .map_err(StoreError::sql(what.clone()))?;
+    let (RunEnd::Completed { notes, .. } | RunEnd::Failed { notes, .. }) = end;
+    if !notes.is_empty() {
+        let columns = (!notes.unknown_columns.is_empty())
+            .then(|| serde_json::to_string(&notes.unknown_columns).unwrap_or_default());
+        tx.execute(
+            "UPDATE runs SET unknown_columns = ?2, held_deletions = ?3, held_reason = ?4, evidence = ?5
+             WHERE id = ?1",
+            params![
+                run_id,
+                columns,
+                (notes.held_deletions > 0).then_some(notes.held_deletions as i64),
+                (!notes.held_reason.is_empty()).then_some(notes.held_reason.as_str()),
+                notes.evidence
+            ],
+        )
+        .map_err(StoreError::sql(what.clone()))?;
+    }
     if changed == 0 {
         return Err(StoreError::Inconsistent(format!(
             "run {run_id} does not exist"
@@ -220,7 +247,8 @@ fn query_runs(
 ) -> Result<Vec<RunRow>, StoreError> {
     let sql = format!(
         "SELECT id, kind, scope, mode, trigger, state, queued_at, ended_at, duration_ms, inserted, updated,
-                unchanged, deleted, unchanged_export, error, permanent FROM runs {tail}"
+                unchanged, deleted, unchanged_export, error, permanent, unknown_columns,
+                held_deletions, held_reason, evidence FROM runs {tail}"
     );
     let mut stmt = conn
         .prepare_cached(&sql)
@@ -244,6 +272,13 @@ fn query_runs(
                 unchanged_export: r.get(13)?,
                 error: r.get(14)?,
                 permanent: r.get(15)?,
+                unknown_columns: r
+                    .get::<_, Option<String>>(16)?
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_default(),
+                held_deletions: r.get(17)?,
+                held_reason: r.get(18)?,
+                evidence: r.get(19)?,
             })
         })
         .map_err(StoreError::sql("reading runs"))?;
@@ -396,6 +431,7 @@ mod tests {
             unchanged: 1,
             deleted: 0,
             unchanged_export,
+            notes: RunNotes::default(),
         }
     }
 
@@ -419,6 +455,7 @@ mod tests {
             let failed = RunEnd::Failed {
                 error: "HTTP 500".into(),
                 permanent: false,
+                notes: RunNotes::default(),
             };
             close_run(&tx, id, &failed, 7).unwrap();
         }
@@ -451,6 +488,7 @@ mod tests {
         let failed = RunEnd::Failed {
             error: "HTTP 500".into(),
             permanent: false,
+            notes: RunNotes::default(),
         };
         // The oldest run is the last success (freshness names it) and one stays open.
         let fresh = open_run(&tx, "orders", "a1", "delta", "scheduled").unwrap();
@@ -518,11 +556,20 @@ mod tests {
             &RunEnd::Failed {
                 error: "truncated export".into(),
                 permanent: true,
+                notes: RunNotes {
+                    evidence: Some("20261207T101500-000001".into()),
+                    ..RunNotes::default()
+                },
             },
             5,
         )
         .unwrap();
         assert!(close_run(&tx, 999, &done, 1).is_err());
+        assert_eq!(
+            run(&tx, b).unwrap().unwrap().evidence.as_deref(),
+            Some("20261207T101500-000001"),
+            "a failed run keeps its evidence"
+        );
         tx.commit().unwrap();
 
         assert!(open_runs(&conn, "customers").unwrap().is_empty());
@@ -601,6 +648,7 @@ mod ledger_impl {
                         counts,
                         unchanged_export,
                         duration,
+                        notes,
                     } => (
                         RunEnd::Completed {
                             inserted: counts.inserted,
@@ -608,6 +656,7 @@ mod ledger_impl {
                             unchanged: counts.unchanged,
                             deleted: counts.deleted,
                             unchanged_export,
+                            notes,
                         },
                         duration,
                     ),
@@ -615,11 +664,13 @@ mod ledger_impl {
                         reason,
                         permanent,
                         duration,
+                        notes,
                         ..
                     } => (
                         RunEnd::Failed {
                             error: reason,
                             permanent,
+                            notes,
                         },
                         duration,
                     ),

@@ -47,6 +47,9 @@ pub enum StoreError {
     InvalidUser(String),
     #[error("the data folder holds an inconsistent state: {0}")]
     Inconsistent(String),
+    /// What the caller acted on changed since it looked (a held set recomputed).
+    #[error("{0}")]
+    Stale(String),
     /// The file's DbWriter could not run the job (restarting, or the job failed to start).
     #[error(transparent)]
     Writer(#[from] blackant_actors::db_writer::DbError),
@@ -58,7 +61,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         !matches!(
             self,
-            StoreError::Inconsistent(_) | StoreError::InvalidUser(_)
+            StoreError::Inconsistent(_) | StoreError::InvalidUser(_) | StoreError::Stale(_)
         )
     }
 }

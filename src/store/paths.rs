@@ -68,6 +68,11 @@ impl DataDir {
     pub fn images_dir(&self) -> PathBuf {
         self.root.join("images")
     }
+
+    /// What the ERP showed when a page had changed: `evidence/{id}/`, bounded, operator-only.
+    pub fn evidence_dir(&self) -> PathBuf {
+        self.root.join("evidence")
+    }
 }
 
 /// Agent ids become file names: letters, digits, `.`, `_`, `-`; not starting with `.`.

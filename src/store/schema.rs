@@ -39,9 +39,25 @@ CREATE TABLE sync_state (
     };
 }
 
+/// Appended to every data file's migrations: the deletions a complete export held for an
+/// operator (DESIGN.md, "When the export looks wrong"), per kind and scope, and in
+/// `sync_state` the run that held them, when and why.
+const HELD_DELETIONS: &str = "
+CREATE TABLE held_deletions (
+    kind        TEXT NOT NULL,
+    scope       TEXT NOT NULL,          -- agent id, or '' for the catalogue
+    record_key  TEXT NOT NULL,
+    PRIMARY KEY (kind, scope, record_key)
+);
+ALTER TABLE sync_state ADD COLUMN held_run_id INTEGER;
+ALTER TABLE sync_state ADD COLUMN held_at TEXT;
+ALTER TABLE sync_state ADD COLUMN held_reason TEXT;
+";
+
 /// `customers-{user}.db`.
-pub const CUSTOMERS_DB: &[&str] = &[concat_sql!(
-    "
+pub const CUSTOMERS_DB: &[&str] = &[
+    concat_sql!(
+        "
 CREATE TABLE customers (
     code            TEXT PRIMARY KEY,
     name            TEXT,
@@ -64,11 +80,14 @@ CREATE TABLE customers (
 );
 CREATE VIEW customers_live AS SELECT * FROM customers WHERE deleted_at IS NULL;
 "
-)];
+    ),
+    HELD_DELETIONS,
+];
 
 /// `products.db`: products and prices, one writer for both.
-pub const PRODUCTS_DB: &[&str] = &[concat_sql!(
-    "
+pub const PRODUCTS_DB: &[&str] = &[
+    concat_sql!(
+        "
 CREATE TABLE products (
     code            TEXT PRIMARY KEY,
     name            TEXT,
@@ -125,7 +144,9 @@ BEGIN
     VALUES (NEW.record_key, NEW.product_code, NEW.matched_code, NEW.price_list, OLD.unit_price, NEW.unit_price, NEW.updated_at);
 END;
 "
-)];
+    ),
+    HELD_DELETIONS,
+];
 
 /// `orders.db`: every agent's orders, lines, DDTs and invoices, each row tagged with its agent.
 pub const ORDERS_DB: &[&str] = &[
@@ -212,11 +233,13 @@ CREATE VIEW orphan_invoices AS
 CREATE INDEX IF NOT EXISTS ddts_by_order ON ddts(user_id, order_number);
 CREATE INDEX IF NOT EXISTS invoices_by_order ON invoices(user_id, order_number);
 ",
+    HELD_DELETIONS,
 ];
 
 /// `sync.db`: run history and freshness; then (migration 2) the Scheduler's schedules, its
 /// anchor and last dispatches, and the count of requests that joined each run; then
-/// (migration 3) the order outbox with every placement's transitions.
+/// (migration 3) the order outbox with every placement's transitions; then (migration 4) what
+/// each run noticed (unknown columns, held deletions, evidence).
 pub const SYNC_DB: &[&str] = &[
     "
 CREATE TABLE runs (
@@ -301,6 +324,14 @@ CREATE TABLE placement_transitions (
     cause           TEXT NOT NULL
 );
 CREATE INDEX placement_transitions_by_placement ON placement_transitions(placement_id, id);
+",
+    "
+-- What a run noticed: columns of the export the contract does not know (a JSON array of
+-- titles), deletions held for an operator and why, the evidence kept of a page that changed.
+ALTER TABLE runs ADD COLUMN unknown_columns TEXT;
+ALTER TABLE runs ADD COLUMN held_deletions INTEGER;
+ALTER TABLE runs ADD COLUMN held_reason TEXT;
+ALTER TABLE runs ADD COLUMN evidence TEXT;
 ",
 ];
 

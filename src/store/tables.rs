@@ -237,8 +237,81 @@ pub fn upsert_rows(
     Ok(counts)
 }
 
+/// The keys of the live rows of this scope that `live_keys` (the keys of a complete export)
+/// does not hold, and how many live rows the scope has.
+fn missing_keys(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    user: &str,
+    live_keys: &HashSet<String>,
+) -> Result<(Vec<String>, u64), StoreError> {
+    let t = quoted(spec.table);
+    let key = quoted(spec.key_column);
+    let what = || {
+        format!(
+            "finding the rows of {} a complete export no longer holds",
+            spec.table
+        )
+    };
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {key} FROM {t} WHERE {}\"deleted_at\" IS NULL",
+            scope_where(spec)
+        ))
+        .map_err(StoreError::sql_lazy(what))?;
+    let keys = stmt
+        .query_map(params![user], |r| r.get::<_, String>(0))
+        .map_err(StoreError::sql_lazy(what))?;
+    let mut missing = Vec::new();
+    let mut live = 0u64;
+    for k in keys {
+        let k = k.map_err(StoreError::sql_lazy(what))?;
+        live += 1;
+        if !live_keys.contains(&k) {
+            missing.push(k);
+        }
+    }
+    Ok((missing, live))
+}
+
+/// `"user_id" = ?1 AND ` for user-scoped tables; `?1 = ?1 AND ` (binds ?1, matches all)
+/// otherwise.
+fn scope_where(spec: &TableSpec) -> &'static str {
+    if spec.user_scoped {
+        "\"user_id\" = ?1 AND "
+    } else {
+        "?1 = ?1 AND "
+    }
+}
+
+/// Mark deleted the rows of this scope whose keys are `keys` and still live; how many were.
+fn mark_deleted(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    user: &str,
+    keys: &[String],
+    now: &str,
+) -> Result<u64, StoreError> {
+    let t = quoted(spec.table);
+    let key = quoted(spec.key_column);
+    let what = || format!("marking deleted rows of {}", spec.table);
+    let mut mark = tx
+        .prepare_cached(&format!(
+            "UPDATE {t} SET \"deleted_at\" = ?3 WHERE {}{key} = ?2 AND \"deleted_at\" IS NULL",
+            scope_where(spec)
+        ))
+        .map_err(StoreError::sql_lazy(what))?;
+    let mut marked = 0;
+    for k in keys {
+        marked += mark
+            .execute(params![user, k, now])
+            .map_err(StoreError::sql_lazy(what))? as u64;
+    }
+    Ok(marked)
+}
+
 /// Mark deleted every live row of this scope whose key is not in `live_keys` (the keys of a
-/// complete export). Returns how many rows were marked.
+/// COMPLETE export); answers how many. The caller must never call it for a truncated export.
 pub fn mark_missing_deleted(
     tx: &Transaction<'_>,
     spec: &TableSpec,
@@ -247,42 +320,234 @@ pub fn mark_missing_deleted(
     now: &str,
 ) -> Result<u64, StoreError> {
     let user = scope_user(spec, user)?;
-    let t = quoted(spec.table);
-    let key = quoted(spec.key_column);
-    let scope_where = if spec.user_scoped {
-        "\"user_id\" = ?1 AND "
-    } else {
-        "?1 = ?1 AND "
-    };
-    let what = || format!("marking deleted rows of {}", spec.table);
-    let missing: Vec<String> = {
-        let mut stmt = tx
-            .prepare_cached(&format!(
-                "SELECT {key} FROM {t} WHERE {scope_where}\"deleted_at\" IS NULL"
-            ))
-            .map_err(StoreError::sql_lazy(what))?;
-        let keys = stmt
-            .query_map(params![user], |r| r.get::<_, String>(0))
-            .map_err(StoreError::sql_lazy(what))?;
-        let mut missing = Vec::new();
-        for k in keys {
-            let k = k.map_err(StoreError::sql_lazy(what))?;
-            if !live_keys.contains(&k) {
-                missing.push(k);
-            }
+    let (missing, _) = missing_keys(tx, spec, user, live_keys)?;
+    mark_deleted(tx, spec, user, &missing, now)
+}
+
+/// When a complete export may not delete on its own word: it would mark deleted more than
+/// `max_share` of the scope's live rows AND more than `min_rows` rows (ERP.md: a view left
+/// filtered exports a complete-looking report holding a fraction of the records).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeletionGuard {
+    /// Share of the live rows (0..1) above which deletions are held.
+    pub max_share: f64,
+    /// Rows at or below which deletions always apply (a few records removed in the ERP).
+    pub min_rows: u64,
+}
+
+impl Default for DeletionGuard {
+    /// More than 10 % and more than 20 rows.
+    fn default() -> Self {
+        DeletionGuard {
+            max_share: 0.10,
+            min_rows: 20,
         }
-        missing
-    };
-    let mut mark = tx
-        .prepare_cached(&format!(
-            "UPDATE {t} SET \"deleted_at\" = ?3 WHERE {scope_where}{key} = ?2"
-        ))
-        .map_err(StoreError::sql_lazy(what))?;
-    for k in &missing {
-        mark.execute(params![user, k, now])
-            .map_err(StoreError::sql_lazy(what))?;
     }
-    Ok(missing.len() as u64)
+}
+
+impl DeletionGuard {
+    /// Whether deleting `missing` of `live` rows must wait for an operator.
+    pub fn holds(&self, missing: u64, live: u64) -> bool {
+        missing > self.min_rows && (missing as f64) > self.max_share * live as f64
+    }
+}
+
+/// What a complete export's deletions came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletions {
+    /// Applied at once: this many rows marked deleted.
+    Applied(u64),
+    /// Held for an operator: this many rows of `live` would have been deleted; nothing was.
+    Held {
+        count: u64,
+        live: u64,
+        reason: String,
+    },
+}
+
+/// A complete export's deletions (the live rows of this scope it does not hold): applied at
+/// once, unless `guard` holds them — then they replace the scope's held set (rows that came
+/// back are no longer in it) and nothing is deleted. Either way the held set a previous export
+/// left is recomputed by this one.
+#[allow(clippy::too_many_arguments)]
+pub fn settle_missing(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    kind: &str,
+    scope: &str,
+    user: Option<&str>,
+    live_keys: &HashSet<String>,
+    guard: &DeletionGuard,
+    run_id: i64,
+    now: &str,
+) -> Result<Deletions, StoreError> {
+    let user = scope_user(spec, user)?;
+    let (missing, live) = missing_keys(tx, spec, user, live_keys)?;
+    let count = missing.len() as u64;
+    let what = || format!("recording the held deletions of {kind}");
+    tx.prepare_cached("DELETE FROM held_deletions WHERE kind = ?1 AND scope = ?2")
+        .and_then(|mut s| s.execute(params![kind, scope]))
+        .map_err(StoreError::sql_lazy(what))?;
+    if !guard.holds(count, live) {
+        tx.prepare_cached(
+            "UPDATE sync_state SET held_run_id = NULL, held_at = NULL, held_reason = NULL
+             WHERE kind = ?1 AND scope = ?2",
+        )
+        .and_then(|mut s| s.execute(params![kind, scope]))
+        .map_err(StoreError::sql_lazy(what))?;
+        return Ok(Deletions::Applied(mark_deleted(
+            tx, spec, user, &missing, now,
+        )?));
+    }
+    let reason = format!(
+        "the complete export would mark {count} of the {live} live {} deleted ({:.0} %), more \
+         than deletes.max_share ({:.0} %) and deletes.min_rows ({}): held for an operator to \
+         release or discard (a filter left on the ERP's list view?)",
+        spec.table,
+        100.0 * count as f64 / live.max(1) as f64,
+        100.0 * guard.max_share,
+        guard.min_rows
+    );
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO held_deletions (kind, scope, record_key) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(StoreError::sql_lazy(what))?;
+        for k in &missing {
+            insert
+                .execute(params![kind, scope, k])
+                .map_err(StoreError::sql_lazy(what))?;
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO sync_state (kind, scope, held_run_id, held_at, held_reason) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (kind, scope) DO UPDATE SET held_run_id = ?3, held_at = ?4, held_reason = ?5",
+    )
+    .and_then(|mut s| s.execute(params![kind, scope, run_id, now, reason]))
+    .map_err(StoreError::sql_lazy(what))?;
+    Ok(Deletions::Held {
+        count,
+        live,
+        reason,
+    })
+}
+
+/// The deletions a scope holds for an operator: the run that held them, when, why, and how
+/// many rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldSet {
+    pub kind: String,
+    /// Agent id, or `''` for the catalogue.
+    pub scope: String,
+    pub run_id: i64,
+    pub held_at: String,
+    pub reason: String,
+    pub count: u64,
+}
+
+/// Whether the file has table `name` (one written by an older version may not).
+fn has_table(conn: &rusqlite::Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+}
+
+/// Every held set of a data file (works on a read-only connection; a file from before held
+/// deletions existed holds none).
+pub fn held_sets(conn: &rusqlite::Connection) -> Result<Vec<HeldSet>, StoreError> {
+    let what = "reading the held deletions";
+    if !has_table(conn, "held_deletions").map_err(StoreError::sql(what))? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT s.kind, s.scope, s.held_run_id, s.held_at, s.held_reason,
+                    (SELECT COUNT(*) FROM held_deletions h WHERE h.kind = s.kind AND h.scope = s.scope)
+             FROM sync_state s WHERE s.held_run_id IS NOT NULL ORDER BY s.kind, s.scope",
+        )
+        .map_err(StoreError::sql(what))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(HeldSet {
+                kind: r.get(0)?,
+                scope: r.get(1)?,
+                run_id: r.get(2)?,
+                held_at: r.get(3)?,
+                reason: r.get(4)?,
+                count: r.get::<_, i64>(5)? as u64,
+            })
+        })
+        .map_err(StoreError::sql(what))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::sql(what))
+}
+
+/// What an operator decided about a held set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldDecision {
+    /// Apply the held deletions: the rows still live are marked deleted.
+    Release,
+    /// Forget them: the rows stay (the next complete export judges again).
+    Discard,
+}
+
+/// Carry out `decision` on the held set of `kind` for this scope, if it is still the one run
+/// `expected_run` held (`None`: whichever it is). Answers the set as it was and how many rows
+/// were marked deleted; `Ok(None)` when the scope holds nothing, and an error naming the run
+/// when the set was recomputed by another run since the operator looked.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_held(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    kind: &str,
+    scope: &str,
+    user: Option<&str>,
+    decision: HeldDecision,
+    expected_run: Option<i64>,
+    now: &str,
+) -> Result<Option<(HeldSet, u64)>, StoreError> {
+    let user = scope_user(spec, user)?;
+    let what = || format!("deciding the held deletions of {kind}");
+    let Some(set) = held_sets(tx)?
+        .into_iter()
+        .find(|h| h.kind == kind && h.scope == scope)
+    else {
+        return Ok(None);
+    };
+    if let Some(run) = expected_run
+        && run != set.run_id
+    {
+        return Err(StoreError::Stale(format!(
+            "the held deletions of {kind} were recomputed by run {} (you asked about run {run}): \
+             look at them again",
+            set.run_id
+        )));
+    }
+    let keys: Vec<String> = {
+        let mut stmt = tx
+            .prepare_cached("SELECT record_key FROM held_deletions WHERE kind = ?1 AND scope = ?2")
+            .map_err(StoreError::sql_lazy(what))?;
+        stmt.query_map(params![kind, scope], |r| r.get(0))
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+            .map_err(StoreError::sql_lazy(what))?
+    };
+    let deleted = match decision {
+        HeldDecision::Release => mark_deleted(tx, spec, user, &keys, now)?,
+        HeldDecision::Discard => 0,
+    };
+    tx.prepare_cached("DELETE FROM held_deletions WHERE kind = ?1 AND scope = ?2")
+        .and_then(|mut s| s.execute(params![kind, scope]))
+        .map_err(StoreError::sql_lazy(what))?;
+    tx.prepare_cached(
+        "UPDATE sync_state SET held_run_id = NULL, held_at = NULL, held_reason = NULL
+         WHERE kind = ?1 AND scope = ?2",
+    )
+    .and_then(|mut s| s.execute(params![kind, scope]))
+    .map_err(StoreError::sql_lazy(what))?;
+    Ok(Some((set, deleted)))
 }
 
 fn scope_user<'a>(spec: &TableSpec, user: Option<&'a str>) -> Result<&'a str, StoreError> {
@@ -356,14 +621,7 @@ pub fn checkpoint_exports(db: &std::path::Path) -> Result<Vec<String>, StoreErro
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(StoreError::sql_lazy(what))?;
-    let has_state: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_state')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(StoreError::sql_lazy(what))?;
-    if !has_state {
+    if !has_table(&conn, "sync_state").map_err(StoreError::sql_lazy(what))? {
         return Ok(Vec::new());
     }
     conn.prepare("SELECT export_md5 FROM sync_state WHERE export_md5 IS NOT NULL")
@@ -569,6 +827,156 @@ mod tests {
             )
             .unwrap();
         assert_eq!(deleted, None);
+    }
+
+    fn live_count(tx: &Transaction<'_>) -> i64 {
+        tx.query_row(
+            "SELECT COUNT(*) FROM customers WHERE deleted_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    /// `settle_missing` of the customers of the catalogue-less test scope, default guard.
+    fn settle(
+        tx: &rusqlite::Transaction<'_>,
+        seen: &HashSet<String>,
+        run: i64,
+        at: &str,
+    ) -> Result<Deletions, StoreError> {
+        settle_missing(
+            tx,
+            &customers(),
+            "customers",
+            "",
+            None,
+            seen,
+            &DeletionGuard::default(),
+            run,
+            at,
+        )
+    }
+
+    /// 100 live customers C000..C099; the keys of one in ten (what a filtered view shows).
+    fn hundred_customers(tx: &rusqlite::Transaction<'_>) -> HashSet<String> {
+        let rows: Vec<RowImage> = (0..100)
+            .map(|i| customer(&format!("C{i:03}"), "n"))
+            .collect();
+        upsert_rows(tx, &customers(), None, &rows, "t1").unwrap();
+        (0..100).step_by(10).map(|i| format!("C{i:03}")).collect()
+    }
+
+    #[test]
+    fn the_guard_holds_only_many_rows_that_are_a_large_share() {
+        let g = DeletionGuard::default();
+        assert!(!g.holds(20, 30), "20 rows never hold, whatever the share");
+        assert!(g.holds(21, 30));
+        assert!(!g.holds(500, 5700), "8.8 % of a big table applies");
+        assert!(g.holds(5130, 5700));
+        assert!(!g.holds(570, 5700), "exactly 10 % is not more than 10 %");
+        assert!(g.holds(571, 5700));
+    }
+
+    #[test]
+    fn a_large_share_missing_is_held_until_released_and_a_discard_keeps_every_row() {
+        let mut conn = db(schema::CUSTOMERS_DB);
+        let tx = conn.transaction().unwrap();
+        let tenth = hundred_customers(&tx);
+        let d = settle(&tx, &tenth, 7, "t2").unwrap();
+        let Deletions::Held {
+            count,
+            live,
+            reason,
+        } = d
+        else {
+            panic!("{d:?}")
+        };
+        assert_eq!((count, live), (90, 100));
+        assert!(reason.contains("90 of the 100"), "{reason}");
+        assert_eq!(live_count(&tx), 100, "nothing deleted while held");
+        let sets = held_sets(&tx).unwrap();
+        assert_eq!(sets.len(), 1);
+        assert_eq!((sets[0].run_id, sets[0].count), (7, 90));
+
+        // Asked about another run than the one holding them: refused, nothing done.
+        let stale = decide_held(
+            &tx,
+            &customers(),
+            "customers",
+            "",
+            None,
+            HeldDecision::Release,
+            Some(6),
+            "t3",
+        );
+        assert!(matches!(stale, Err(StoreError::Stale(_))), "{stale:?}");
+        assert_eq!(live_count(&tx), 100);
+
+        let (set, deleted) = decide_held(
+            &tx,
+            &customers(),
+            "customers",
+            "",
+            None,
+            HeldDecision::Release,
+            Some(7),
+            "t3",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((set.count, deleted), (90, 90));
+        assert_eq!(live_count(&tx), 10);
+        assert!(held_sets(&tx).unwrap().is_empty());
+        assert_eq!(
+            decide_held(
+                &tx,
+                &customers(),
+                "customers",
+                "",
+                None,
+                HeldDecision::Release,
+                None,
+                "t4"
+            )
+            .unwrap(),
+            None,
+            "nothing left to decide"
+        );
+
+        // Everything back; then a filter again, discarded: every row stays.
+        hundred_customers(&tx);
+        settle(&tx, &tenth, 8, "t6").unwrap();
+        let (_, deleted) = decide_held(
+            &tx,
+            &customers(),
+            "customers",
+            "",
+            None,
+            HeldDecision::Discard,
+            None,
+            "t7",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(deleted, 0);
+        assert_eq!(live_count(&tx), 100);
+        assert!(held_sets(&tx).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_few_rows_missing_are_deleted_at_once_and_a_later_export_replaces_a_held_set() {
+        let mut conn = db(schema::CUSTOMERS_DB);
+        let tx = conn.transaction().unwrap();
+        let tenth = hundred_customers(&tx);
+        settle(&tx, &tenth, 1, "t2").unwrap();
+        assert_eq!(held_sets(&tx).unwrap().len(), 1);
+        // The filter removed, and three customers really gone: applied, the held set forgotten.
+        let most: HashSet<String> = (3..100).map(|i| format!("C{i:03}")).collect();
+        let d = settle(&tx, &most, 2, "t3").unwrap();
+        assert_eq!(d, Deletions::Applied(3));
+        assert_eq!(live_count(&tx), 97);
+        assert!(held_sets(&tx).unwrap().is_empty());
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! PDF page; for orders, read the detail pages of the new or changed orders (their lines).
 //! apply_page: the page's rows (hash-gated), the lines of its orders and the checkpoint, in
 //! one transaction.
-//! finish: soft-delete what the complete export no longer holds, forget the checkpoint,
+//! finish: soft-delete what the complete export no longer holds — or, when that would be a
+//! large share of the table (`DeletionGuard`), hold those deletions for an operator — forget
+//! the checkpoint,
 //! remember the export and, for products and prices, match every price row to the catalogue
 //! again (`store::prices`) — one transaction — then drop the export file.
 //! abandon (a run failed for good): drop the exports it kept. An export no checkpoint can use
@@ -18,17 +20,19 @@
 //!
 //! Does not decide when to run, retry, or pause: the SyncActor does.
 
-use super::{DbRouter, ExportSource, scope_key, scope_user};
+use super::{DbRouter, ExportSource, SourceError, scope_key, scope_user};
 use crate::records::order_lines::OrderLine;
 use crate::records::{Kind, parse_export};
-use crate::store::tables::{self, Checkpoint, RowCounts, RowImage, TableSpec};
+use crate::store::tables::{
+    self, Checkpoint, DeletionGuard, Deletions, RowCounts, RowImage, TableSpec,
+};
 use crate::store::{DataDir, StoreError, now_text};
 use crate::store::{orders, prices};
 use blackant_actors::db_writer::DbHandle;
 use blackant_actors::digest::md5_hex;
-use blackant_actors::run::{Counts, Mode, Scope};
+use blackant_actors::run::{Counts, Mode, RunNotes, Scope};
 use blackant_actors::sync::{
-    FinishCounts, PageCounts, Prepared, RunSpec, RunState, SyncError, SyncHandle, SyncKind,
+    Finished, PageCounts, Prepared, RunSpec, RunState, SyncError, SyncHandle, SyncKind,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -44,6 +48,8 @@ pub struct ExportSync {
     source: Arc<dyn ExportSource>,
     /// The sync a run of this kind waits for (while it runs on the same scope).
     after: Option<SyncHandle>,
+    /// When a complete export's deletions wait for an operator.
+    guard: DeletionGuard,
     /// The export saved for each unfinished run of this life (run id → MD5), so that a run
     /// that fetches its export again, or fails, leaves no file behind.
     kept: std::sync::Mutex<HashMap<i64, String>>,
@@ -64,6 +70,10 @@ pub struct ExportPlan {
     lines: Arc<HashMap<String, Vec<OrderLine>>>,
 }
 
+/// Gauge: columns ERP.md does not list in the last export parsed of a kind (`kind`); 0 once
+/// the report is back to its contract.
+pub const UNKNOWN_COLUMNS: &str = "blackant_report_unknown_columns";
+
 impl ExportSync {
     pub fn new(
         kind: Kind,
@@ -78,8 +88,16 @@ impl ExportSync {
             dbs,
             source,
             after: None,
+            guard: DeletionGuard::default(),
             kept: std::sync::Mutex::default(),
         }
+    }
+
+    /// Hold a complete export's deletions for an operator as `guard` says (default: more than
+    /// 10 % and more than 20 rows).
+    pub fn deletion_guard(mut self, guard: DeletionGuard) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// Save the export of `run` where a resume finds it, and drop the one it saved before
@@ -152,14 +170,7 @@ impl ExportSync {
         self.source
             .order_lines(&run.scope, wanted, cancel)
             .await
-            .map_err(|e| {
-                let msg = format!("reading order lines: {e}");
-                if e.is_transient() {
-                    SyncError::transient(msg)
-                } else {
-                    SyncError::permanent(msg)
-                }
-            })
+            .map_err(|e| source_err(format!("reading order lines: {e}"), &e))
     }
 
     /// Wait until the `after` sync has no run in progress for `scope`. If that actor cannot be
@@ -208,10 +219,25 @@ impl ExportSync {
         tokio::select! {
             _ = cancel.cancelled() => Err(SyncError::Cancelled),
             got = fetch => got.map_err(|e| {
-                let msg = format!("getting the {} export: {e}", self.kind);
-                if e.is_transient() { SyncError::transient(msg) } else { SyncError::permanent(msg) }
+                source_err(format!("getting the {} export: {e}", self.kind), &e)
             }),
         }
+    }
+}
+
+/// The sync error of a source failure described by `msg`: a page that changed keeps its
+/// evidence (permanent), the rest is transient or permanent as the source says.
+fn source_err(msg: String, e: &SourceError) -> SyncError {
+    if let SourceError::Erp(erp @ crate::erp::ErpError::PageChanged { .. }) = e {
+        return SyncError::PageChanged {
+            reason: msg,
+            evidence: erp.evidence().map(str::to_string),
+        };
+    }
+    if e.is_transient() {
+        SyncError::transient(msg)
+    } else {
+        SyncError::permanent(msg)
     }
 }
 
@@ -309,6 +335,7 @@ impl SyncKind for ExportSync {
                         counts_so_far: Counts::default(),
                         items: state.last_records,
                         unchanged_export: true,
+                        notes: RunNotes::default(),
                     });
                 }
                 (bytes, md5, 0, Counts::default())
@@ -340,6 +367,13 @@ impl SyncKind for ExportSync {
         if next_page == 0 {
             self.keep(run.run_id.0, &export_md5, Arc::clone(&bytes))
                 .await?;
+        }
+        metrics::gauge!(UNKNOWN_COLUMNS, "kind" => kind.name())
+            .set(parsed.unknown_columns.len() as f64);
+        if !parsed.unknown_columns.is_empty() {
+            tracing::warn!(kind = %kind, scope = %run.scope, run = %run.run_id,
+                columns = ?parsed.unknown_columns,
+                "the report has columns ERP.md does not list: their text is ignored");
         }
 
         let mut keys = HashSet::with_capacity(parsed.record_count());
@@ -388,6 +422,10 @@ impl SyncKind for ExportSync {
             counts_so_far,
             items: Some(records),
             unchanged_export: false,
+            notes: RunNotes {
+                unknown_columns: parsed.unknown_columns,
+                ..RunNotes::default()
+            },
         })
     }
 
@@ -447,7 +485,7 @@ impl SyncKind for ExportSync {
         })
     }
 
-    async fn finish(&self, run: &RunSpec, plan: ExportPlan) -> Result<FinishCounts, SyncError> {
+    async fn finish(&self, run: &RunSpec, plan: ExportPlan) -> Result<Finished, SyncError> {
         let spec = self.spec.clone();
         let user = scope_user(&run.scope).map(str::to_string);
         let (kind, scope) = (self.kind.name(), scope_key(&run.scope).to_string());
@@ -461,15 +499,28 @@ impl SyncKind for ExportSync {
         } = plan;
         let md5 = export_md5.clone();
         let rematch = self.kind.spec().rematches_prices;
-        let deleted = db
+        let guard = self.guard;
+        let run_id = run.run_id.0;
+        let deletions = db
             .write(move |tx| {
                 let now = now_text();
                 // An unchanged export deletes nothing: its keys were never loaded, and the rows
-                // already match the export that was applied completely last time.
-                let deleted = if unchanged_export {
-                    0
+                // already match the export that was applied completely last time (a set it held
+                // stays held).
+                let deletions = if unchanged_export {
+                    Deletions::Applied(0)
                 } else {
-                    tables::mark_missing_deleted(tx, &spec, user.as_deref(), &keys, &now)?
+                    tables::settle_missing(
+                        tx,
+                        &spec,
+                        kind,
+                        &scope,
+                        user.as_deref(),
+                        &keys,
+                        &guard,
+                        run_id,
+                        &now,
+                    )?
                 };
                 tables::complete_export(tx, kind, &scope, &md5, records, &now)?;
                 // The catalogue or the price list changed: match every price row again (new
@@ -483,7 +534,7 @@ impl SyncKind for ExportSync {
                         "prices matched to the catalogue"
                     );
                 }
-                Ok::<u64, StoreError>(deleted)
+                Ok::<Deletions, StoreError>(deletions)
             })
             .await
             .map_err(store_err("finishing the run"))?;
@@ -491,9 +542,24 @@ impl SyncKind for ExportSync {
         if !unchanged_export {
             self.drop_export(&export_md5).await;
         }
-        Ok(Counts {
-            deleted,
-            ..Counts::default()
+        Ok(match deletions {
+            Deletions::Applied(deleted) => Counts {
+                deleted,
+                ..Counts::default()
+            }
+            .into(),
+            Deletions::Held { count, reason, .. } => {
+                tracing::warn!(kind = %self.kind, scope = %run.scope, run = %run.run_id,
+                    held = count, %reason, "deletions held for an operator");
+                Finished {
+                    counts: Counts::default(),
+                    notes: RunNotes {
+                        held_deletions: count,
+                        held_reason: reason,
+                        ..RunNotes::default()
+                    },
+                }
+            }
         })
     }
 

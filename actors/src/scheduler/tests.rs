@@ -96,6 +96,7 @@ impl Runner for FakeRunner {
                 counts: Counts::default(),
                 unchanged_export: false,
                 duration: Duration::ZERO,
+                notes: Default::default(),
             }
         }
         .boxed()
@@ -496,6 +497,7 @@ async fn at_most_max_running_runs_are_in_flight() {
                     counts: Counts::default(),
                     unchanged_export: false,
                     duration: Duration::ZERO,
+                    notes: Default::default(),
                 }
             }
             .boxed()

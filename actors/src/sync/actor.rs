@@ -44,7 +44,7 @@ use super::protocol::{
     SyncMessage, SyncStatus, internal,
 };
 use crate::events::{EventBody, EventBus};
-use crate::run::{Counts, Mode, RunId, RunOutcome, Scope, Trigger};
+use crate::run::{Counts, Mode, RunId, RunNotes, RunOutcome, Scope, Trigger};
 
 /// The generic sync actor. Holds the kind (fixed for the actor's life, shared with the
 /// preparation tasks).
@@ -112,6 +112,8 @@ struct Run<P> {
     /// Stopped by a pause (so `Resumed` is published on resume).
     paused: bool,
     counts: Counts,
+    /// What its steps noticed so far (unknown columns, held deletions).
+    notes: RunNotes,
     page: usize,
     pages: usize,
     items: Option<u64>,
@@ -127,6 +129,7 @@ impl<P> Run<P> {
             started: None,
             paused: false,
             counts: Counts::default(),
+            notes: RunNotes::default(),
             page: 0,
             pages: 0,
             items: None,
@@ -233,6 +236,7 @@ impl<K: SyncKind> Actor for SyncActor<K> {
                     permanent: true,
                     counts: Counts::default(),
                     duration: Default::default(),
+                    notes: RunNotes::default(),
                 };
                 state.ledger.close_run(run_id, outcome).await?;
                 continue;
@@ -503,8 +507,10 @@ impl<K: SyncKind> SyncActor<K> {
                     counts_so_far,
                     items,
                     unchanged_export,
+                    notes,
                 } = *prepared;
                 run.counts = counts_so_far;
+                run.notes = notes;
                 run.pages = pages;
                 run.page = next_page.min(pages);
                 run.items = items;
@@ -578,12 +584,13 @@ impl<K: SyncKind> SyncActor<K> {
         } else {
             let unchanged_export = pages.unchanged_export;
             match self.kind.finish(&run.spec, pages.plan).await {
-                Ok(counts) => {
-                    run.counts += counts;
+                Ok(finished) => {
+                    run.counts += finished.counts;
                     let outcome = RunOutcome::Completed {
                         counts: run.counts,
                         unchanged_export,
                         duration: run.started.map(|t| t.elapsed()).unwrap_or_default(),
+                        notes: std::mem::take(&mut run.notes).merged(finished.notes),
                     };
                     self.close(state, &scope, outcome).await;
                 }
@@ -620,11 +627,16 @@ impl<K: SyncKind> SyncActor<K> {
             } else {
                 error.to_string()
             };
+            let notes = std::mem::take(&mut run.notes).merged(RunNotes {
+                evidence: error.evidence().map(str::to_string),
+                ..RunNotes::default()
+            });
             let outcome = RunOutcome::Failed {
                 reason,
                 permanent: !error.is_transient(),
                 counts: run.counts,
                 duration: run.started.map(|t| t.elapsed()).unwrap_or_default(),
+                notes,
             };
             let spec = run.spec.clone();
             self.close(state, scope, outcome).await;

@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use crate::run::{Counts, Mode, RunId, RunOutcome, Scope, Trigger};
+use crate::run::{Counts, Mode, RunId, RunNotes, RunOutcome, Scope, Trigger};
 use crate::supervision::exponential_backoff;
 
 /// Everything a kind needs to know about the run it is working on.
@@ -51,12 +51,31 @@ pub struct Prepared<P> {
     /// Delta run whose export is byte-identical to the last one: apply no page, finish at
     /// once (`finish` is still called, to record the freshness).
     pub unchanged_export: bool,
+    /// What preparing noticed (columns of the export the contract does not know).
+    pub notes: RunNotes,
 }
 
 /// Counts of one page.
 pub type PageCounts = Counts;
-/// Counts of the finish step (typically `deleted`).
-pub type FinishCounts = Counts;
+
+/// What the finish step did: its counts (typically `deleted`) and what it noticed (deletions
+/// it held back).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Finished {
+    /// Counts of the finish step.
+    pub counts: Counts,
+    /// Deletions held for an operator.
+    pub notes: RunNotes,
+}
+
+impl From<Counts> for Finished {
+    fn from(counts: Counts) -> Finished {
+        Finished {
+            counts,
+            notes: RunNotes::default(),
+        }
+    }
+}
 
 /// Why a step of a run failed. Transient errors are retried with backoff; permanent ones fail
 /// the run at once. The strings carry the context (page, row, URL...).
@@ -68,6 +87,15 @@ pub enum SyncError {
     /// Malformed report, bad credentials, schema mismatch: retrying cannot help.
     #[error("{0}")]
     Permanent(String),
+    /// A page did not hold what a step looked for (the ERP changed): permanent, with the id of
+    /// the evidence kept of that page for the operator.
+    #[error("{reason}")]
+    PageChanged {
+        /// What was looked for, where, and what the page was.
+        reason: String,
+        /// The evidence id (HTML and screenshot of the page), when it could be kept.
+        evidence: Option<String>,
+    },
     /// The step stopped because its cancellation token fired.
     #[error("cancelled")]
     Cancelled,
@@ -90,7 +118,18 @@ impl SyncError {
     /// Whether retrying may help. A `Cancelled` the actor did not ask for (the kind gave up
     /// on its own) is treated as transient.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, SyncError::Permanent(_))
+        !matches!(
+            self,
+            SyncError::Permanent(_) | SyncError::PageChanged { .. }
+        )
+    }
+
+    /// The evidence kept of the page the step failed on, if any.
+    pub fn evidence(&self) -> Option<&str> {
+        match self {
+            SyncError::PageChanged { evidence, .. } => evidence.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -134,7 +173,7 @@ pub trait SyncKind: Send + Sync + 'static {
         &self,
         run: &RunSpec,
         plan: Self::Plan,
-    ) -> impl Future<Output = Result<FinishCounts, SyncError>> + Send;
+    ) -> impl Future<Output = Result<Finished, SyncError>> + Send;
 
     /// The run failed for good and will never resume: release what it kept for a resume (a
     /// saved export). `plan` is its plan when the failure came after `prepare`. Called after

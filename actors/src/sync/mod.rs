@@ -31,7 +31,7 @@ mod tests;
 
 pub use actor::{SyncActor, SyncArguments, SyncState};
 pub use contract::{
-    FinishCounts, LedgerError, OpenRun, PageCounts, Prepared, RetryPolicy, RunLedger, RunSpec,
+    Finished, LedgerError, OpenRun, PageCounts, Prepared, RetryPolicy, RunLedger, RunSpec,
     SyncError, SyncKind,
 };
 pub use handle::{SyncCallError, SyncHandle};

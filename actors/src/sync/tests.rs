@@ -13,7 +13,7 @@ use super::*;
 use crate::directory::Directory;
 use crate::events::{EventBody, EventBus, EventSubscription};
 use crate::root::{ChildSpec, RootSupervisor, RootSupervisorArguments};
-use crate::run::{Counts, Mode, RunId, Scope};
+use crate::run::{Counts, Mode, RunId, RunNotes, Scope};
 use crate::supervision::RestartPolicy;
 use crate::testing::MemoryLedger;
 
@@ -56,6 +56,10 @@ struct FakeKind {
     page_gates: HashMap<Scope, Arc<Semaphore>>,
     /// Scripted errors, consumed in order when their step comes.
     faults: Mutex<VecDeque<(At, SyncError)>>,
+    /// Columns `prepare` says the export has that the contract does not know.
+    unknown_columns: Vec<String>,
+    /// Deletions `finish` says it held.
+    held: u64,
 }
 
 struct FakePlan {
@@ -116,6 +120,10 @@ impl SyncKind for FakeKind {
             counts_so_far,
             items: Some(self.pages as u64 * 10),
             unchanged_export: self.unchanged,
+            notes: RunNotes {
+                unknown_columns: self.unknown_columns.clone(),
+                ..RunNotes::default()
+            },
         })
     }
 
@@ -150,13 +158,24 @@ impl SyncKind for FakeKind {
         Ok(PAGE)
     }
 
-    async fn finish(&self, run: &RunSpec, plan: FakePlan) -> Result<FinishCounts, SyncError> {
+    async fn finish(&self, run: &RunSpec, plan: FakePlan) -> Result<Finished, SyncError> {
         let mut store = self.store.lock().unwrap();
         store.checkpoints.remove(&run.scope);
         store.finished.push((run.scope.clone(), plan.run_id));
-        Ok(Counts {
-            deleted: 1,
-            ..Counts::default()
+        Ok(Finished {
+            counts: Counts {
+                deleted: 1,
+                ..Counts::default()
+            },
+            notes: RunNotes {
+                held_deletions: self.held,
+                held_reason: if self.held > 0 {
+                    "held by the fake".into()
+                } else {
+                    String::new()
+                },
+                ..RunNotes::default()
+            },
         })
     }
 }
@@ -198,6 +217,8 @@ fn fixture(pages: usize, prepare_gated: &[Scope], page_gated: &[Scope]) -> (Fake
         prepare_gates: prepare_gates.clone(),
         page_gates: page_gates.clone(),
         faults: Mutex::new(VecDeque::new()),
+        unknown_columns: Vec::new(),
+        held: 0,
     };
     let fx = Fixture {
         store,
@@ -550,7 +571,9 @@ async fn retries_run_out() {
         .count();
     assert_eq!(retrying, 2, "3 attempts = 2 retries");
     match events.last().unwrap() {
-        EventBody::Failed { reason, permanent } => {
+        EventBody::Failed {
+            reason, permanent, ..
+        } => {
             assert!(!permanent);
             assert!(reason.contains("gave up after 3 attempts"), "{reason}");
             assert!(reason.contains("connection refused"));
@@ -582,7 +605,8 @@ async fn a_permanent_error_fails_the_run_at_once() {
         events.last().unwrap(),
         &EventBody::Failed {
             reason: "report page 2: column `P.IVA` missing".into(),
-            permanent: true
+            permanent: true,
+            notes: RunNotes::default(),
         }
     );
     assert_eq!(fx.applied(&a()), [0]);
@@ -998,4 +1022,69 @@ async fn a_scope_actor_that_keeps_dying_is_escalated_alone_and_refused_with_the_
             .is_some_and(|e| e.starts_with("escalated")),
         "{a_status:?}"
     );
+}
+
+#[tokio::test]
+async fn what_prepare_and_finish_noticed_ends_in_the_outcome_and_a_page_that_changed_keeps_its_evidence()
+ {
+    let (mut kind, fx) = fixture(2, &[], &[]);
+    kind.unknown_columns = vec!["Agente".into()];
+    kind.held = 7;
+    let mut sub = fx.bus.subscribe();
+    let (_actor, sync) = start(kind, &fx, retry(3)).await;
+    let ack = sync
+        .request(a(), Mode::Full, Trigger::Manual)
+        .await
+        .unwrap();
+    let events = events_of(&mut sub, ack.run_id).await;
+    match events.last().unwrap() {
+        EventBody::Completed { notes, .. } => {
+            assert_eq!(notes.unknown_columns, ["Agente"]);
+            assert_eq!(notes.held_deletions, 7);
+            assert_eq!(notes.held_reason, "held by the fake");
+        }
+        other => panic!("expected Completed, got {other:?}"),
+    }
+    assert_eq!(
+        fx.ledger
+            .row(ack.run_id)
+            .unwrap()
+            .outcome
+            .unwrap()
+            .notes()
+            .held_deletions,
+        7,
+        "the ledger keeps them"
+    );
+
+    let (kind, fx) = fixture(2, &[], &[]);
+    kind.faults.lock().unwrap().push_back((
+        At::Prepare,
+        SyncError::PageChanged {
+            reason: "no \"Esporta PDF\" button".into(),
+            evidence: Some("20261207-1".into()),
+        },
+    ));
+    let mut sub = fx.bus.subscribe();
+    let (_actor, sync) = start(kind, &fx, retry(5)).await;
+    let ack = sync
+        .request(a(), Mode::Full, Trigger::Manual)
+        .await
+        .unwrap();
+    let events = events_of(&mut sub, ack.run_id).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, EventBody::Retrying { .. })),
+        "a page that changed is not retried"
+    );
+    match events.last().unwrap() {
+        EventBody::Failed {
+            permanent, notes, ..
+        } => {
+            assert!(permanent);
+            assert_eq!(notes.evidence.as_deref(), Some("20261207-1"));
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
 }
