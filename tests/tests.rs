@@ -11,6 +11,7 @@ mod crash;
 mod ctl;
 mod customers;
 mod dashboard;
+mod erp_changes;
 mod escalation;
 mod fuzz;
 mod grpc_api;
