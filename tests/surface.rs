@@ -690,6 +690,44 @@ async fn every_rpc_checks_its_caller() {
             rpc!(AdminApi, get_run_metrics, pb::GetRunMetricsRequest {}),
         ),
         (
+            "ListHeldDeletions",
+            Access::Admin,
+            Code::Ok,
+            rpc!(
+                AdminApi,
+                list_held_deletions,
+                pb::ListHeldDeletionsRequest {}
+            ),
+        ),
+        (
+            "ReleaseHeldDeletions",
+            Access::Admin,
+            Code::NotFound,
+            rpc!(
+                AdminApi,
+                release_held_deletions,
+                pb::HeldDeletionsRequest {
+                    kind: pb::SyncKind::Customers as i32,
+                    user: "agent2".into(),
+                    run_id: 0,
+                }
+            ),
+        ),
+        (
+            "DiscardHeldDeletions",
+            Access::Admin,
+            Code::NotFound,
+            rpc!(
+                AdminApi,
+                discard_held_deletions,
+                pb::HeldDeletionsRequest {
+                    kind: pb::SyncKind::Products as i32,
+                    user: String::new(),
+                    run_id: 0,
+                }
+            ),
+        ),
+        (
             "GetSchedules",
             Access::Admin,
             Code::Ok,

@@ -43,15 +43,24 @@ pub struct HeldOutcome {
 }
 
 impl Service {
-    /// Every held set of every data file, by kind then scope.
+    /// Every held set of every data file, by kind then scope. A file that cannot be read
+    /// (damaged, on a failed disk) is left out with a warning: its own syncs and health say
+    /// what is wrong with it, and the other files' held sets still show.
     pub async fn held_deletions(&self) -> Result<Vec<HeldDeletions>, ServiceError> {
         let mut out = Vec::new();
         for path in self.data_files() {
-            let sets = self
+            let shown = path.display().to_string();
+            let sets = match self
                 .reads
                 .read_file(path, "the held deletions", tables::held_sets)
-                .await?
-                .unwrap_or_default();
+                .await
+            {
+                Ok(sets) => sets.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(file = %shown, cause = %e, "cannot read the held deletions of a data file");
+                    continue;
+                }
+            };
             out.extend(sets.into_iter().filter_map(to_held));
         }
         out.sort_by(|a, b| {
