@@ -152,6 +152,54 @@ async fn columns_are_read_by_title_in_every_kind_and_a_renamed_or_removed_one_wr
             assert_eq!(after, before, "{kind} {label}: the replica changed");
         }
     }
+
+    // Values in a format the contract does not give: ISO dates, English numbers, a status it
+    // does not list — the run fails naming page, row, column and value; nothing written.
+    let formats = [
+        (
+            SyncKind::Customers,
+            Kind::Customers,
+            "agent1",
+            ErpChanges {
+                date_format: archibald_sim::DateFormat::Iso,
+                ..Default::default()
+            },
+            "Ultimo ordine",
+        ),
+        (
+            SyncKind::Prices,
+            Kind::Prices,
+            "",
+            ErpChanges {
+                number_format: archibald_sim::NumberFormat::English,
+                ..Default::default()
+            },
+            "Prezzo unitario",
+        ),
+        (
+            SyncKind::Products,
+            Kind::Products,
+            "",
+            ErpChanges {
+                status_renamed: BTreeMap::from([("Sospeso".to_string(), "Bloccato".to_string())]),
+                ..Default::default()
+            },
+            "Bloccato",
+        ),
+    ];
+    for (pb_kind, kind, user, change, named) in formats {
+        let before = live_rows(&db_of(&h, kind, user), kind, agent(user));
+        h.sim.set_changes(change);
+        let r = failed_result(&h.sync(pb_kind, user, SyncMode::Full).await);
+        assert!(r.permanent, "{kind}: {r:?}");
+        assert!(
+            r.error.contains("page ") && r.error.contains(named),
+            "{kind}: names the page and {named:?}: {}",
+            r.error
+        );
+        let after = live_rows(&db_of(&h, kind, user), kind, agent(user));
+        assert_eq!(after, before, "{kind}: the replica changed");
+    }
     h.shutdown().await;
 }
 

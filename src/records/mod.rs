@@ -47,7 +47,7 @@ const fn col(field: &'static str, title: &'static str, ty: ValueType) -> Column 
     }
 }
 
-use ValueType::{Bool, Date, Decimal, Int, Text};
+use ValueType::{Bool, Date, Decimal, Int, OneOf, Text};
 
 const CUSTOMERS: &[Column] = &[
     col("code", "Codice", Text),
@@ -75,7 +75,20 @@ const PRODUCTS: &[Column] = &[
     col("qty_multiple", "Multiplo", Int),
     col("vat_rate", "IVA %", Int),
     col("ean", "EAN", Text),
-    col("status", "Stato", Text),
+    col("status", "Stato", OneOf(PRODUCT_STATUSES)),
+];
+
+/// A product's statuses (ERP.md, Articoli).
+pub const PRODUCT_STATUSES: &[&str] = &["Attivo", "Sospeso", "Fuori produzione"];
+
+/// An order's statuses (ERP.md, Ordini).
+pub const ORDER_STATUSES: &[&str] = &[
+    "Inserito",
+    "Confermato",
+    "In lavorazione",
+    "Spedito",
+    "Fatturato",
+    "Annullato",
 ];
 
 const PRICES: &[Column] = &[
@@ -93,7 +106,7 @@ const ORDERS: &[Column] = &[
     col("order_date", "Data", Date),
     col("customer_code", "Cod. cliente", Text),
     col("customer_name", "Cliente", Text),
-    col("status", "Stato", Text),
+    col("status", "Stato", OneOf(ORDER_STATUSES)),
     col("delivery_date", "Consegna prevista", Date),
     col("net_amount", "Imponibile", Decimal),
     col("total_amount", "Totale", Decimal),

@@ -3,7 +3,9 @@
 //!
 //! Owns the Italian formats: dates `dd/mm/yyyy` → `YYYY-MM-DD` (real calendar dates only),
 //! decimals `1.234,50 €` → `"1234.50"` (digits kept as shown), integers with thousands dots,
-//! `Sì`/`No` booleans, empty → null. It must NOT know columns, kinds or pages: the caller adds
+//! `Sì`/`No` booleans, the closed lists of a column (a product's or an order's status: a value
+//! ERP.md does not list is refused, never stored as if it were known), empty → null. It must
+//! NOT know columns, kinds or pages: the caller adds
 //! that context to a [`ValueError`].
 
 use std::fmt;
@@ -16,6 +18,8 @@ pub enum ValueType {
     Decimal,
     Date,
     Bool,
+    /// Text that must be one of these, exactly as ERP.md spells them (stored as text).
+    OneOf(&'static [&'static str]),
 }
 
 impl ValueType {
@@ -26,6 +30,7 @@ impl ValueType {
             ValueType::Decimal => "decimal",
             ValueType::Date => "date",
             ValueType::Bool => "Sì/No",
+            ValueType::OneOf(_) => "value of the column's list",
         }
     }
 }
@@ -147,6 +152,13 @@ pub fn parse(ty: ValueType, raw: &str) -> Result<Value, ValueError> {
         ValueType::Decimal => parse_decimal(&s).map(Value::Decimal).map_err(err),
         ValueType::Date => parse_date(&s).map(Value::Date).map_err(err),
         ValueType::Bool => parse_bool(&s).map(Value::Bool).map_err(err),
+        ValueType::OneOf(listed) => {
+            if listed.contains(&s.as_ref()) {
+                Ok(Value::Text(s.into_owned()))
+            } else {
+                Err(err("not one of the values ERP.md lists for this column"))
+            }
+        }
     }
 }
 
