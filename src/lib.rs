@@ -20,6 +20,7 @@
 //! - `sim_kit` (feature `sim`): starting the embedded simulator and a service against it.
 
 pub mod config;
+pub mod doctor;
 pub mod erp;
 pub mod grpc;
 pub mod http;

@@ -40,6 +40,9 @@ enum Command {
     Ctl(cli::ctl::CtlArgs),
     /// Parse an exported Archibald report PDF and print its records as JSON Lines.
     Parse(cli::parse::ParseArgs),
+    /// Check an Archibald against ERP.md (every report, a detail page, the order form);
+    /// writes nothing, exit 0 only when everything matches.
+    Doctor(cli::doctor::DoctorArgs),
     /// Make bearer tokens and the hashes the config stores for them.
     Token(cli::token::TokenArgs),
 }
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Parse(args) => cli::parse::run(args),
+        Command::Doctor(args) => run_doctor(args),
         // `serve` sets its logging up from its configuration.
         Command::Serve(args) => run_async("serve", None, cli::serve::run(args)),
         #[cfg(feature = "sim")]
@@ -100,6 +104,18 @@ fn run_async(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("blackant {name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `doctor` chooses its own exit codes (0 matches, 1 mismatches, 4 could not look).
+fn run_doctor(args: cli::doctor::DoctorArgs) -> ExitCode {
+    cli::init_tracing("warn");
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(cli::doctor::run(args)),
+        Err(e) => {
+            eprintln!("blackant doctor: cannot start the async runtime: {e}");
             ExitCode::FAILURE
         }
     }

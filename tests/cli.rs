@@ -1,5 +1,6 @@
 //! The `blackant` binary as a user runs it: `blackant parse` prints canonical JSON Lines for
-//! any producer's report and says what is wrong in one line with a distinct exit code.
+//! any producer's report and says what is wrong in one line with a distinct exit code;
+//! `blackant doctor` passes an ERP as ERP.md describes it and names every page that differs.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -105,4 +106,108 @@ fn a_truncated_export_is_refused_unless_accepted_explicitly() {
     ]);
     assert!(accepted.status.success());
     assert!(!accepted.stdout.is_empty(), "what was read is printed");
+}
+
+/// `blackant doctor --json` against the simulator at `url`, as `user`, from an empty folder:
+/// its exit code and report; the folder must still be empty (it writes nothing).
+fn doctor(url: &str, user: &str, password: &str) -> (Option<i32>, serde_json::Value) {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_blackant"))
+        .args(["doctor", "--erp", url, "--user", user, "--json"])
+        .env("BLACKANT_ERP_PASSWORD", password)
+        .current_dir(cwd.path())
+        .output()
+        .expect("run blackant doctor");
+    let left: Vec<_> = std::fs::read_dir(cwd.path())
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "the doctor wrote {left:?}");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "one JSON object ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+fn failing(report: &serde_json::Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| format!("{}: {}", c["step"], c["detail"]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_an_erp_as_the_contract_says_and_names_every_page_and_report_that_differs() {
+    use crate::util::process;
+    let (_sim, url) = process::sim();
+    let accounts: Vec<serde_json::Value> = process::sim_json(&url, "accounts").await;
+    let password = process::password_of(&accounts, "agent1");
+
+    let (code, report) = doctor(&url, "agent1", &password);
+    assert_eq!(code, Some(0), "everything matches: {:?}", failing(&report));
+    assert_eq!(report["ok"], true);
+    let steps: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["step"].as_str())
+        .collect();
+    for step in [
+        "login",
+        "customers report",
+        "products report",
+        "prices report",
+        "orders report",
+        "ddt report",
+        "invoices report",
+        "order detail",
+        "order form: \"Conferma ordine\" button",
+    ] {
+        assert!(steps.contains(&step), "{step} checked: {steps:?}");
+    }
+
+    // The ERP upgraded: a column added to the customers report, one renamed in the price
+    // list, the DDT export button relabelled, an order-form label renamed.
+    let changes = serde_json::json!({
+        "reports": {
+            "customers": {"add": [{"title": "Zona", "at": 1}]},
+            "prices": {"rename": {"unit_price": "Prezzo netto"}},
+        },
+        "order_form_labels": {"Note": "Annotazioni"},
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/_sim/changes"))
+        .header("content-type", "application/json")
+        .body(changes.to_string())
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    let (code, report) = doctor(&url, "agent1", &password);
+    assert_eq!(code, Some(1), "a mismatch: {report}");
+    let failed = failing(&report);
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(
+        failed[0].contains("customers report") && failed[0].contains("Zona"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[1].contains("prices report") && failed[1].contains("Prezzo netto"),
+        "{failed:?}"
+    );
+    assert!(failed[2].contains("\\\"Note\\\""), "{failed:?}");
+
+    // A wrong password: one failing check, the login.
+    let (code, report) = doctor(&url, "agent1", "not-the-password");
+    assert_eq!(code, Some(1));
+    assert_eq!(failing(&report).len(), 1, "{report}");
+    assert_eq!(report["checks"][0]["step"], "login");
 }

@@ -1,4 +1,4 @@
-//! The binary's subcommands: `serve`, `sim`, `ctl`, `token`, `parse`. Glue only: argument
+//! The binary's subcommands: `serve`, `sim`, `ctl`, `token`, `parse`, `doctor`. Glue only: argument
 //! structs, terminal output, exit codes; the work is in the library.
 
 pub mod ctl;
@@ -6,6 +6,7 @@ pub mod ctl_admin;
 pub mod ctl_data;
 pub mod ctl_deletions;
 pub mod ctl_orders;
+pub mod doctor;
 pub mod parse;
 pub mod progress;
 pub mod rpc;

@@ -322,6 +322,34 @@ impl ErpTab {
         }
     }
 
+    /// Open the order form and look for everything [`Self::fill_order`] uses — its fields,
+    /// its buttons, its lines table — without typing or clicking anything: what is there and
+    /// what is not (for `blackant doctor`).
+    pub async fn check_order_form(&self) -> Result<Vec<(String, bool)>, ErpError> {
+        self.visit("/ordini/nuovo").await?;
+        let mut found = Vec::new();
+        for label in [CUSTOMER, PRODUCT, QUANTITY, NOTES, REFERENCE] {
+            let doing = format!("looking for \"{label}\"");
+            let there: bool = self
+                .call_js_until(MARK_FIELD_JS, &[label.into()], "r => r === true", &doing)
+                .await?;
+            found.push((format!("field labelled \"{label}\""), there));
+        }
+        for label in [ADD_LINE, SUBMIT] {
+            let doing = format!("looking for \"{label}\"");
+            let there =
+                browser_ops::point_of_label(&self.page, CLICKABLE, label, self.wait_ms(), &doing)
+                    .await?
+                    .is_some();
+            found.push((format!("\"{label}\" button"), there));
+        }
+        found.push((
+            "lines table (Codice articolo, Quantità)".into(),
+            self.lines_shown().await? >= 0,
+        ));
+        Ok(found)
+    }
+
     /// Open the order form and fill it with `order`, everything but the final click.
     pub async fn fill_order(&self, order: &OrderDraft) -> Result<(), FillError> {
         let path = "/ordini/nuovo";
