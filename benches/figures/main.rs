@@ -20,9 +20,11 @@
 //! 10. `capacity`: 100 and 500 agents' unchanged order syncs, then DDT and invoice syncs, with 4
 //!     browsers: browser-seconds and CPU per agent, browser time per agent and agents per
 //!     machine at a 10-minute interval.
+//! 11. `page_changed`: a run whose page lost what a step looks for, to its permanent failure,
+//!     beside the same run on the unchanged page; the evidence folder's bound.
 //!
 //! Run alone: `cargo bench --bench figures [-- --quick | --delta-only [--reps N] |
-//! --placement-only | --reads-only | --parse-only | --upsert-only | --end-to-end-only |
+//! --placement-only | --page-changed-only | --reads-only | --parse-only | --upsert-only | --end-to-end-only |
 //! --kinds-only | --order-load AGENTS [--at-once K] [--render] | --dashboard | --grpc-load SECS |
 //! --capacity AGENTS [--recycle-after L] [--idle-tabs T] | --parse-file PDF [KIND] [TIMES]` (the last parses one file again and
 //! again with nothing else running, for a profiler: `perf record --call-graph dwarf`).
@@ -34,6 +36,7 @@ mod grpc_load;
 mod kinds;
 mod matching;
 mod order_load;
+mod page_changed;
 mod parse;
 mod placement;
 mod reads;
@@ -104,6 +107,9 @@ fn main() {
     if args.iter().any(|a| a == "--reads-only") {
         return reads::in_child(if quick { 10 } else { 40 });
     }
+    if args.iter().any(|a| a == "--page-changed-only") {
+        return runtime().block_on(page_changed::run(if quick { 3 } else { 11 }));
+    }
     if args.iter().any(|a| a == "--placement-only") {
         return runtime().block_on(placement::run(
             if quick { 10 } else { 60 },
@@ -147,6 +153,7 @@ fn main() {
         if quick { 10 } else { 60 },
         if quick { 2 } else { 5 },
     ));
+    rt.block_on(page_changed::run(if quick { 3 } else { 11 }));
     drop(rt);
     order_load::in_child(if quick { 6 } else { 20 });
     reads::in_child(if quick { 10 } else { 40 });
