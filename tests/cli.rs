@@ -134,6 +134,18 @@ fn doctor(url: &str, user: &str, password: &str) -> (Option<i32>, serde_json::Va
     (out.status.code(), report)
 }
 
+/// Replace the simulator's ERP changes (`POST /_sim/changes`).
+async fn set_changes(url: &str, changes: &serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/_sim/changes"))
+        .header("content-type", "application/json")
+        .body(changes.to_string())
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+}
+
 fn failing(report: &serde_json::Value) -> Vec<String> {
     report["checks"]
         .as_array()
@@ -175,7 +187,7 @@ async fn doctor_passes_an_erp_as_the_contract_says_and_names_every_page_and_repo
     }
 
     // The ERP upgraded: a column added to the customers report, one renamed in the price
-    // list, the DDT export button relabelled, an order-form label renamed.
+    // list, an order-form label renamed.
     let changes = serde_json::json!({
         "reports": {
             "customers": {"add": [{"title": "Zona", "at": 1}]},
@@ -183,14 +195,7 @@ async fn doctor_passes_an_erp_as_the_contract_says_and_names_every_page_and_repo
         },
         "order_form_labels": {"Note": "Annotazioni"},
     });
-    let resp = reqwest::Client::new()
-        .post(format!("{url}/_sim/changes"))
-        .header("content-type", "application/json")
-        .body(changes.to_string())
-        .send()
-        .await
-        .expect("the simulator answers");
-    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    set_changes(&url, &changes).await;
     let (code, report) = doctor(&url, "agent1", &password);
     assert_eq!(code, Some(1), "a mismatch: {report}");
     let failed = failing(&report);
@@ -204,6 +209,58 @@ async fn doctor_passes_an_erp_as_the_contract_says_and_names_every_page_and_repo
         "{failed:?}"
     );
     assert!(failed[2].contains("\\\"Note\\\""), "{failed:?}");
+
+    // Each other change alone: a non-zero exit and the failing check names it.
+    let each = [
+        (
+            serde_json::json!({"reports": {"ddt": {"remove": ["carrier"]}}}),
+            "ddt report",
+            "Vettore",
+        ),
+        (
+            serde_json::json!({"date_format": "iso"}),
+            "customers report",
+            "Ultimo ordine",
+        ),
+        (
+            serde_json::json!({"number_format": "english"}),
+            "prices report",
+            "Prezzo unitario",
+        ),
+        (
+            serde_json::json!({"status_renamed": {"Sospeso": "Bloccato"}}),
+            "products report",
+            "Bloccato",
+        ),
+        (
+            serde_json::json!({"export_button_label": "Scarica PDF"}),
+            "orders report",
+            "Esporta PDF",
+        ),
+        (
+            serde_json::json!({"detail_code_title": "Cod. art."}),
+            "order detail",
+            "Codice articolo",
+        ),
+        (
+            serde_json::json!({"login_without_password": true}),
+            "login",
+            "password field",
+        ),
+    ];
+    for (change, step, named) in each {
+        set_changes(&url, &change).await;
+        let (code, report) = doctor(&url, "agent1", &password);
+        assert_eq!(code, Some(1), "{change}: a mismatch");
+        let failed = failing(&report);
+        assert!(
+            failed
+                .iter()
+                .any(|f| f.contains(&format!("\"{step}\"")) && f.contains(named)),
+            "{change}: {step} names {named:?}: {failed:?}"
+        );
+    }
+    set_changes(&url, &serde_json::json!({})).await;
 
     // A wrong password: one failing check, the login.
     let (code, report) = doctor(&url, "agent1", "not-the-password");
