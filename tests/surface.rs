@@ -40,21 +40,8 @@ fn text(v: Option<&Value>) -> String {
 
 /// Sync one kind over gRPC as the operator and wait for its end.
 async fn sync(ch: &Channel, kind: pb::SyncKind, user: &str) {
-    let resp = pb::sync_service_client::SyncServiceClient::new(ch.clone())
-        .request_sync(with_token(
-            Some(OPERATOR),
-            pb::RequestSyncRequest {
-                kind: kind as i32,
-                user: user.into(),
-                mode: pb::SyncMode::Full as i32,
-                wait: true,
-                ..Default::default()
-            },
-        ))
-        .await
-        .expect("sync")
-        .into_inner();
-    ok_result(&resp);
+    let r = full_sync_on(ch, Some(OPERATOR), kind, user).await;
+    assert!(r.ok, "the run failed: {}", r.error);
 }
 
 /// Every page of a listing, asserting each page's size and that tokens end.

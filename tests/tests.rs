@@ -28,3 +28,4 @@ mod sessions;
 mod soak;
 mod storage;
 mod surface;
+mod upgrade;

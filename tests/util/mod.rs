@@ -252,6 +252,32 @@ pub async fn serve_http(
     (url, stop)
 }
 
+/// A full sync of `kind` for `user` ("" for the catalogue) over `channel` with `token`,
+/// waited for: its result.
+pub async fn full_sync_on(
+    channel: &Channel,
+    token: Option<&str>,
+    kind: pb::SyncKind,
+    user: &str,
+) -> pb::RunResult {
+    SyncServiceClient::new(channel.clone())
+        .request_sync(with_token(
+            token,
+            pb::RequestSyncRequest {
+                kind: kind as i32,
+                user: user.into(),
+                mode: pb::SyncMode::Full as i32,
+                wait: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("RequestSync")
+        .into_inner()
+        .result
+        .expect("a waited request carries the result")
+}
+
 /// A plaintext connection to the gRPC server at `addr` (`127.0.0.1:port`).
 pub async fn channel(addr: impl std::fmt::Display) -> Channel {
     Channel::from_shared(format!("http://{addr}"))

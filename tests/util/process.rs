@@ -160,6 +160,12 @@ impl Proc {
     }
 }
 
+/// A full sync of `kind` for `user` ("" for the catalogue) requested of a served address
+/// (no token), waited for: its result.
+pub async fn full_sync(addr: &str, kind: pb::SyncKind, user: &str) -> pb::RunResult {
+    super::full_sync_on(&super::channel(addr).await, None, kind, user).await
+}
+
 /// An admin client of a served address.
 pub async fn admin(
     addr: &str,
