@@ -334,7 +334,7 @@ async fn customers_of(service: &Service, agent: &str) -> blackant_actors::sync::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_announces_the_dashboard_and_refuses_it_off_loopback_without_an_operator_token() {
-    use crate::util::process::serve_with;
+    use crate::util::process::{serve_refused, serve_with};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // As `make run` starts it.
@@ -354,22 +354,8 @@ async fn serve_announces_the_dashboard_and_refuses_it_off_loopback_without_an_op
     drop(serve);
 
     // Open to anyone (no token configured) and on every interface: refused at start.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blackant"))
-        .args([
-            "serve",
-            "--sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "0.0.0.0:0",
-        ])
-        .arg("--data")
-        .arg(&data)
-        .args(["--no-first-sync"])
-        .env("BLACKANT_HTTP_DASHBOARD", "true")
-        .output()
-        .expect("run serve");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (status, err) =
+        serve_refused("0.0.0.0:0", &data, &[("BLACKANT_HTTP_DASHBOARD", "true")]).await;
+    assert!(!status.success());
     assert!(err.contains("needs an operator token"), "{err}");
 }

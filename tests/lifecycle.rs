@@ -4,7 +4,6 @@
 //! equal to the ERP; a SIGKILL (the OOM killer) leaves no browser of it running. One service per
 //! data folder: a second start on a folder in use is refused, and a killed holder frees it.
 
-use crate::util::PATIENCE;
 use crate::util::process::*;
 use blackant::grpc::pb;
 
@@ -326,26 +325,6 @@ async fn the_shipped_example_config_serves_and_tls_from_the_config_is_spoken() {
     drop(serve);
 }
 
-/// `blackant ARGS` run to its end (bounded by the tests' patience): exit status and stderr.
-async fn run_to_end(args: Vec<String>) -> (std::process::ExitStatus, String) {
-    let run = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_blackant"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run blackant")
-    });
-    let out = tokio::time::timeout(PATIENCE, run)
-        .await
-        .expect("the second start ends by itself")
-        .expect("the blocking task");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_service_on_a_data_folder_in_use_is_refused_and_a_killed_holder_frees_it_at_once()
 {
@@ -356,23 +335,7 @@ async fn a_second_service_on_a_data_folder_in_use_is_refused_and_a_killed_holder
 
     // Other ports, same folder: refused before it binds or starts anything.
     let started = std::time::Instant::now();
-    let (status, stderr) = run_to_end(
-        [
-            "serve",
-            "--sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--no-first-sync",
-            "--data",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([data.display().to_string()])
-        .collect(),
-    )
-    .await;
+    let (status, stderr) = serve_refused("127.0.0.1:0", &data, &[]).await;
     assert!(
         !status.success(),
         "the second service exits non-zero: {status:?}"

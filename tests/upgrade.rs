@@ -2,12 +2,29 @@
 //! copy of `fixtures/data/release-0.1.0/` (never regenerated) migrates every file forward,
 //! serves the replicas and the outbox as they were (the placement and its order, every customer
 //! row), syncs on top of them writing nothing new when the ERP has not changed, and starts again
-//! on the migrated folder.
+//! on the migrated folder. A folder a later release wrote is refused at start, before any file
+//! is touched, naming the file and both schema versions.
 
-use crate::util::process::{full_sync, placement_by_key, serve_with};
+use crate::util::process::{full_sync, placement_by_key, serve_refused, serve_with};
 use blackant::grpc::pb;
 
 const RELEASE: &str = "fixtures/data/release-0.1.0";
+
+/// The release's data files.
+const FILES: [&str; 4] = ["customers-agent3.db", "products.db", "orders.db", "sync.db"];
+
+/// A copy of the release's folder (a user's disk is never the committed fixture): the temp dir
+/// holding it and the data folder.
+fn release_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data folder");
+    let release = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(RELEASE);
+    for f in FILES {
+        std::fs::copy(release.join(f), data.join(f)).expect("copy the release's file");
+    }
+    (dir, data)
+}
 
 fn user_version(db: &std::path::Path) -> i64 {
     rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -56,16 +73,9 @@ async fn listed(addr: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_0_1_0_data_folder_migrates_and_serves_what_it_held() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).expect("data folder");
-    let release = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(RELEASE);
-    let files = ["customers-agent3.db", "products.db", "orders.db", "sync.db"];
-    let mut before = Vec::new();
-    for f in files {
-        std::fs::copy(release.join(f), data.join(f)).expect("copy the release's file");
-        before.push(user_version(&data.join(f)));
-    }
+    let (_dir, data) = release_copy();
+    let files = FILES;
+    let before: Vec<i64> = files.iter().map(|f| user_version(&data.join(f))).collect();
     let customers = live_customers(&data.join("customers-agent3.db"));
     assert!(customers.len() > 100, "the release held agent3's customers");
 
@@ -126,4 +136,31 @@ async fn a_release_0_1_0_data_folder_migrates_and_serves_what_it_held() {
     let mut orders = crate::util::process::orders(&addr).await;
     let placed = placement_by_key(&mut orders, "release-fixture-1").await;
     assert_eq!(placed.order_number, "ORD/2026/00286");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_from_a_newer_schema_is_refused_at_start_naming_both_versions() {
+    let (_dir, data) = release_copy();
+    let known = blackant::store::schema::PRODUCTS_DB.len();
+    rusqlite::Connection::open(data.join("products.db"))
+        .and_then(|c| c.pragma_update(None, "user_version", 99))
+        .expect("a later release's products.db");
+    let (status, stderr) = serve_refused("127.0.0.1:0", &data, &[]).await;
+    assert!(!status.success(), "refused");
+    assert!(
+        stderr.contains("products.db")
+            && stderr.contains("schema version 99")
+            && stderr.contains(&format!("({known})")),
+        "names the file and both versions: {stderr}"
+    );
+    assert_eq!(
+        user_version(&data.join("products.db")),
+        99,
+        "left as it was"
+    );
+    assert_eq!(
+        user_version(&data.join("sync.db")),
+        3,
+        "no other file was migrated before the refusal"
+    );
 }

@@ -226,6 +226,7 @@ pub fn status_of(e: ServiceError) -> Status {
     use tonic::Code;
     let code = match &e {
         ServiceError::UnknownAgent(_) => Code::NotFound,
+        ServiceError::NewerSchema(_) => Code::FailedPrecondition,
         ServiceError::AgentRequired { .. }
         | ServiceError::AgentNotAllowed { .. }
         | ServiceError::InvalidAgentId(_) => Code::InvalidArgument,

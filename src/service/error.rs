@@ -14,6 +14,9 @@ pub enum ServiceError {
     /// The data folder is in use by another service, or cannot be locked.
     #[error(transparent)]
     Lock(#[from] crate::store::folder_lock::LockError),
+    /// A data file was written by a later release (refused at start, before anything runs).
+    #[error(transparent)]
+    NewerSchema(#[from] crate::store::schema::NewerSchema),
     #[error("unknown agent {0:?}")]
     UnknownAgent(String),
     #[error("the {kind} sync is per agent: say which agent")]

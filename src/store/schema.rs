@@ -345,6 +345,59 @@ pub fn migrations(file: crate::kinds::DataFile) -> &'static [&'static str] {
     }
 }
 
+/// A data file written by a later release than this build: its schema version is beyond the
+/// migrations this build knows, so nothing here may open it for writing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{file} has schema version {found}, newer than this build knows ({known}): it was written by \
+     a later release of blackant; run that release (or a later one), or restore a backup made \
+     with this one"
+)]
+pub struct NewerSchema {
+    pub file: String,
+    pub found: i64,
+    pub known: usize,
+}
+
+/// Check every data file in `root` (`sync.db`, `products.db`, `orders.db`, each
+/// `customers-{agent}.db`) against the migrations this build knows, reading only: the first
+/// file newer than this build, if any. A file that cannot be read is left to its writer, which
+/// reports it when it opens it.
+pub fn check_versions(root: &std::path::Path) -> Result<(), NewerSchema> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(());
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    names.sort();
+    for name in names {
+        let known = match name.as_str() {
+            "sync.db" => SYNC_DB,
+            "products.db" => PRODUCTS_DB,
+            "orders.db" => ORDERS_DB,
+            n if n.starts_with("customers-") && n.ends_with(".db") => CUSTOMERS_DB,
+            _ => continue,
+        };
+        let path = root.join(&name);
+        let found: Option<i64> = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .ok();
+        if let Some(found) = found.filter(|v| *v > known.len() as i64) {
+            return Err(NewerSchema {
+                file: path.display().to_string(),
+                found,
+                known: known.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A fresh in-memory `sync.db` with every migration applied, for the store's unit tests.
 #[cfg(test)]
 pub(crate) fn memory_sync_db() -> rusqlite::Connection {

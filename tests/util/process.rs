@@ -115,6 +115,40 @@ pub fn serve_with(
     (child, addr, rest)
 }
 
+/// `blackant serve --sim --listen 127.0.0.1:0 --http-listen HTTP --data DATA --no-first-sync`
+/// with these environment variables, expected to refuse to start: run to its end (bounded),
+/// its exit status and stderr.
+pub async fn serve_refused(
+    http: &str,
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::ExitStatus, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_blackant"));
+    cmd.args([
+        "serve",
+        "--sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        http,
+    ])
+    .arg("--data")
+    .arg(data)
+    .arg("--no-first-sync")
+    .env("RUST_LOG", "warn")
+    .envs(env.iter().copied())
+    .stdin(Stdio::null());
+    let run = tokio::task::spawn_blocking(move || cmd.output().expect("run blackant serve"));
+    let out = tokio::time::timeout(PATIENCE, run)
+        .await
+        .expect("the refused start ends by itself")
+        .expect("the blocking task");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `GET {sim}/_sim/{path}` as JSON (the simulator's controls; the engine never calls them).
 pub async fn sim_json<T: serde::de::DeserializeOwned>(sim: &str, path: &str) -> T {
     let text = reqwest::get(format!("{sim}/_sim/{path}"))
