@@ -2,8 +2,9 @@
 //!
 //! - `upsert_rows`: hash-gated — a row is written only when its hash differs from the stored
 //!   one (or it was marked deleted); the counts (inserted / updated / unchanged) are exact.
-//! - `mark_missing_deleted`: soft delete of live rows a COMPLETE export no longer holds; the
-//!   caller must never call it for a truncated export.
+//! - `settle_missing`: soft delete of live rows a COMPLETE export no longer holds — or, past the
+//!   `DeletionGuard`, holding them for an operator (`decide_held`); the caller must never call
+//!   it for a truncated export.
 //! - `save_checkpoint` / `load_state` / `complete_export`: the per-kind `sync_state` row.
 //!
 //! Knows table shapes (`TableSpec`) but not what the records mean, where they come from, or
@@ -310,20 +311,6 @@ fn mark_deleted(
     Ok(marked)
 }
 
-/// Mark deleted every live row of this scope whose key is not in `live_keys` (the keys of a
-/// COMPLETE export); answers how many. The caller must never call it for a truncated export.
-pub fn mark_missing_deleted(
-    tx: &Transaction<'_>,
-    spec: &TableSpec,
-    user: Option<&str>,
-    live_keys: &HashSet<String>,
-    now: &str,
-) -> Result<u64, StoreError> {
-    let user = scope_user(spec, user)?;
-    let (missing, _) = missing_keys(tx, spec, user, live_keys)?;
-    mark_deleted(tx, spec, user, &missing, now)
-}
-
 /// When a complete export may not delete on its own word: it would mark deleted more than
 /// `max_share` of the scope's live rows AND more than `min_rows` rows (ERP.md: a view left
 /// filtered exports a complete-looking report holding a fraction of the records).
@@ -385,16 +372,9 @@ pub fn settle_missing(
     let (missing, live) = missing_keys(tx, spec, user, live_keys)?;
     let count = missing.len() as u64;
     let what = || format!("recording the held deletions of {kind}");
-    tx.prepare_cached("DELETE FROM held_deletions WHERE kind = ?1 AND scope = ?2")
-        .and_then(|mut s| s.execute(params![kind, scope]))
-        .map_err(StoreError::sql_lazy(what))?;
+    // This export judges again: whatever an earlier one held is replaced.
+    forget_held(tx, kind, scope).map_err(StoreError::sql_lazy(what))?;
     if !guard.holds(count, live) {
-        tx.prepare_cached(
-            "UPDATE sync_state SET held_run_id = NULL, held_at = NULL, held_reason = NULL
-             WHERE kind = ?1 AND scope = ?2",
-        )
-        .and_then(|mut s| s.execute(params![kind, scope]))
-        .map_err(StoreError::sql_lazy(what))?;
         return Ok(Deletions::Applied(mark_deleted(
             tx, spec, user, &missing, now,
         )?));
@@ -538,16 +518,20 @@ pub fn decide_held(
         HeldDecision::Release => mark_deleted(tx, spec, user, &keys, now)?,
         HeldDecision::Discard => 0,
     };
-    tx.prepare_cached("DELETE FROM held_deletions WHERE kind = ?1 AND scope = ?2")
-        .and_then(|mut s| s.execute(params![kind, scope]))
-        .map_err(StoreError::sql_lazy(what))?;
+    forget_held(tx, kind, scope).map_err(StoreError::sql_lazy(what))?;
+    Ok(Some((set, deleted)))
+}
+
+/// The scope holds nothing any more: its held rows and the run that held them forgotten.
+fn forget_held(tx: &Transaction<'_>, kind: &str, scope: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM held_deletions WHERE kind = ?1 AND scope = ?2")?
+        .execute(params![kind, scope])?;
     tx.prepare_cached(
         "UPDATE sync_state SET held_run_id = NULL, held_at = NULL, held_reason = NULL
          WHERE kind = ?1 AND scope = ?2",
-    )
-    .and_then(|mut s| s.execute(params![kind, scope]))
-    .map_err(StoreError::sql_lazy(what))?;
-    Ok(Some((set, deleted)))
+    )?
+    .execute(params![kind, scope])?;
+    Ok(())
 }
 
 fn scope_user<'a>(spec: &TableSpec, user: Option<&'a str>) -> Result<&'a str, StoreError> {
@@ -805,13 +789,10 @@ mod tests {
         )
         .unwrap();
         let live: HashSet<String> = ["C1".to_string(), "C3".to_string()].into();
+        assert_eq!(settle(&tx, &live, 1, "t2").unwrap(), Deletions::Applied(1));
         assert_eq!(
-            mark_missing_deleted(&tx, &customers(), None, &live, "t2").unwrap(),
-            1
-        );
-        assert_eq!(
-            mark_missing_deleted(&tx, &customers(), None, &live, "t3").unwrap(),
-            0,
+            settle(&tx, &live, 2, "t3").unwrap(),
+            Deletions::Applied(0),
             "already deleted"
         );
         let c = upsert_rows(&tx, &customers(), None, &[customer("C2", "b")], "t4").unwrap();
@@ -986,9 +967,19 @@ mod tests {
         upsert_rows(&tx, &ddts(), Some("agent1"), &[ddt("D1", "BRT")], "t1").unwrap();
         let c = upsert_rows(&tx, &ddts(), Some("agent2"), &[ddt("D1", "GLS")], "t1").unwrap();
         assert_eq!(c.inserted, 1, "same number, other agent: a separate row");
-        let deleted =
-            mark_missing_deleted(&tx, &ddts(), Some("agent2"), &HashSet::new(), "t2").unwrap();
-        assert_eq!(deleted, 1);
+        let deleted = settle_missing(
+            &tx,
+            &ddts(),
+            "ddt",
+            "agent2",
+            Some("agent2"),
+            &HashSet::new(),
+            &DeletionGuard::default(),
+            1,
+            "t2",
+        )
+        .unwrap();
+        assert_eq!(deleted, Deletions::Applied(1));
         let a1: Option<String> = tx
             .query_row(
                 "SELECT deleted_at FROM ddts WHERE user_id='agent1' AND ddt_number='D1'",
