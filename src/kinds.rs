@@ -48,6 +48,19 @@ impl DataFile {
         }
     }
 
+    /// The data file a file name in the data folder is, if any ([`Self::file_name`] read back).
+    pub fn of_file_name(name: &str) -> Option<DataFile> {
+        match name {
+            "products.db" => Some(DataFile::Products),
+            "orders.db" => Some(DataFile::Orders),
+            n => n
+                .strip_prefix("customers-")
+                .and_then(|rest| rest.strip_suffix(".db"))
+                .filter(|agent| !agent.is_empty())
+                .map(|_| DataFile::AgentCustomers),
+        }
+    }
+
     /// One file per agent (true) or one for all (false).
     pub fn per_agent(self) -> bool {
         matches!(self, DataFile::AgentCustomers)

@@ -6,7 +6,6 @@
 //! [`Service::decide_held`].
 
 use super::{Service, ServiceError};
-use crate::kinds::DataFile;
 use crate::records::Kind;
 use crate::store::tables::{self, HeldDecision, HeldSet, TableSpec};
 use crate::store::{StoreError, scope_of, scope_text};
@@ -139,25 +138,15 @@ impl Service {
         }
     }
 
-    /// The data files in the folder: the shared ones and every agent's customers file.
+    /// The record files in the folder: the shared ones and every agent's customers file.
     fn data_files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.data.products_db(), self.data.orders_db()];
-        let prefix = DataFile::AgentCustomers.file_name(Some(""));
-        let prefix = prefix.trim_end_matches(".db");
-        if let Ok(dir) = std::fs::read_dir(self.data.root()) {
-            let mut agents: Vec<PathBuf> = dir
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".db"))
-                })
-                .collect();
-            agents.sort();
-            files.extend(agents);
+        match self.data.record_files() {
+            Ok(files) => files.into_iter().map(|(_, path)| path).collect(),
+            Err(e) => {
+                tracing::warn!(cause = %e, "cannot list the data folder's files");
+                Vec::new()
+            }
         }
-        files
     }
 }
 

@@ -124,7 +124,7 @@ impl Service {
             }));
         }
         // A folder a later release wrote is refused before any writer opens a file of it.
-        crate::store::schema::check_versions(config.data.root())?;
+        crate::store::schema::check_versions(&config.data)?;
         let agents = Agents::new(config.agents.iter().cloned(), config.breaker)?;
         for (scope, credentials) in &config.credentials {
             match scope {

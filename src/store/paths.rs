@@ -49,6 +49,20 @@ impl DataDir {
         self.root.join("sync.db")
     }
 
+    /// The record files the folder holds (`products.db`, `orders.db`, every
+    /// `customers-{agent}.db`; not `sync.db`), each with its kind of file, sorted by name.
+    pub fn record_files(&self) -> std::io::Result<Vec<(DataFile, PathBuf)>> {
+        let mut files: Vec<(DataFile, PathBuf)> = std::fs::read_dir(&self.root)?
+            .flatten()
+            .filter_map(|e| {
+                let file = DataFile::of_file_name(e.file_name().to_str()?)?;
+                Some((file, e.path()))
+            })
+            .collect();
+        files.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(files)
+    }
+
     /// Content-addressed exports being read by unfinished runs.
     pub fn exports_dir(&self) -> PathBuf {
         self.root.join("exports")

@@ -359,28 +359,18 @@ pub struct NewerSchema {
     pub known: usize,
 }
 
-/// Check every data file in `root` (`sync.db`, `products.db`, `orders.db`, each
-/// `customers-{agent}.db`) against the migrations this build knows, reading only: the first
-/// file newer than this build, if any. A file that cannot be read is left to its writer, which
-/// reports it when it opens it.
-pub fn check_versions(root: &std::path::Path) -> Result<(), NewerSchema> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Ok(());
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .collect();
-    names.sort();
-    for name in names {
-        let known = match name.as_str() {
-            "sync.db" => SYNC_DB,
-            "products.db" => PRODUCTS_DB,
-            "orders.db" => ORDERS_DB,
-            n if n.starts_with("customers-") && n.ends_with(".db") => CUSTOMERS_DB,
-            _ => continue,
-        };
-        let path = root.join(&name);
+/// Check every data file of `data` (`sync.db` and the record files) against the migrations
+/// this build knows, reading only: the first file newer than this build, if any. A file that
+/// cannot be read is left to its writer, which reports it when it opens it.
+pub fn check_versions(data: &super::DataDir) -> Result<(), NewerSchema> {
+    let mut files = vec![(data.sync_db(), SYNC_DB)];
+    files.extend(
+        data.record_files()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(file, path)| (path, migrations(file))),
+    );
+    for (path, known) in files {
         let found: Option<i64> = rusqlite::Connection::open_with_flags(
             &path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
