@@ -209,6 +209,19 @@ pub(crate) async fn find_by_label(
         .map_err(ErpError::browser(doing))
 }
 
+/// A page expression (a promise) that evaluates `expr` again every 100 ms until `accept` (a
+/// JS predicate) holds for its answer or `wait_ms` have passed, and answers the last answer;
+/// `setup` (declarations) runs once first. How every step waits for something a page's script
+/// may still be drawing: within the element wait, never the page timeout.
+pub(crate) fn polled(setup: &str, expr: &str, accept: &str, wait_ms: u64) -> String {
+    format!(
+        "(async () => {{ {setup}\n const until = Date.now() + {wait_ms}; for (;;) {{ \
+           const r = ({expr}); \
+           if (({accept})(r) || Date.now() >= until) return r; \
+           await new Promise(res => setTimeout(res, 100)); }} }})()"
+    )
+}
+
 /// Attribute [`point_of_label`] sets on the element it found (and removes from any other).
 const LABEL_MARKER: &str = "data-blackant-target";
 
@@ -224,9 +237,8 @@ pub(crate) async fn point_of_label(
     wait_ms: u64,
     doing: &str,
 ) -> Result<Option<Point>, ErpError> {
-    let js = format!(
-        r#"(async () => {{
-  const norm = s => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
+    let find = format!(
+        r#"const norm = s => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
   const want = norm({label});
   const find = () => {{
     document.querySelectorAll('[{LABEL_MARKER}]').forEach(e => e.removeAttribute('{LABEL_MARKER}'));
@@ -243,17 +255,11 @@ pub(crate) async fn point_of_label(
       }}
     }}
     return null;
-  }};
-  const until = Date.now() + {wait_ms};
-  for (;;) {{
-    const found = find();
-    if (found || Date.now() >= until) return found;
-    await new Promise(r => setTimeout(r, 100));
-  }}
-}})()"#,
+  }};"#,
         label = serde_json::Value::from(label),
         selector = serde_json::Value::from(selector),
     );
+    let js = polled(&find, "find()", "r => r !== null", wait_ms);
     /// What the script answers for a found element.
     #[derive(Deserialize)]
     struct Centre {

@@ -105,11 +105,11 @@ const blackantPlain = node => {
 /// table shows or `wait_ms` have passed (`{ table: null }` then: a bare `null` comes back from
 /// the DevTools protocol as no value at all).
 fn read_rendered_js(wait_ms: u64) -> String {
-    format!(
-        "(async () => {{ {LINES_FNS} const until = Date.now() + {wait_ms}; for (;;) {{ \
-           const t = blackantLines(document, c => c.innerText); \
-           if (t || Date.now() >= until) return {{ table: t }}; \
-           await new Promise(r => setTimeout(r, 100)); }} }})()"
+    super::browser_ops::polled(
+        LINES_FNS,
+        "{ table: blackantLines(document, c => c.innerText) }",
+        "r => !!r.table",
+        wait_ms,
     )
 }
 

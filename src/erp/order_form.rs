@@ -174,6 +174,12 @@ struct Grid {
     timeout: bool,
 }
 
+/// The call of the function `js` with `args` (JSON), as a page expression.
+fn call_of(js: &str, args: &[serde_json::Value]) -> String {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    format!("({js})({})", args.join(", "))
+}
+
 impl ErpTab {
     fn layout(&self, path: &str, what: impl Into<String>) -> ErpError {
         ErpError::Layout {
@@ -189,15 +195,17 @@ impl ErpTab {
         args: &[serde_json::Value],
         doing: &str,
     ) -> Result<T, ErpError> {
-        let call = format!(
-            "({js})({})",
-            args.iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        self.eval_js(&call_of(js, args), doing).await
+    }
+
+    /// Evaluate the expression `expr` in the page.
+    async fn eval_js<T: serde::de::DeserializeOwned>(
+        &self,
+        expr: &str,
+        doing: &str,
+    ) -> Result<T, ErpError> {
         self.page
-            .evaluate(call)
+            .evaluate(expr)
             .await
             .map_err(ErpError::browser(doing))?
             .into_value()
@@ -217,19 +225,8 @@ impl ErpTab {
         accept: &str,
         doing: &str,
     ) -> Result<T, ErpError> {
-        let args = args
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let wait = self.wait_ms();
-        let poll = format!(
-            "async function() {{ const until = Date.now() + {wait}; for (;;) {{ \
-               const r = ({js})({args}); \
-               if (({accept})(r) || Date.now() >= until) return r; \
-               await new Promise(res => setTimeout(res, 100)); }} }}"
-        );
-        self.call_js(&poll, &[], doing).await
+        let poll = browser_ops::polled("", &call_of(js, args), accept, self.wait_ms());
+        self.eval_js(&poll, doing).await
     }
 
     /// The control a label names, filled with `text`.

@@ -59,18 +59,24 @@ pub struct ErpTab {
     opened_at: std::sync::Mutex<Option<String>>,
 }
 
-/// Waits (at most the given milliseconds) for the login form and marks its password field,
-/// its username field and its submit button; answers `ok`, `no_password`, `no_user` or
-/// `no_submit`.
-const LOGIN_FORM_JS: &str = r#"async (ms) => {
+/// Waits (at most `wait_ms`) for the login form and marks its password field, its username
+/// field and its submit button; answers `ok`, `no_password`, `no_user` or `no_submit`.
+fn login_form_js(wait_ms: u64) -> String {
+    let password = super::browser_ops::polled(
+        "",
+        "document.querySelector('input[type=password]')",
+        "r => r !== null",
+        wait_ms,
+    );
+    LOGIN_FORM_JS.replace("WAIT_FOR_PASSWORD", &password)
+}
+
+/// [`login_form_js`]'s body; `WAIT_FOR_PASSWORD` is the polled lookup of the password field.
+const LOGIN_FORM_JS: &str = r#"(async () => {
   for (const a of ['data-blackant-user', 'data-blackant-submit', 'data-blackant-password']) {
     document.querySelectorAll('[' + a + ']').forEach(e => e.removeAttribute(a));
   }
-  const deadline = Date.now() + ms;
-  let pw = null;
-  while (!(pw = document.querySelector('input[type=password]')) && Date.now() < deadline) {
-    await new Promise(r => setTimeout(r, 50));
-  }
+  const pw = await WAIT_FOR_PASSWORD;
   if (!pw) return 'no_password';
   const scope = pw.form || document;
   const inputs = Array.from(scope.querySelectorAll('input'));
@@ -83,7 +89,7 @@ const LOGIN_FORM_JS: &str = r#"async (ms) => {
   user.setAttribute('data-blackant-user', '1');
   submit.setAttribute('data-blackant-submit', '1');
   return 'ok';
-}"#;
+})()"#;
 
 const ERROR_SELECTORS: &str =
     ".validation-summary-errors, .field-validation-error, .error, .errore, .alert, [role=alert]";
@@ -189,14 +195,15 @@ impl ErpTab {
 
     /// Fill and submit the login form the tab shows; where the ERP sent the tab after it.
     async fn login(&self, at: &Landing) -> Result<Landing, ErpError> {
-        let check = check_status(at.clone())?;
+        // An HTTP error on the login page is reported as such, not as a changed page.
+        check_status(at.clone())?;
         let doing = "logging in";
         let page = &self.page;
         // One call to the page, waiting at most the element wait for the form: its password
         // field, the visible text-like input before it in the same form (the username), and
         // the form's own submit button, each marked for the clicks and the typing.
         let found: String = page
-            .evaluate(format!("({LOGIN_FORM_JS})({})", self.wait_ms()))
+            .evaluate(login_form_js(self.wait_ms()))
             .await
             .map_err(ErpError::browser(doing))?
             .into_value()
@@ -208,7 +215,6 @@ impl ErpTab {
             _ => Some("password field on the login page"),
         };
         if let Some(what) = missing {
-            let _ = check;
             return Err(self.page_changed(what).await);
         }
         let password = page

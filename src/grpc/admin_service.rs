@@ -1,7 +1,8 @@
 //! `blackant.v1.AdminService` and `blackant.v1.PriorityService`: thin adapters for operators
 //! over the service's operations (list the actor tree with restart counts, restart / stop /
-//! start an actor by name, run metrics, held deletions listed, released or discarded; pause / resume every sync, pause metrics). Only the
-//! operator role passes; the logic lives in the service and the actors.
+//! start an actor by name, run metrics, held deletions listed, released or discarded; pause /
+//! resume every sync, pause metrics). Only the operator role passes; the logic lives in the
+//! service and the actors.
 
 use super::auth::principal;
 use super::convert::{duration, status_of, timestamp};
